@@ -1,0 +1,53 @@
+package db
+
+import "context"
+
+// Service is the tokenserver service name of Sync 1.5.
+const Service = "sync-1.5"
+
+// User is a tokenserver user record: one row of Mozilla's `users` table.
+// A key change creates a new record, and so a new UID and an empty storage.
+type User struct {
+	UID   UID
+	Email string
+	// Generation and KeysChangedAt are FxA's millisecond high-water marks;
+	// 0 means none was ever seen.
+	Generation    int64
+	KeysChangedAt int64
+	// ClientState is lower-case hex (or "") identifying the sync key.
+	ClientState string
+	// CreatedAt and ReplacedAt are epoch milliseconds; ReplacedAt is 0 for
+	// the current record.
+	CreatedAt  int64
+	ReplacedAt int64
+	// Node is the storage node URL the user is assigned to.
+	Node string
+	// OldClientStates lists client states of the user's earlier records;
+	// they must never be accepted again.
+	OldClientStates []string
+}
+
+// Users is the tokenserver's user and node store, in Mozilla's `services`,
+// `nodes` and `users` tables. Database failures are wrapped ErrUnavailable.
+type Users interface {
+	// EnsureNode makes sure the service and the node URL exist (creating
+	// them on first start) and returns nothing else; safe to call at every
+	// start from several processes.
+	EnsureNode(ctx context.Context, service, node string, capacity int64) error
+	// GetUser returns the current record for email with OldClientStates
+	// filled, or ErrNotFound.
+	GetUser(ctx context.Context, service, email string) (User, error)
+	// AllocateUser creates the first record for email on node, unless a
+	// current record already exists (a concurrent request won), in which
+	// case that one is returned unchanged.
+	AllocateUser(ctx context.Context, service, email string, generation, keysChangedAt int64, clientState, node string) (User, error)
+	// UpdateUser raises the generation and keys_changed_at of uid's
+	// record in place; values never move backwards.
+	UpdateUser(ctx context.Context, uid UID, generation, keysChangedAt int64) error
+	// ReplaceUser records a key change: a new record (new UID) with the new
+	// client state and marks every older record replaced. It fails with
+	// ErrStaleClientState when clientState was used before.
+	ReplaceUser(ctx context.Context, old User, generation, keysChangedAt int64, clientState string) (User, error)
+	// CountUsers counts distinct emails with a current record.
+	CountUsers(ctx context.Context, service string) (int64, error)
+}

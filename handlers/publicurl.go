@@ -1,0 +1,104 @@
+package handlers
+
+import (
+	"net"
+	"strconv"
+	"strings"
+)
+
+// stripPrefix removes the public_url path prefix from a raw path when the
+// web server did not strip it, so routes match either way.
+func (s *Server) stripPrefix(rawPath string) string {
+	p := s.opts.PublicURL.Prefix
+	if p == "" {
+		return rawPath
+	}
+	if rawPath == p {
+		return "/"
+	}
+	if strings.HasPrefix(rawPath, p+"/") {
+		return rawPath[len(p):]
+	}
+	return rawPath
+}
+
+// clientResource is the request-target as the client sent it, with the
+// public_url prefix put back when the web server stripped it: what Hawk
+// signed.
+func (c *call) clientResource(prefix string) string {
+	r := prefix + c.path
+	if c.rawQuery != "" || strings.HasSuffix(c.req.RequestURI, "?") {
+		r += "?" + c.rawQuery
+	}
+	return r
+}
+
+// requestScheme is the scheme the client used as far as the front-end can
+// tell: TLS, FastCGI's HTTPS flag, or a trusted X-Forwarded-Proto.
+func requestScheme(r *Request) string {
+	if r.ForwardedProto != "" {
+		return strings.ToLower(r.ForwardedProto)
+	}
+	if r.Scheme == "" {
+		return "http"
+	}
+	return r.Scheme
+}
+
+// checkOrigin compares the scheme and host a request arrived with to
+// public_url. Authentication always uses public_url's; a difference is
+// reported once per distinct value, naming both and the fix, because it
+// usually means the web server or proxy in front is set up differently
+// from what public_url says and clients will get 401s.
+func (s *Server) checkOrigin(c *call) {
+	if s.opts.ForceWSGIEnviron {
+		return
+	}
+	pu := s.opts.PublicURL
+	scheme := requestScheme(c.req)
+	host, port := splitHostPort(c.req.Host)
+	var problem, fix string
+	switch {
+	case scheme != pu.Scheme:
+		problem = "scheme " + scheme + " but public_url says " + pu.Scheme
+		if c.req.UntrustedForwardedProto != "" {
+			fix = "the request carried X-Forwarded-Proto: " + c.req.UntrustedForwardedProto +
+				" from a peer not in forwarded_allow_ips; add the proxy's address to [server:main] forwarded_allow_ips (standalone HTTP), or pass the HTTPS flag (FastCGI: nginx fastcgi_param HTTPS, Apache sets it under mod_ssl)"
+		} else {
+			fix = "set public_url to the URL clients use, or have the proxy send X-Forwarded-Proto (standalone HTTP, from an address in forwarded_allow_ips) or the FastCGI HTTPS parameter"
+		}
+	case host != "" && !strings.EqualFold(host, pu.Host):
+		problem = "host " + host + " but public_url says " + pu.Host
+		fix = "set public_url to the URL clients use, or make the proxy forward the client's Host header"
+	case port != 0 && port != pu.Port:
+		problem = "port " + strconv.Itoa(port) + " but public_url says " + strconv.Itoa(pu.Port)
+		fix = "set public_url to the URL clients use (including its port)"
+	default:
+		return
+	}
+	key := scheme + "://" + c.req.Host
+	s.mismatchMu.Lock()
+	seen := s.mismatchSeen[key]
+	if !seen && len(s.mismatchSeen) < 64 {
+		s.mismatchSeen[key] = true
+	}
+	s.mismatchMu.Unlock()
+	if seen {
+		return
+	}
+	s.log.Warn("request does not match public_url: "+problem+"; Hawk authentication uses public_url "+pu.String()+", so clients that used another URL will get 401; fix: "+fix,
+		"public_url", pu.String(), "request_scheme", scheme, "request_host", c.req.Host)
+}
+
+// splitHostPort splits a Host header; port is 0 when absent.
+func splitHostPort(hostport string) (string, int) {
+	if hostport == "" {
+		return "", 0
+	}
+	h, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return strings.Trim(hostport, "[]"), 0
+	}
+	n, _ := strconv.Atoi(p)
+	return h, n
+}

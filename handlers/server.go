@@ -1,0 +1,300 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"syncserver/db"
+)
+
+// PublicURL is the client-visible base URL of the server (public_url),
+// already normalised: lower-case scheme and host, explicit port, and a path
+// prefix without trailing slash ("" or "/ff-sync").
+type PublicURL struct {
+	Scheme string
+	Host   string
+	Port   int
+	Prefix string
+}
+
+// String is the URL without trailing slash, default port omitted: the form
+// tokens carry as their node and api_endpoint starts with.
+func (u PublicURL) String() string {
+	return u.Origin() + u.Prefix
+}
+
+// Origin is scheme://host[:port] with the default port omitted.
+func (u PublicURL) Origin() string {
+	host := u.Host
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if u.Port != 0 && u.Port != defaultPort(u.Scheme) {
+		host += ":" + strconv.Itoa(u.Port)
+	}
+	return u.Scheme + "://" + host
+}
+
+func defaultPort(scheme string) int {
+	if scheme == "https" {
+		return 443
+	}
+	return 80
+}
+
+// Limits are the storage limits advertised in info/configuration and
+// enforced on every request (spec/storage-api.md §9.5).
+type Limits struct {
+	MaxRequestBytes       int64
+	MaxRecordPayloadBytes int64
+	MaxPostRecords        int64
+	MaxPostBytes          int64
+	MaxTotalRecords       int64
+	MaxTotalBytes         int64
+}
+
+// DefaultLimits are the legacy server's limits, what existing clients were
+// already told.
+var DefaultLimits = Limits{
+	MaxRequestBytes:       2*1024*1024 + 4096,
+	MaxRecordPayloadBytes: 2 * 1024 * 1024,
+	MaxPostRecords:        100,
+	MaxPostBytes:          2 * 1024 * 1024,
+	MaxTotalRecords:       10000,
+	MaxTotalBytes:         200 * 1024 * 1024,
+}
+
+// Options configure a Server. Store and PublicURL are required.
+type Options struct {
+	PublicURL PublicURL
+	// ForceWSGIEnviron trusts public_url for scheme, host and prefix
+	// without reporting requests that arrive otherwise (legacy meaning).
+	ForceWSGIEnviron bool
+	Store            db.Store
+	Limits           Limits
+	// BatchUploadEnabled enables batch uploads (legacy default true).
+	BatchUploadEnabled bool
+	// QuotaBytes is the per-user storage quota; 0 disables quotas.
+	QuotaBytes int64
+	// CORSAllowedOrigins lists origins allowed to call the server from a
+	// browser page; "*" or an empty list allows any origin.
+	CORSAllowedOrigins []string
+	// Version is reported by /__version__ and /__heartbeat__.
+	Version string
+	Logger  *slog.Logger
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// Storage and Token hold the options of the two halves of the server.
+	Storage StorageOptions
+	Token   TokenOptions
+}
+
+// Server is the protocol core. It is safe for concurrent use.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	mismatchMu   sync.Mutex
+	mismatchSeen map[string]bool
+
+	storage *storageState
+	token   *tokenState
+}
+
+// New checks opts and builds a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, fmt.Errorf("handlers: no store")
+	}
+	if opts.PublicURL.Scheme == "" || opts.PublicURL.Host == "" {
+		return nil, fmt.Errorf("handlers: no public_url")
+	}
+	if opts.PublicURL.Port == 0 {
+		opts.PublicURL.Port = defaultPort(opts.PublicURL.Scheme)
+	}
+	if opts.Limits == (Limits{}) {
+		opts.Limits = DefaultLimits
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		opts:         opts,
+		log:          opts.Logger,
+		now:          opts.Now,
+		mismatchSeen: make(map[string]bool),
+	}
+	var err error
+	if s.storage, err = newStorageState(s); err != nil {
+		return nil, err
+	}
+	if s.token, err = newTokenState(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// call is one request on its way through the core: the request and what
+// routing and middleware learned about it.
+type call struct {
+	req   *Request
+	start time.Time
+	// ts is the request time as a Sync timestamp (X-Weave-Timestamp).
+	ts db.Timestamp
+	// path is the raw path with the public_url prefix removed; rawQuery
+	// the raw query without "?".
+	path     string
+	rawQuery string
+	query    url.Values
+	// route names the endpoint for logs and metrics.
+	route string
+	// uid is the authenticated user, when there is one.
+	uid db.UID
+	// lastModified, when set by a storage handler, drives the
+	// X-Weave-Timestamp of a write response.
+	errLogged bool
+}
+
+// Log keys, shared by every log line of the core.
+const (
+	logMethod   = "method"
+	logPath     = "path"
+	logRoute    = "route"
+	logStatus   = "status"
+	logDuration = "duration_ms"
+	logBytes    = "bytes"
+	logUID      = "uid"
+	logRemote   = "remote"
+	logError    = "error"
+	logAgent    = "agent"
+)
+
+// Serve answers one request. It never panics: a panic in a handler becomes
+// a 500 with body 0, logged with its stack.
+func (s *Server) Serve(ctx context.Context, req *Request) (resp *Response) {
+	start := s.now()
+	c := &call{req: req, start: start, ts: db.TimestampOf(start), route: "unknown"}
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic serving request",
+				logMethod, req.Method, logPath, c.path, logError, fmt.Sprint(p),
+				"stack", string(debug.Stack()))
+			resp = jsonResponse(http.StatusInternalServerError, []byte("0"))
+		}
+		s.finish(c, resp)
+	}()
+	if req.Body == nil {
+		req.Body = http.NoBody
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	return s.serve(ctx, c)
+}
+
+func (s *Server) serve(ctx context.Context, c *call) *Response {
+	req := c.req
+	rawPath, rawQuery, _ := strings.Cut(req.RequestURI, "?")
+	c.rawQuery = rawQuery
+	c.path = s.stripPrefix(rawPath)
+	s.checkOrigin(c)
+
+	if req.Method == http.MethodOptions && req.Header.Get("Access-Control-Request-Method") != "" {
+		c.route = "cors-preflight"
+		return s.preflight(c)
+	}
+	if req.ContentLength > s.opts.Limits.MaxRequestBytes {
+		return s.fail(c, errTooLarge)
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return s.fail(c, weaveError(http.StatusBadRequest, codeIllegal, "bad query string: %v", err))
+	}
+	c.query = q
+	resp, err := s.route(ctx, c)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	return resp
+}
+
+// fail turns err into its response and logs it once: client errors at
+// debug level, server failures at error level.
+func (s *Server) fail(c *call, err error) *Response {
+	if isClientError(err) {
+		s.log.Debug("request refused", logRoute, c.route, logError, err.Error())
+	} else {
+		s.log.Error("request failed", logRoute, c.route, logMethod, c.req.Method, logPath, c.path, logError, err.Error())
+	}
+	return errorResponse(err)
+}
+
+// readBody reads the request body, refusing more than MaxRequestBytes.
+func (s *Server) readBody(c *call) ([]byte, error) {
+	max := s.opts.Limits.MaxRequestBytes
+	body, err := io.ReadAll(io.LimitReader(c.req.Body, max+1))
+	if err != nil {
+		return nil, weaveError(http.StatusBadRequest, codeIllegal, "reading body: %v", err)
+	}
+	if int64(len(body)) > max {
+		return nil, errTooLarge
+	}
+	return body, nil
+}
+
+// finish adds the headers every response carries and writes the access log.
+func (s *Server) finish(c *call, resp *Response) {
+	if resp.Header == nil {
+		resp.Header = make(http.Header)
+	}
+	resp.Header.Set("X-Weave-Timestamp", weaveTimestamp(c, resp).String())
+	s.addCORS(c, resp)
+	attrs := []any{
+		logMethod, c.req.Method,
+		logPath, c.path,
+		logRoute, c.route,
+		logStatus, resp.Status,
+		logDuration, float64(s.now().Sub(c.start).Microseconds()) / 1000,
+		logBytes, len(resp.Body),
+		logRemote, c.req.RemoteAddr,
+	}
+	if c.uid != 0 {
+		attrs = append(attrs, logUID, int64(c.uid))
+	}
+	if ua := c.req.Header.Get("User-Agent"); ua != "" {
+		attrs = append(attrs, logAgent, ua)
+	}
+	s.log.Info("request", attrs...)
+}
+
+// weaveTimestamp picks X-Weave-Timestamp: for a successful write it equals
+// the write's X-Last-Modified (and the body's modified), otherwise it is
+// the later of the request time and X-Last-Modified.
+func weaveTimestamp(c *call, resp *Response) db.Timestamp {
+	ts := c.ts
+	lm, err := db.ParseTimestamp(resp.Header.Get("X-Last-Modified"))
+	if err != nil {
+		return ts
+	}
+	isWrite := c.req.Method != http.MethodGet && c.req.Method != http.MethodHead
+	if isWrite && resp.Status == http.StatusOK && lm != 0 {
+		return lm
+	}
+	if lm > ts {
+		return lm
+	}
+	return ts
+}
