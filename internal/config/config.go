@@ -1,0 +1,202 @@
+// Package config reads syncserver.ini: the TOML file we ship, or the legacy
+// INI file of Mozilla's Python syncserver read with konfig's rules, so that an
+// operator who migrates keeps the file they have. Load applies the legacy
+// SYNCSERVER_* environment overrides, fills defaults and validates every value,
+// reporting problems as one line that names the file and the line.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of one server process. Durations are
+// written in the file as seconds.
+type Config struct {
+	File   string // absolute path of the file read ("" when none was)
+	Format string // "toml" or "ini" ("" when no file was read)
+
+	Server ServerConfig
+
+	// PublicURL is the URL Firefox uses to reach this server: Hawk checks,
+	// token nodes and api_endpoint are built from it.
+	PublicURL    PublicURL
+	PublicURLSet bool // false when the default was used
+
+	// Secrets sign tokens: the newest (last) signs, any verifies, so a secret
+	// can be rotated. Empty means "generate one and keep it in the database".
+	Secrets           []string
+	SecretFromEnvFile bool // read from SYNCSERVER_SECRET_FILE
+
+	SQLURI SQLURI
+
+	// IdentityProvider is the Firefox Accounts server ("" means Mozilla's).
+	IdentityProvider string
+	// OAuthVerifier overrides the FxA OAuth server found from IdentityProvider.
+	OAuthVerifier string
+
+	AllowNewUsers      bool // false answers new users 401 new-users-disabled
+	ForceWSGIEnviron   bool // take scheme, host and prefix from PublicURL, never from the request
+	DebugEnabled       bool
+	LogFormat          string   // "text" or "json"
+	LogLevel           string   // "debug", "info", "warn" or "error"
+	CORSAllowedOrigins []string // "*" allows any origin
+
+	Storage     StorageConfig
+	Tokenserver TokenserverConfig
+	Hawk        HawkConfig
+
+	// EndpointPattern builds a token's api_endpoint from {node} and {uid}
+	// (and {service}).
+	EndpointPattern string
+}
+
+// ServerConfig is [server:main]: how the standalone and FastCGI front-ends listen.
+type ServerConfig struct {
+	Host string
+	Port int
+	// ForwardedAllowIPs are the peers whose X-Forwarded-Proto is believed
+	// (addresses, CIDR ranges or "*"), as gunicorn's setting of that name.
+	ForwardedAllowIPs []string
+	ReadTimeout       time.Duration // 0 means none
+	WriteTimeout      time.Duration // 0 means none
+	IdleTimeout       time.Duration // 0 means none
+	ShutdownTimeout   time.Duration // how long a graceful stop waits for requests
+	MaxHeaderBytes    int
+	SocketMode        os.FileMode // of a unix socket made by -fcgi unix:PATH
+	SocketGroup       string      // group name or id given to that socket ("" keeps ours)
+}
+
+// StorageConfig is [storage]: the limits Firefox reads from info/configuration.
+type StorageConfig struct {
+	BatchUploadEnabled    bool
+	QuotaSize             int64 // bytes per user; 0 means no quota
+	MaxRequestBytes       int64
+	MaxRecordPayloadBytes int64
+	MaxPostRecords        int64
+	MaxPostBytes          int64
+	MaxTotalRecords       int64
+	MaxTotalBytes         int64
+	// SQLiteSynchronous is the PRAGMA synchronous level: FULL survives power
+	// loss, NORMAL (safe with WAL against crashes) is faster.
+	SQLiteSynchronous string
+}
+
+// TokenserverConfig is [tokenserver] with the [oauth] and [fxa] keys it uses.
+type TokenserverConfig struct {
+	TokenDuration time.Duration
+	NodeURL       string // the {node} of EndpointPattern; PublicURL unless set
+	// JWKS is a JSON key set ({"keys":[…]}) for verifying FxA access tokens
+	// without asking the FxA OAuth server for its keys.
+	JWKS                string
+	OAuthTimeout        time.Duration
+	DefaultIssuer       string
+	MetricsUIDSecretKey string
+	MaxUsers            int      // 0 means no limit
+	AllowedUsers        []string // emails or FxA uids; empty allows everyone
+}
+
+// HawkConfig is [hawkauth].
+type HawkConfig struct {
+	// ExpiredTokenTimeout is how long past expiry a token still reads
+	// info/collections.
+	ExpiredTokenTimeout time.Duration
+	// TimestampWindow is how far a Hawk timestamp may be from our clock.
+	// It is wide because clients' clocks are often wrong; 0 disables the check.
+	TimestampWindow time.Duration
+}
+
+// Defaults that are referred to by more than one place.
+const (
+	DefaultPublicURL       = "http://localhost:5000/"
+	DefaultEndpointPattern = "{node}/storage/1.5/{uid}"
+	defaultDBFile          = "syncserver.db"
+)
+
+// Default returns the configuration used for everything the file does not
+// set. The sqlite database is syncserver.db in dir, which should be absolute.
+func Default(dir string) *Config {
+	u, err := ParsePublicURL(DefaultPublicURL)
+	if err != nil {
+		panic(err) // a constant
+	}
+	c := &Config{
+		PublicURL:          u,
+		SQLURI:             sqliteURI(filepath.Join(dir, defaultDBFile)),
+		AllowNewUsers:      true,
+		LogFormat:          "text",
+		LogLevel:           "info",
+		CORSAllowedOrigins: []string{"*"},
+		EndpointPattern:    DefaultEndpointPattern,
+	}
+	c.Server = ServerConfig{
+		Host:              "127.0.0.1",
+		Port:              5000,
+		ForwardedAllowIPs: []string{"127.0.0.1", "::1"},
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ShutdownTimeout:   30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		SocketMode:        0o660,
+	}
+	c.Storage = StorageConfig{
+		BatchUploadEnabled:    true,
+		MaxRequestBytes:       2<<20 + 4096,
+		MaxRecordPayloadBytes: 2 << 20,
+		MaxPostRecords:        100,
+		MaxPostBytes:          2 << 20,
+		MaxTotalRecords:       10000,
+		MaxTotalBytes:         200 << 20,
+		SQLiteSynchronous:     "FULL",
+	}
+	c.Tokenserver = TokenserverConfig{
+		TokenDuration: time.Hour,
+		NodeURL:       u.String(),
+		OAuthTimeout:  10 * time.Second,
+	}
+	c.Hawk = HawkConfig{
+		ExpiredTokenTimeout: 2 * time.Hour,
+		TimestampWindow:     365 * 24 * time.Hour,
+	}
+	return c
+}
+
+// Notice reports something in the configuration that is accepted but has no
+// effect (a legacy key) or that the operator should look at.
+type Notice struct {
+	File string // "" when the notice is about the environment
+	Line int    // 0 when the notice is not about one line
+	Msg  string
+}
+
+func (n Notice) String() string { return position(n.File, n.Line) + n.Msg }
+
+// Error is a configuration error; its text is one line naming the file and
+// the line ("syncserver.ini:14: [syncserver] public_url: …"), or the
+// environment variable at fault.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string { return position(e.File, e.Line) + e.Msg }
+
+func position(file string, line int) string {
+	switch {
+	case file == "":
+		return ""
+	case line <= 0:
+		return file + ": "
+	}
+	return fmt.Sprintf("%s:%d: ", file, line)
+}
+
+// oneLine keeps a message on one line.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
+}
