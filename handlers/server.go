@@ -163,9 +163,6 @@ type call struct {
 	route string
 	// uid is the authenticated user, when there is one.
 	uid db.UID
-	// lastModified, when set by a storage handler, drives the
-	// X-Weave-Timestamp of a write response.
-	errLogged bool
 }
 
 // Log keys, shared by every log line of the core.
