@@ -145,7 +145,9 @@ type Batch struct {
 // Store is a syncserver database. Every method is safe for concurrent use.
 type Store interface {
 	// View runs fn in a read-only transaction over uid's data. fn's error is
-	// returned as is; database failures are wrapped ErrUnavailable.
+	// returned as is; database failures are wrapped ErrUnavailable. fn must
+	// not call the Store itself: the transaction may hold the only
+	// connection (an in-memory sqlite database).
 	View(ctx context.Context, uid UID, fn func(Tx) error) error
 	// Update runs fn in a write transaction over uid's data. The transaction
 	// is serialised with every other write of the same user and its
@@ -153,7 +155,11 @@ type Store interface {
 	// holds (the clock time, or the last write + 10 ms). If fn returns an
 	// error nothing is written and the error is returned as is. Otherwise
 	// the commit's error is returned: ErrConflict when a concurrent writer
-	// won, ErrUnavailable when the database failed.
+	// won, ErrUnavailable when the database failed. A database error inside
+	// the transaction dooms it: later Tx calls fail with the same error and
+	// Update returns it without committing, even if fn returned nil (so
+	// reporting a failed item and going on never commits half a request).
+	// As for View, fn must not call the Store itself.
 	Update(ctx context.Context, uid UID, fn func(Tx) error) error
 	// CollectionTimestamps returns uid's storage timestamp and the
 	// timestamp of each collection (info/collections). It answers from
@@ -200,7 +206,7 @@ type Tx interface {
 	// GetBSO reads one live record; ErrNotFound if missing or expired.
 	GetBSO(coll, id string) (BSO, error)
 	// FindBSOs lists live records of a collection. A missing collection
-	// gives an empty page.
+	// gives an empty page. Without q.Full only ID and Modified are filled.
 	FindBSOs(coll string, q Query) (Page, error)
 
 	// PutBSO creates or updates one record at Timestamp() and bumps the
@@ -216,15 +222,19 @@ type Tx interface {
 	// DeleteBSOs deletes the listed records, expired ones included, and
 	// bumps the collection (creating it) even when none matched.
 	DeleteBSOs(coll string, ids []string) error
-	// DeleteCollection deletes the collection and its records. The
+	// DeleteCollection deletes the collection, its records and its open
+	// batches (a commit after the delete must not bring records back). The
 	// storage timestamp moves to Timestamp(); no error if it is missing.
 	DeleteCollection(coll string) error
-	// DeleteStorage deletes all of the user's collections and records. The
-	// storage timestamp moves to Timestamp().
+	// DeleteStorage deletes all of the user's collections, records and open
+	// batches. The storage timestamp moves to Timestamp().
 	DeleteStorage() error
 
 	// CreateBatch opens a batch for the collection; its id is
 	// Timestamp() + uid%10 in milliseconds, as the legacy server made them.
+	// It does not touch the collection's timestamp, but the user's next
+	// transaction gets a later Timestamp() (so the next batch another id).
+	// Call it at most once per transaction.
 	CreateBatch(coll string) (int64, error)
 	// GetBatch returns what is staged in an open batch; ErrBatchNotFound
 	// when the batch is unknown, expired (BatchLifetime) or not this

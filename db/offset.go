@@ -62,9 +62,11 @@ func (o Offset) String() string {
 
 // NextOffset computes the token that continues after page, the records
 // returned for q (already cut to q.Limit). Backends call it only when more
-// records follow.
+// records follow. A query that came with a plain count to skip continues
+// with a plain count whatever the sort: its rows before the page were
+// skipped by position, so a bound token could not account for them.
 func NextOffset(q Query, page []BSO) string {
-	if q.Sort == SortIndex || len(page) == 0 {
+	if q.Sort == SortIndex || len(page) == 0 || !q.Offset.HasBound && q.Offset.Skip > 0 {
 		prev := 0
 		if !q.Offset.HasBound {
 			prev = q.Offset.Skip

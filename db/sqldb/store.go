@@ -1,0 +1,346 @@
+// Package sqldb is syncserver's one database/sql implementation of
+// db.Store, shared by the sqlite, MySQL and PostgreSQL backends. The SQL is
+// portable; what is not (placeholders, upserts, lock clauses, error
+// classification, schema) comes from a Dialect, so a backend only opens its
+// pools, sets its connection options and fills in the hooks.
+//
+// Writes run on one writer pool (a single connection for SQLite) and reads
+// on a reader pool. Each write transaction fixes its timestamp at begin,
+// rolls back on any error of its callback, and returns the commit's error.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"syncserver/db"
+)
+
+// Config is what a backend hands to New.
+type Config struct {
+	Dialect Dialect
+	// Writer runs every write transaction. For SQLite it must hold exactly
+	// one connection, whose transactions begin IMMEDIATE.
+	Writer *sql.DB
+	// Reader runs read-only transactions; it may be Writer.
+	Reader *sql.DB
+	// Now is the clock; nil means time.Now. Tests inject one.
+	Now func() time.Time
+	// Logger receives migration and cache notices; nil discards them.
+	Logger *slog.Logger
+	// CacheSize is how many users' collection timestamps are kept in
+	// memory; 0 means DefaultCacheSize, negative disables the cache.
+	CacheSize int
+	// OnClose releases whatever else the backend opened; Close calls it
+	// before closing the pools.
+	OnClose func() error
+}
+
+// Log attribute keys.
+const (
+	logKeyVersion  = "version"
+	logKeyName     = "name"
+	logKeyDuration = "duration"
+	logKeyCopy     = "copy"
+	logKeyTables   = "tables"
+	logKeyTable    = "table"
+	logKeyRows     = "rows"
+	logKeyNode     = "node"
+	logKeyMaxUID   = "max_uid"
+)
+
+// DefaultCacheSize is the number of users whose info/collections answer is
+// cached when Config.CacheSize is 0: a few MB at most.
+const DefaultCacheSize = 10000
+
+// Store implements db.Store over database/sql.
+type Store struct {
+	d       Dialect
+	writer  *sql.DB
+	reader  *sql.DB
+	now     func() time.Time
+	log     *slog.Logger
+	onClose func() error
+
+	names *nameCache
+	cache *tsCache
+	// bsoUpsert holds the record upserts by bsoUpsertSQL's field mask;
+	// sqlStage and sqlApply stage and apply batch records.
+	bsoUpsert          [8]string
+	sqlStage, sqlApply string
+
+	// usersLegacy is set while the users table still has the legacy
+	// single-node layout; EnsureNode converts it.
+	usersLegacy atomic.Bool
+
+	mu sync.Mutex
+	// backup is the pre-migration copy this Store made at open, if any.
+	backup string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ db.Store = (*Store)(nil)
+
+// New opens a Store on the backend's pools and brings the schema up to
+// date. It fails with db.ErrSchemaTooNew when a newer syncserver migrated
+// the database.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Writer == nil || cfg.Dialect.TableColumns == nil || cfg.Dialect.Migrations == nil {
+		return nil, errors.New("sqldb: Config needs Writer, Dialect.TableColumns and Dialect.Migrations")
+	}
+	s := &Store{
+		d:       cfg.Dialect,
+		writer:  cfg.Writer,
+		reader:  cfg.Reader,
+		now:     cfg.Now,
+		log:     cfg.Logger,
+		onClose: cfg.OnClose,
+		names:   newNameCache(),
+	}
+	if s.reader == nil {
+		s.reader = s.writer
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	for mask := range s.bsoUpsert {
+		s.bsoUpsert[mask] = s.d.rebind(s.bsoUpsertSQL(mask))
+	}
+	s.sqlStage = s.d.rebind(s.buildStageSQL())
+	s.sqlApply = s.d.rebind(s.buildApplySQL())
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.checkUsersLayout(ctx); err != nil {
+		return nil, err
+	}
+	size := cfg.CacheSize
+	if size == 0 {
+		size = DefaultCacheSize
+	}
+	cache, err := newTSCache(ctx, s, size)
+	if err != nil {
+		return nil, err
+	}
+	s.cache = cache
+	return s, nil
+}
+
+// Close releases the database; calling it again does nothing. In-flight
+// calls must be finished.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.onClose != nil {
+			errs = append(errs, s.onClose())
+		}
+		if s.reader != s.writer {
+			errs = append(errs, s.reader.Close())
+		}
+		errs = append(errs, s.writer.Close())
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// Ping checks that the database answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return s.dbErr(err)
+	}
+	return nil
+}
+
+// BackupPath is the pre-migration copy of the database this Store wrote
+// when it opened a legacy database, or "".
+func (s *Store) BackupPath() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.backup
+}
+
+// View runs fn in a read-only transaction over uid's data.
+func (s *Store) View(ctx context.Context, uid db.UID, fn func(db.Tx) error) error {
+	return s.read(ctx, func(q *querier) error {
+		now := s.now()
+		t := &tx{querier: q, uid: uid, ts: db.TimestampOf(now), now: db.Timestamp(now.UnixMilli()), nowS: now.Unix()}
+		return fn(t)
+	})
+}
+
+// Update runs fn in a write transaction over uid's data, serialised with
+// the user's other writers, at a timestamp later than every timestamp the
+// user's data holds.
+func (s *Store) Update(ctx context.Context, uid db.UID, fn func(db.Tx) error) error {
+	return s.write(ctx, func(q *querier) error {
+		t := &tx{querier: q, uid: uid, write: true}
+		if err := t.begin(); err != nil {
+			return err
+		}
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.finish()
+	})
+}
+
+// querier runs the SQL of one transaction with the dialect's placeholders
+// and error mapping, and collects what the commit must publish.
+type querier struct {
+	s   *Store
+	ctx context.Context
+	tx  *sql.Tx
+
+	// newNames are collection names this transaction inserted; they enter
+	// the name cache only once the commit succeeded.
+	newNames []nameID
+	// changedUser is set when a user's storage changed, so the
+	// collection-timestamp cache must forget it.
+	changedUser *db.UID
+	// failed is the first database error. It dooms the transaction:
+	// SQLite rolls a transaction back by itself on some errors (disk
+	// full, I/O error), after which further statements would commit one
+	// by one. Later statements fail with it, and so does the commit.
+	failed error
+}
+
+func (q *querier) exec(query string, args ...any) (sql.Result, error) {
+	if q.failed != nil {
+		return nil, q.failed
+	}
+	r, err := q.tx.ExecContext(q.ctx, q.s.d.rebind(query), args...)
+	return r, q.fail(err)
+}
+
+func (q *querier) query(query string, args ...any) (*sql.Rows, error) {
+	if q.failed != nil {
+		return nil, q.failed
+	}
+	rows, err := q.tx.QueryContext(q.ctx, q.s.d.rebind(query), args...)
+	return rows, q.fail(err)
+}
+
+// scan reads one row into dest; sql.ErrNoRows is returned as is.
+func (q *querier) scan(query string, args []any, dest ...any) error {
+	if q.failed != nil {
+		return q.failed
+	}
+	err := q.tx.QueryRowContext(q.ctx, q.s.d.rebind(query), args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	return q.fail(err)
+}
+
+// fail maps a database error and remembers the first one.
+func (q *querier) fail(err error) error {
+	if err = q.s.dbErr(err); err != nil && q.failed == nil {
+		q.failed = err
+	}
+	return err
+}
+
+// read runs body in a read-only transaction on the reader pool.
+func (s *Store) read(ctx context.Context, body func(*querier) error) error {
+	sqltx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil && s.d.isConnection(err) {
+		sqltx, err = s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	}
+	if err != nil {
+		return s.dbErr(err)
+	}
+	defer sqltx.Rollback() // a no-op after Commit
+	q := &querier{s: s, ctx: ctx, tx: sqltx}
+	if err := body(q); err != nil {
+		return err
+	}
+	if q.failed != nil {
+		return q.failed
+	}
+	return s.dbErr(sqltx.Commit())
+}
+
+// write runs body in a write transaction on the writer and commits it. Any
+// error of body rolls everything back and is returned as is; the commit's
+// error is always returned. After the commit the caches learn what changed.
+func (s *Store) write(ctx context.Context, body func(*querier) error) error {
+	conn, sqltx, err := s.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	done := false
+	defer func() {
+		if !done {
+			_ = sqltx.Rollback()
+		}
+	}()
+	q := &querier{s: s, ctx: ctx, tx: sqltx}
+	if err := body(q); err != nil {
+		return err
+	}
+	if q.failed != nil {
+		// The callback went on after a database error: never commit
+		// what is left of the transaction.
+		return q.failed
+	}
+	err = sqltx.Commit()
+	done = true
+	if err == nil {
+		s.names.addAll(q.newNames)
+	}
+	// A failed commit may still have reached the disk: forget the user's
+	// cached timestamps either way.
+	if s.cache != nil {
+		s.cache.afterCommit(ctx, conn, q.changedUser)
+	}
+	return s.dbErr(err)
+}
+
+// beginWrite takes the writer connection and begins a write transaction,
+// trying a second connection once when the first turned out to be dead.
+func (s *Store) beginWrite(ctx context.Context) (*sql.Conn, *sql.Tx, error) {
+	for attempt := 0; ; attempt++ {
+		conn, err := s.writer.Conn(ctx)
+		if err != nil {
+			return nil, nil, s.dbErr(err)
+		}
+		sqltx, err := conn.BeginTx(ctx, nil)
+		if err == nil {
+			return conn, sqltx, nil
+		}
+		conn.Close()
+		if attempt == 0 && s.d.isConnection(err) {
+			continue
+		}
+		return nil, nil, s.dbErr(err)
+	}
+}
+
+// dbErr maps a database error to the db package's sentinels: lock and busy
+// errors to db.ErrConflict, everything else to db.ErrUnavailable. Errors
+// already mapped, and sql.ErrNoRows, pass through.
+func (s *Store) dbErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, db.ErrUnavailable), errors.Is(err, db.ErrConflict), errors.Is(err, sql.ErrNoRows):
+		return err
+	case s.d.isConflict(err):
+		return fmt.Errorf("%w: %s: %w", db.ErrConflict, s.d.Name, err)
+	default:
+		return fmt.Errorf("%w: %s: %w", db.ErrUnavailable, s.d.Name, err)
+	}
+}

@@ -1,0 +1,176 @@
+package sqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"syncserver/db"
+	"syncserver/db/dbtest"
+	"syncserver/db/sqlite"
+)
+
+// payload450 is a record the size of a typical encrypted history item.
+func payload450(i int) string {
+	p := fmt.Sprintf(`{"ciphertext":"%d`, i)
+	return p + strings.Repeat("x", 450-len(p)-2) + `"}`
+}
+
+func benchUpdates(n, round int) []db.BSOUpdate {
+	ups := make([]db.BSOUpdate, n)
+	for i := range ups {
+		ups[i] = db.BSOUpdate{ID: fmt.Sprintf("r%04d-%06d", i, round%1000), Payload: dbtest.Str(payload450(i)), SortIndex: dbtest.Int(int64(i))}
+	}
+	return ups
+}
+
+// BenchmarkPost100 is one POST of 100 records: one Update with PostBSOs.
+func BenchmarkPost100(b *testing.B) {
+	for _, sync := range []string{"FULL", "OFF"} {
+		b.Run(sync, func(b *testing.B) {
+			s, _ := openFile(b, nil, sqlite.Options{Synchronous: sync})
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				ups := benchUpdates(100, i)
+				i++
+				if err := s.Update(ctx, 1, func(tx db.Tx) error { return tx.PostBSOs("history", ups) }); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRawInsert100 is the floor for BenchmarkPost100: a plain
+// database/sql transaction inserting 100 rows with one prepared statement
+// into the same kind of file (WAL, same synchronous setting).
+func BenchmarkRawInsert100(b *testing.B) {
+	for _, sync := range []string{"FULL", "OFF"} {
+		b.Run(sync, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "raw.db")
+			raw, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_synchronous="+sync+"&_txlock=immediate")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer raw.Close()
+			raw.SetMaxOpenConns(1)
+			if _, err := raw.Exec(`CREATE TABLE bso (userid INTEGER NOT NULL, collection INTEGER NOT NULL, id VARCHAR(64) NOT NULL, sortindex INTEGER, modified BIGINT NOT NULL, payload TEXT NOT NULL, payload_size INTEGER DEFAULT 0 NOT NULL, ttl INTEGER DEFAULT 2100000000 NOT NULL, PRIMARY KEY (userid, collection, id));
+				CREATE INDEX bso_ttl_idx ON bso (ttl); CREATE INDEX bso_usr_col_mod_idx ON bso (userid, collection, modified);`); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				ups := benchUpdates(100, i)
+				i++
+				tx, err := raw.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				stmt, err := tx.Prepare("INSERT OR REPLACE INTO bso (userid, collection, id, sortindex, modified, payload, payload_size, ttl) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, u := range ups {
+					if _, err := stmt.Exec(1, 4, u.ID, *u.SortIndex, int64(i), *u.Payload, u.PayloadSize(), db.NeverExpires); err != nil {
+						b.Fatal(err)
+					}
+				}
+				stmt.Close()
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkFindBSOs100Of20000 reads a page of 100 ids, newest first, deep
+// into a history of 20,000 records (a client paging through history).
+func BenchmarkFindBSOs100Of20000(b *testing.B) {
+	clock := dbtest.NewClock(dbtest.StartTime())
+	s, _ := openFile(b, clock.Now, sqlite.Options{Synchronous: "OFF"})
+	ctx := context.Background()
+	for round := range 200 {
+		ups := make([]db.BSOUpdate, 100)
+		for i := range ups {
+			ups[i] = db.BSOUpdate{ID: fmt.Sprintf("h%03d%03d", round, i), Payload: dbtest.Str(payload450(i))}
+		}
+		if err := s.Update(ctx, 1, func(tx db.Tx) error { return tx.PostBSOs("history", ups) }); err != nil {
+			b.Fatal(err)
+		}
+		clock.Advance(time.Second)
+	}
+	// The offset a client holds after 150 pages of 100.
+	q := db.Query{Sort: db.SortNewest, Limit: 100}
+	for range 150 {
+		var p db.Page
+		if err := s.View(ctx, 1, func(tx db.Tx) error {
+			var err error
+			p, err = tx.FindBSOs("history", q)
+			return err
+		}); err != nil {
+			b.Fatal(err)
+		}
+		off, err := db.ParseOffset(p.Next, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		q.Offset = off
+	}
+	for _, full := range []bool{false, true} {
+		b.Run(fmt.Sprintf("full=%v", full), func(b *testing.B) {
+			q := q
+			q.Full = full
+			b.ReportAllocs()
+			for b.Loop() {
+				err := s.View(ctx, 1, func(tx db.Tx) error {
+					p, err := tx.FindBSOs("history", q)
+					if err == nil && (len(p.Items) != 100 || p.Next == "") {
+						err = fmt.Errorf("page of %d, next %q", len(p.Items), p.Next)
+					}
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCollectionTimestampsCached is info/collections of a user whose
+// data did not change: answered from memory after one PRAGMA data_version.
+// The uncached variant reads the database every time, for comparison.
+func BenchmarkCollectionTimestampsCached(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		size int
+	}{{"cached", 0}, {"uncached", -1}} {
+		b.Run(c.name, func(b *testing.B) {
+			s, _ := openFile(b, nil, sqlite.Options{Synchronous: "OFF", CacheSize: c.size})
+			ctx := context.Background()
+			for _, coll := range []string{"bookmarks", "history", "tabs", "forms", "prefs", "passwords", "clients", "crypto", "meta", "addons"} {
+				if err := s.Update(ctx, 1, func(tx db.Tx) error { return tx.PutBSO(coll, dbtest.Rec("x", "y")) }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, m, err := s.CollectionTimestamps(ctx, 1); err != nil || len(m) != 10 {
+					b.Fatal(m, err)
+				}
+			}
+			b.StopTimer()
+			if hits, _ := s.CacheStats(); c.size == 0 && hits == 0 {
+				b.Fatal("no cache hits")
+			}
+		})
+	}
+}

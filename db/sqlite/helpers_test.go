@@ -1,0 +1,7 @@
+package sqlite_test
+
+import "syncserver/db/sqldb"
+
+type sqliteStore = sqldb.Store
+
+type sqldbPurgeResult = sqldb.PurgeResult

@@ -1,0 +1,17 @@
+-- Tables syncserver adds next to the legacy ones.
+
+-- Each user's last write. last_modified is the storage timestamp, which
+-- must not go back when collections are deleted (user_collections loses
+-- their rows); last_write also counts batch creations, so that the next
+-- write, and so the next batch id, gets a later timestamp.
+CREATE TABLE IF NOT EXISTS user_meta (
+	userid INTEGER NOT NULL PRIMARY KEY,
+	last_modified BIGINT NOT NULL,
+	last_write BIGINT NOT NULL
+);
+
+-- Server-wide settings, such as a generated secret.
+CREATE TABLE IF NOT EXISTS settings (
+	name VARCHAR(255) NOT NULL PRIMARY KEY,
+	value TEXT NOT NULL
+);

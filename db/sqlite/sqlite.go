@@ -1,0 +1,384 @@
+// Package sqlite is syncserver's embedded database: db.Store on a SQLite
+// file through github.com/mattn/go-sqlite3. It opens the file (or an
+// in-memory database), sets the connection options and hands sqldb its
+// dialect and embedded schema; everything else is sqldb's.
+//
+// One writer connection runs every write transaction, beginning IMMEDIATE
+// so that it takes the file's write lock at once (never a deadlocked
+// upgrade from a read lock); a pool of reader connections serves reads in
+// parallel, which WAL allows while the writer writes. Several processes may
+// share the file: they queue on the write lock for up to BusyTimeout.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"syncserver/db/sqldb"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Memory is the path that opens a private in-memory database.
+const Memory = ":memory:"
+
+// Options tune Open. The zero value is a durable, production setting.
+type Options struct {
+	// Synchronous is PRAGMA synchronous: "FULL" (the default: a commit
+	// survives a power cut), "NORMAL" (in WAL mode a commit survives a
+	// crash of the process but the last ones may be lost on power
+	// failure; faster) or "OFF" (tests).
+	Synchronous string
+	// BusyTimeout is how long a write waits for another process's write
+	// lock before failing with db.ErrConflict; default 10 s.
+	BusyTimeout time.Duration
+	// Readers is the size of the reader pool; default max(4, GOMAXPROCS).
+	Readers int
+	// CacheSize is sqldb.Config.CacheSize (info/collections cache).
+	CacheSize int
+	// Now is the clock; default time.Now. Tests inject one.
+	Now func() time.Time
+	// Logger receives migration notices; default discards.
+	Logger *slog.Logger
+}
+
+// Open opens (creating if needed) the database at path, or a private
+// in-memory database for Memory, and migrates it. A new file is created
+// readable by its owner only, like the legacy server's.
+func Open(ctx context.Context, path string, opts Options) (*sqldb.Store, error) {
+	s, _, err := open(ctx, path, opts)
+	return s, err
+}
+
+// pools are the connection pools of a store, for tests.
+type pools struct{ writer, reader *sql.DB }
+
+func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, error) {
+	syncMode := strings.ToUpper(opts.Synchronous)
+	switch syncMode {
+	case "":
+		syncMode = "FULL"
+	case "FULL", "NORMAL", "OFF":
+	default:
+		return nil, pools{}, fmt.Errorf("sqlite: synchronous must be FULL, NORMAL or OFF, not %q", opts.Synchronous)
+	}
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
+	readers := opts.Readers
+	if readers <= 0 {
+		readers = max(4, runtime.GOMAXPROCS(0))
+	}
+	migrations, err := fs.Sub(migrationFiles, "migrations")
+	if err != nil {
+		return nil, pools{}, err
+	}
+	d := dialect(migrations)
+
+	if path == Memory {
+		f := dbFile{uri: fmt.Sprintf("file:syncserver-%016x?mode=memory&cache=shared", rand.Uint64()),
+			memory: true, sync: syncMode, busy: busy}
+		return openMemory(ctx, d, f, opts)
+	}
+
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, pools{}, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := createPrivate(abs); err != nil {
+		return nil, pools{}, err
+	}
+	f := dbFile{uri: "file:" + escapePath(abs), sync: syncMode, busy: busy}
+	w := sql.OpenDB(f.connector(writer))
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	r := sql.OpenDB(f.connector(reader))
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	// A connection of its own for PRAGMA data_version (see sqldb's cache).
+	dv := sql.OpenDB(f.connector(reader))
+	dv.SetMaxOpenConns(1)
+	dv.SetMaxIdleConns(1)
+	d.Changes = &dataVersion{db: dv}
+	d.Backup = func(ctx context.Context, reason string) (string, error) {
+		return backup(ctx, f, abs, reason)
+	}
+	s, err := sqldb.New(ctx, sqldb.Config{Dialect: d, Writer: w, Reader: r,
+		Now: opts.Now, Logger: opts.Logger, CacheSize: opts.CacheSize, OnClose: dv.Close})
+	if err != nil {
+		w.Close()
+		r.Close()
+		dv.Close()
+		return nil, pools{}, err
+	}
+	return s, pools{w, r}, nil
+}
+
+// openMemory opens a private in-memory database. One connection serves
+// reads and writes: it is the only connection that ever uses the
+// database, so nothing else can write it and the cache needs only this
+// process's commits. database/sql closes a connection whose transaction's
+// context was cancelled, so the database is a named shared-cache one that
+// an idle anchor connection keeps alive across reconnections.
+func openMemory(ctx context.Context, d sqldb.Dialect, f dbFile, opts Options) (*sqldb.Store, pools, error) {
+	anchor := sql.OpenDB(f.connector(other))
+	anchorConn, err := anchor.Conn(ctx)
+	if err != nil {
+		anchor.Close()
+		return nil, pools{}, fmt.Errorf("sqlite: %w", err)
+	}
+	w := sql.OpenDB(f.connector(writer))
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	d.Changes = fixedVersion{}
+	closeAnchor := func() error { return errors.Join(anchorConn.Close(), anchor.Close()) }
+	s, err := sqldb.New(ctx, sqldb.Config{Dialect: d, Writer: w, Reader: w,
+		Now: opts.Now, Logger: opts.Logger, CacheSize: opts.CacheSize, OnClose: closeAnchor})
+	if err != nil {
+		w.Close()
+		closeAnchor()
+		return nil, pools{}, err
+	}
+	return s, pools{w, w}, nil
+}
+
+// createPrivate creates a missing database file with mode 0600: the users
+// table holds account ids. SQLite gives its -wal and -shm files the same
+// mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: creating the database: %w", err)
+	}
+	return f.Close()
+}
+
+// dbFile is one database and the settings every connection to it gets.
+type dbFile struct {
+	// uri is the SQLite URI without query: "file:/abs/path" or, for an
+	// in-memory database, "file:<name>?mode=memory&cache=shared".
+	uri    string
+	memory bool
+	sync   string
+	busy   time.Duration
+}
+
+// Connection roles.
+const (
+	writer = iota // begins IMMEDIATE: takes the write lock at once
+	reader        // begins DEFERRED and refuses writes
+	other         // begins DEFERRED (the anchor, backups)
+)
+
+// connector opens connections for a role and sets each one's pragmas.
+func (f dbFile) connector(role int) driver.Connector {
+	txlock := "deferred"
+	if role == writer {
+		txlock = "immediate"
+	}
+	sep := "?"
+	if f.memory {
+		sep = "&"
+	}
+	dsn := f.uri + sep + "_txlock=" + txlock + "&_stmt_cache_size=64"
+	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		pragmas := []string{
+			// Wait this long for another connection's (or process's)
+			// lock instead of failing at once with "database is locked".
+			fmt.Sprintf("PRAGMA busy_timeout = %d", f.busy.Milliseconds()),
+			// FULL syncs the WAL at every commit; see Options.
+			"PRAGMA synchronous = " + f.sync,
+		}
+		if !f.memory {
+			// WAL: readers never block the writer and the writer never
+			// blocks readers; it is a property of the file and stays.
+			pragmas = append([]string{"PRAGMA journal_mode = WAL"}, pragmas...)
+		}
+		if role == reader {
+			// Every write goes through the one writer connection, which
+			// is what keeps "database is locked" away within a process;
+			// a write sent to a reader is a bug, and fails at once.
+			pragmas = append(pragmas, "PRAGMA query_only = 1")
+		}
+		// foreign_keys is left off: the legacy schema has none.
+		for _, p := range pragmas {
+			if _, err := c.Exec(p, nil); err != nil {
+				return fmt.Errorf("sqlite: %s: %w", p, err)
+			}
+		}
+		return nil
+	}}
+	return sqliteConnector{drv: drv, dsn: dsn}
+}
+
+type sqliteConnector struct {
+	drv *sqlite3.SQLiteDriver
+	dsn string
+}
+
+// Connect opens a connection; its pragmas are set by the driver's hook.
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+
+// Driver returns the driver that carries the pragma hook.
+func (c sqliteConnector) Driver() driver.Driver { return c.drv }
+
+// escapePath makes a file name safe inside a "file:" URI.
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// dialect is SQLite's part of sqldb.
+func dialect(migrations fs.FS) sqldb.Dialect {
+	return sqldb.Dialect{
+		Name:       "sqlite",
+		Migrations: migrations,
+		UsersDDL: []string{
+			// AUTOINCREMENT: a uid is never handed out twice, even after
+			// the highest row was purged (its storage may remain).
+			`CREATE TABLE users (
+				uid INTEGER PRIMARY KEY AUTOINCREMENT,
+				service INTEGER NOT NULL,
+				email VARCHAR(255) NOT NULL,
+				generation BIGINT NOT NULL,
+				client_state VARCHAR(32) NOT NULL,
+				created_at BIGINT NOT NULL,
+				replaced_at BIGINT,
+				nodeid BIGINT NOT NULL,
+				keys_changed_at BIGINT
+			)`,
+			"CREATE INDEX lookup_idx ON users (email, service, created_at)",
+			"CREATE INDEX replaced_at_idx ON users (service, replaced_at)",
+			"CREATE INDEX node_idx ON users (nodeid)",
+		},
+		Returning:    true,
+		IsConflict:   isBusy,
+		TableColumns: tableColumns,
+		BumpSequence: bumpSequence,
+	}
+}
+
+// isBusy reports SQLITE_BUSY and SQLITE_LOCKED: another connection held a
+// lock past the busy timeout.
+func isBusy(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
+
+func tableColumns(ctx context.Context, q sqldb.Querier, table string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		cols = append(cols, c)
+	}
+	return cols, rows.Err()
+}
+
+// bumpSequence raises AUTOINCREMENT's high-water mark, kept in
+// sqlite_sequence.
+func bumpSequence(ctx context.Context, q sqldb.Querier, table, _ string, min int64) error {
+	res, err := q.ExecContext(ctx, "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", min, table)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	_, err = q.ExecContext(ctx, "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", table, min)
+	return err
+}
+
+// backup writes a complete copy of the database next to it, named
+// <path>.<reason>-<UTC time>.bak, with VACUUM INTO on a connection of its
+// own (the caller's transaction holds the write lock, so the copy is the
+// state just before the change). The name is claimed with O_EXCL first,
+// so an earlier copy is never overwritten.
+func backup(ctx context.Context, f dbFile, path, reason string) (string, error) {
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	var name string
+	for i := 1; ; i++ {
+		name = fmt.Sprintf("%s.%s-%s.bak", path, reason, stamp)
+		if i > 1 {
+			name = fmt.Sprintf("%s.%s-%s-%d.bak", path, reason, stamp, i)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		f.Close()
+		break
+	}
+	conn := sql.OpenDB(f.connector(other))
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "VACUUM INTO ?", name); err != nil {
+		os.Remove(name)
+		return "", err
+	}
+	return name, nil
+}
+
+// dataVersion reads PRAGMA data_version, which SQLite answers from the
+// WAL index in shared memory without reading the database: it changes
+// when another connection commits.
+type dataVersion struct {
+	mu sync.Mutex
+	db *sql.DB
+}
+
+// Version reads data_version on the dedicated connection, where every
+// other connection's commit (this process's writer's too) shows.
+func (d *dataVersion) Version(ctx context.Context) (int64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var v int64
+	err := d.db.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
+	return v, err
+}
+
+// WriterVersion reads data_version on the writer's connection, where only
+// other processes' commits show.
+func (d *dataVersion) WriterVersion(ctx context.Context, conn *sql.Conn) (int64, error) {
+	var v int64
+	err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
+	return v, err
+}
+
+// fixedVersion is the change detector of a private in-memory database,
+// which no other process can write.
+type fixedVersion struct{}
+
+// Version is constant: only this process writes.
+func (fixedVersion) Version(context.Context) (int64, error) { return 0, nil }
+
+// WriterVersion is constant: no other process writes.
+func (fixedVersion) WriterVersion(context.Context, *sql.Conn) (int64, error) { return 0, nil }
