@@ -1,0 +1,267 @@
+// Package fcgi is the FastCGI front-end: it serves handlers.Handler through
+// Go's net/http/fcgi behind nginx, Apache mod_proxy_fcgi or Apache mod_fcgid.
+//
+// It only moves facts: the request the web server describes in FastCGI
+// parameters is copied into a handlers.Request, and the handlers.Response is
+// copied back. Routing, authentication, limits and error bodies live in
+// handlers, so this front-end and the standalone HTTP one (package httpd)
+// behave the same by construction.
+//
+// Trust: under FastCGI a header the client sent reaches the application
+// unchanged (nginx and Apache pass X-Forwarded-Proto through as
+// HTTP_X_FORWARDED_PROTO), and REMOTE_ADDR is the end client, not the web
+// server. So the scheme comes only from the parameters the web server itself
+// sets, HTTPS and REQUEST_SCHEME; X-Forwarded-Proto is never trusted here.
+package fcgi
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/fcgi"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"syncserver/handlers"
+)
+
+// DefaultMaxRequestBytes is used when Options.MaxRequestBytes is not positive.
+// It matches httpd.DefaultMaxRequestBytes: 2 MiB of payload plus 4 KiB for
+// the JSON around it, the legacy server's max_request_bytes.
+const DefaultMaxRequestBytes = 2<<20 + 4<<10
+
+// Options configures the FastCGI front-end.
+type Options struct {
+	// MaxRequestBytes bounds how much of a request body is read: the core
+	// sees at most MaxRequestBytes+1 bytes, enough to know the body is too
+	// large and answer 413 itself. Zero or less selects DefaultMaxRequestBytes.
+	MaxRequestBytes int64
+	// ShutdownTimeout bounds Server.Shutdown in addition to its context;
+	// zero leaves the bound to the context alone.
+	ShutdownTimeout time.Duration
+	// Logger receives the front-end's own events (recovered panics, accept
+	// errors, forced closes). Nil means slog.Default().
+	Logger *slog.Logger
+	// SocketMode is the permission of a unix socket created by Listen; zero
+	// selects 0660 so that a web server in SocketGroup can connect.
+	SocketMode os.FileMode
+	// SocketGroup, when set, is the group (name or numeric id) a unix socket
+	// created by Listen is given, typically www-data.
+	SocketGroup string
+}
+
+func (o Options) maxRequestBytes() int64 {
+	if o.MaxRequestBytes <= 0 {
+		return DefaultMaxRequestBytes
+	}
+	return o.MaxRequestBytes
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.Default()
+	}
+	return o.Logger
+}
+
+// adapter is the http.Handler that net/http/fcgi calls.
+type adapter struct {
+	h        handlers.Handler
+	maxBytes int64
+	log      *slog.Logger
+}
+
+// NewHandler adapts h to the *http.Request values net/http/fcgi produces. It
+// is meant for fcgi.Serve; Server wraps it with graceful shutdown.
+func NewHandler(h handlers.Handler, opts Options) http.Handler {
+	return &adapter{h: h, maxBytes: opts.maxRequestBytes(), log: opts.logger()}
+}
+
+func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// net/http/fcgi does not recover: a panic would take down every
+		// request in the process. The core has its own recovering wrapper;
+		// this is the last resort for anything that escapes it.
+		if v := recover(); v != nil {
+			a.log.Error("fcgi: panic serving request", "panic", v, "method", r.Method)
+			writeResponse(w, nil)
+		}
+	}()
+	req := buildRequest(r, a.maxBytes)
+	writeResponse(w, a.h.Serve(r.Context(), req))
+}
+
+// buildRequest copies the facts of r into a handlers.Request.
+func buildRequest(r *http.Request, maxBytes int64) *handlers.Request {
+	h := r.Header
+	if h == nil {
+		h = make(http.Header)
+	}
+	cleanHeader(h)
+	// CONTENT_TYPE becomes Content-Type and nginx also sends it as
+	// HTTP_CONTENT_TYPE, so it arrives twice; the first is CONTENT_TYPE.
+	if ct := h["Content-Type"]; len(ct) > 1 {
+		h["Content-Type"] = ct[:1]
+	}
+	untrusted := h.Get("X-Forwarded-Proto")
+
+	req := &handlers.Request{
+		Method:                  r.Method,
+		Scheme:                  scheme(r),
+		Host:                    r.Host,
+		RequestURI:              requestURI(r),
+		Header:                  h,
+		RemoteAddr:              r.RemoteAddr,
+		UntrustedForwardedProto: untrusted,
+	}
+	req.ContentLength, req.Body = body(r, maxBytes)
+	return req
+}
+
+// scheme is "https" when the web server says the client used TLS: HTTPS=on
+// (net/http/fcgi turns it into a non-nil r.TLS) or REQUEST_SCHEME=https.
+func scheme(r *http.Request) string {
+	if r.TLS != nil || strings.EqualFold(fcgi.ProcessEnv(r)["REQUEST_SCHEME"], "https") {
+		return "https"
+	}
+	return "http"
+}
+
+// requestURI rebuilds the raw request-target. net/http/fcgi leaves
+// r.RequestURI empty but parses REQUEST_URI (the raw target nginx and Apache
+// send) into r.URL, whose RawPath, RawQuery and ForceQuery keep the escaped
+// form: "%2C" in the query, "%6f" in the path and a trailing "?" survive byte
+// for byte. Two things cannot be recovered: path characters that url.URL
+// re-escapes because they are not valid in an escaped path (a raw `"`, `{`,
+// `|`…; clients that sign with Hawk escape them anyway), and an empty
+// fragment ("#" with nothing after it). When the web server sends no
+// REQUEST_URI, net/http/fcgi falls back to SCRIPT_NAME+PATH_INFO, which are
+// decoded, so the path is the re-escaped decoded one.
+func requestURI(r *http.Request) string {
+	u := r.URL
+	if u == nil {
+		return "/"
+	}
+	s := u.RequestURI()
+	if u.Fragment != "" {
+		s += "#" + u.EscapedFragment()
+	}
+	return s
+}
+
+// body returns the declared length and the body limited to maxBytes+1 bytes.
+// CONTENT_LENGTH is the only length FastCGI gives, and net/http/fcgi cannot
+// tell "0" from "absent": both leave r.ContentLength at 0. A body is present
+// anyway when the web server streams one without a length, so for a zero
+// length one byte is peeked (it never waits on the client: net/http/fcgi
+// makes a non-empty body only once the web server has sent body bytes) and a
+// body found that way is reported with length -1, unknown.
+func body(r *http.Request, maxBytes int64) (int64, io.Reader) {
+	if r.Body == nil {
+		return 0, http.NoBody
+	}
+	limited := io.LimitReader(r.Body, maxBytes+1)
+	if r.ContentLength > 0 {
+		return r.ContentLength, limited
+	}
+	var one [1]byte
+	n, err := io.ReadFull(limited, one[:])
+	if n == 0 {
+		if err != nil && err != io.EOF {
+			// The read failed (the web server aborted the request): let the
+			// core meet the error when it reads the body.
+			return -1, errReader{err}
+		}
+		return 0, http.NoBody
+	}
+	return -1, io.MultiReader(bytes.NewReader(one[:n]), limited)
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// cleanHeader removes what is not a fact about the request itself: the
+// hop-by-hop headers of RFC 9110 §7.6.1, which describe the client's
+// connection to the web server, and Content-Length, which is
+// Request.ContentLength. It also drops an empty Authorization: Apache's
+// SetEnvIf/ProxyFCGISetEnvIf workarounds send HTTP_AUTHORIZATION empty when
+// the client sent none. The httpd package applies the same rules, so both
+// front-ends hand the core the same Header.
+func cleanHeader(h http.Header) {
+	for _, k := range [...]string{
+		"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer",
+		"Transfer-Encoding", "Upgrade", "Content-Length", "Host",
+	} {
+		delete(h, k)
+	}
+	if vs, ok := h["Authorization"]; ok {
+		kept := vs[:0]
+		for _, v := range vs {
+			if strings.TrimSpace(v) != "" {
+				kept = append(kept, v)
+			}
+		}
+		if len(kept) == 0 {
+			delete(h, "Authorization")
+		} else {
+			h["Authorization"] = kept
+		}
+	}
+}
+
+// writeResponse copies resp out: headers, then status, then body. A nil
+// response or an impossible status is a bug in the core; it becomes a bare
+// 500 rather than a panic inside net/http/fcgi.
+func writeResponse(w http.ResponseWriter, resp *handlers.Response) {
+	if resp == nil || resp.Status < 100 || resp.Status > 999 {
+		resp = &handlers.Response{Status: http.StatusInternalServerError}
+	}
+	h := w.Header()
+	for k, vs := range resp.Header {
+		if transportHeader(k) {
+			continue
+		}
+		h[k] = append([]string(nil), vs...)
+	}
+	// net/http/fcgi sniffs a Content-Type when none is set (JSON would go
+	// out as text/plain). The core sets Content-Type on every body; when it
+	// sets none, a present-but-nil entry stops the sniffing and writes no
+	// header, which is what the httpd front-end sends too.
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil
+	}
+	noBody := resp.Status < 200 || resp.Status == http.StatusNoContent || resp.Status == http.StatusNotModified
+	if !noBody {
+		// The web server would otherwise fall back to chunked encoding or
+		// closing the connection; fasthttp sends Content-Length as well.
+		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	}
+	w.WriteHeader(resp.Status)
+	if !noBody && len(resp.Body) > 0 {
+		_, _ = w.Write(resp.Body) // the web server went away: nothing to do
+	}
+}
+
+// transportHeader reports response headers that belong to the transport, not
+// to the core: the framing is computed from the body, and the connection is
+// the web server's business.
+func transportHeader(k string) bool {
+	switch http.CanonicalHeaderKey(k) {
+	case "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Status":
+		return true
+	}
+	return false
+}
+
+// requestContext merges a server's lifetime into a request's context while
+// keeping its values (fcgi.ProcessEnv lives there).
+func requestContext(r *http.Request, base context.Context) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(base, cancel)
+	return r.WithContext(ctx), func() { stop(); cancel() }
+}
