@@ -1,0 +1,145 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"syncserver/db"
+)
+
+// presigned hands out signed requests, signing them in chunks with the
+// timer stopped: signing is the client's work, and every request needs a
+// fresh nonce.
+type presigned struct {
+	b    *testing.B
+	next func() *Request
+	buf  []*Request
+}
+
+func (p *presigned) get() *Request {
+	if len(p.buf) == 0 {
+		p.b.StopTimer()
+		for i := 0; i < 1024; i++ {
+			p.buf = append(p.buf, p.next())
+		}
+		p.b.StartTimer()
+	}
+	r := p.buf[len(p.buf)-1]
+	p.buf = p.buf[:len(p.buf)-1]
+	return r
+}
+
+func (u *testUser) presign(b *testing.B, method, rel, body string, hdr ...string) *presigned {
+	return &presigned{b: b, next: func() *Request {
+		return u.ts.hawkRequest(u.creds, method, u.path(rel), body, hdr...)
+	}}
+}
+
+// quiet drops the logs, which the test helper keeps in memory.
+func quiet(o *Options) { o.Logger = slog.New(slog.DiscardHandler) }
+
+// BenchmarkHawkVerify is the authentication of one request with a token
+// already in the cache: header parsing, token lookup, MAC, nonce.
+func BenchmarkHawkVerify(b *testing.B) {
+	ts := newTestServer(b, quiet)
+	u := ts.user(1)
+	p := u.presign(b, http.MethodGet, "/storage/bookmarks?full=1&newer=1700000000.00", "")
+	u.mustDo(http.StatusOK, http.MethodGet, "/info/collections", "") // caches the token
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := p.get()
+		raw, query, _ := strings.Cut(r.RequestURI, "?")
+		c := &call{req: r, start: ts.Clock.Now(), path: ts.stripPrefix(raw), rawQuery: query}
+		a, err := ts.authenticate(c, 1, false)
+		if err == nil {
+			err = ts.checkPayloadAndReplay(c, a, nil)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkInfoCollections is the request every sync starts with, for a
+// user whose data did not change.
+func BenchmarkInfoCollections(b *testing.B) {
+	ts := newTestServer(b, quiet)
+	u := ts.user(1)
+	var T db.Timestamp
+	for _, c := range []string{"bookmarks", "history", "tabs", "prefs", "passwords", "clients", "forms", "addons"} {
+		T = u.put(c, "a", `{"payload":"x"}`)
+	}
+	for _, tc := range []struct {
+		name   string
+		status int
+		hdr    []string
+	}{
+		{"304", http.StatusNotModified, []string{"X-If-Modified-Since", T.String()}},
+		{"200", http.StatusOK, nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			p := u.presign(b, http.MethodGet, "/info/collections", "", tc.hdr...)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if r := ts.serve(p.get()); r.Status != tc.status {
+					b.Fatalf("status %d", r.Status)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkGet100Of20000 reads a page of 100 full records of a
+// 20,000-record collection, as a second device does when it first syncs
+// history.
+func BenchmarkGet100Of20000(b *testing.B) {
+	ts := newTestServer(b, quiet)
+	u := ts.user(1)
+	payload := strings.Repeat("x", 300)
+	for chunk := 0; chunk < 20; chunk++ {
+		updates := make([]db.BSOUpdate, 1000)
+		for i := range updates {
+			si := int64(i)
+			updates[i] = db.BSOUpdate{ID: fmt.Sprintf("id%02d%04d", chunk, i), Payload: &payload, SortIndex: &si}
+		}
+		err := ts.Store.Update(context.Background(), 1, func(tx db.Tx) error { return tx.PostBSOs("history", updates) })
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	p := u.presign(b, http.MethodGet, "/storage/history?full=1&limit=100&sort=newest", "")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := ts.serve(p.get())
+		if r.Status != http.StatusOK || r.Header.Get("X-Weave-Records") != "100" {
+			b.Fatalf("status %d, %s records", r.Status, r.Header.Get("X-Weave-Records"))
+		}
+	}
+}
+
+// BenchmarkPost100 uploads 100 records of 300-byte payloads in one POST.
+func BenchmarkPost100(b *testing.B) {
+	ts := newTestServer(b, quiet)
+	u := ts.user(1)
+	var parts []string
+	for i := 0; i < 100; i++ {
+		parts = append(parts, fmt.Sprintf(`{"id":"rec%03d","payload":"%s","sortindex":%d}`, i, strings.Repeat("y", 300), i))
+	}
+	body := "[" + strings.Join(parts, ",") + "]"
+	p := u.presign(b, http.MethodPost, "/storage/bookmarks", body, "Content-Type", "text/plain")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if r := ts.serve(p.get()); r.Status != http.StatusOK {
+			b.Fatalf("status %d %s", r.Status, r.Body)
+		}
+	}
+}
