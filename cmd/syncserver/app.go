@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"syncserver/db"
+	"syncserver/fcgi"
+	"syncserver/handlers"
+	"syncserver/httpd"
+	"syncserver/internal/config"
+)
+
+var errHelp = flag.ErrHelp
+
+// Main is the program: ParseFlags reads the command line, Run opens the
+// database and starts serving, Close stops gracefully. Tests drive it the
+// same way main does, on port 0 with a temporary database.
+type Main struct {
+	Stdin  *os.File
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads the environment (SYNCSERVER_* overrides).
+	Getenv func(string) string
+
+	ConfigPath string
+	HTTPAddr   string
+	FCGIAddr   string
+	// Command is the subcommand ("" serves); Args are its arguments.
+	Command string
+	Args    []string
+
+	Config *config.Config
+	Logger *slog.Logger
+	Store  db.Store
+
+	handler  *handlers.Server
+	listener net.Listener
+	frontEnd string
+	stopper  interface{ Shutdown(context.Context) error }
+	served   chan error
+}
+
+// NewMain returns a Main wired to the process's standard streams and
+// environment.
+func NewMain() *Main {
+	return &Main{
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Getenv: os.Getenv,
+	}
+}
+
+const usage = `Usage:
+  syncserver [flags]            serve (standalone HTTP, or FastCGI)
+  syncserver [flags] version    print the version
+
+Without -http or -fcgi, syncserver serves FastCGI on standard input when it
+is a socket (Apache mod_fcgid starts it that way), and otherwise standalone
+HTTP on [server:main] host and port (default 127.0.0.1:5000).
+
+Flags:
+`
+
+// ParseFlags reads the command line.
+func (m *Main) ParseFlags(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("syncserver", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	defConfig := m.Getenv("SYNCSERVER_CONFIG")
+	if defConfig == "" {
+		defConfig = "./syncserver.ini"
+	}
+	fs.StringVar(&m.ConfigPath, "config", defConfig, "configuration `file` (default $SYNCSERVER_CONFIG or ./syncserver.ini)")
+	fs.StringVar(&m.HTTPAddr, "http", "", "serve standalone HTTP on `host:port`")
+	fs.StringVar(&m.FCGIAddr, "fcgi", "", "serve FastCGI on `host:port` or unix:/path/to/socket")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		m.Command, m.Args = rest[0], rest[1:]
+	}
+	switch m.Command {
+	case "", "serve", "version":
+	default:
+		return fmt.Errorf("unknown command %q (try -h)", m.Command)
+	}
+	if m.HTTPAddr != "" && m.FCGIAddr != "" {
+		return errors.New("-http and -fcgi cannot be used together")
+	}
+	return nil
+}
+
+// Main runs the command until ctx is cancelled (SIGTERM, SIGINT) and returns
+// the process exit status.
+func (m *Main) Main(ctx context.Context) int {
+	if m.Command == "version" {
+		fmt.Fprintln(m.Stdout, "syncserver", Version())
+		return 0
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(m.Stderr, "syncserver:", err)
+		m.Close()
+		return 1
+	}
+	status := 0
+	select {
+	case <-ctx.Done():
+		m.Logger.Info("stopping: letting requests in flight finish")
+	case err := <-m.served:
+		if err != nil {
+			m.Logger.Error("server stopped", "error", err.Error())
+			status = 1
+		}
+	}
+	if err := m.Close(); err != nil {
+		m.Logger.Error("stopping", "error", err.Error())
+		status = 1
+	}
+	return status
+}
+
+// Version is the program version: the one set at build time, else the
+// module version and VCS revision from the build information.
+func Version() string {
+	if version != "" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			rev := s.Value
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			v += " " + rev
+		}
+	}
+	return v
+}
+
+// Run loads the configuration, opens the database, builds the handlers and
+// starts serving in the background. It returns once the server listens.
+func (m *Main) Run(ctx context.Context) error {
+	cfg, notices, err := config.Load(m.ConfigPath, m.Getenv)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	m.Logger = newLogger(m.Stderr, cfg)
+	for _, n := range notices {
+		m.Logger.Info("config: " + n.String())
+	}
+	m.Store, err = openStore(ctx, cfg, m.Logger)
+	if err != nil {
+		return err
+	}
+	opts, err := m.handlerOptions(ctx)
+	if err != nil {
+		return err
+	}
+	if m.handler, err = handlers.New(opts); err != nil {
+		return err
+	}
+	return m.listen()
+}
+
+// newLogger builds the process logger from [syncserver] log_format and
+// log_level (debug_enabled lowers the level to debug).
+func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	switch strings.ToLower(cfg.LogLevel) {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	if cfg.DebugEnabled {
+		level = slog.LevelDebug
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, hopts))
+	}
+	return slog.New(slog.NewTextHandler(w, hopts))
+}
+
+// listen picks the front-end and starts it.
+func (m *Main) listen() error {
+	cfg := m.Config
+	shutdown := cfg.Server.ShutdownTimeout
+	m.served = make(chan error, 1)
+	switch {
+	case m.FCGIAddr != "" || (m.HTTPAddr == "" && fcgi.StdinIsSocket()):
+		var (
+			l   net.Listener
+			err error
+		)
+		fopts := fcgi.Options{
+			MaxRequestBytes: cfg.Storage.MaxRequestBytes,
+			ShutdownTimeout: shutdown,
+			Logger:          m.Logger,
+			SocketMode:      cfg.Server.SocketMode,
+			SocketGroup:     cfg.Server.SocketGroup,
+		}
+		if m.FCGIAddr != "" {
+			l, err = fcgi.Listen(m.FCGIAddr, fopts)
+		} else {
+			l, err = fcgi.ListenerFromStdin()
+		}
+		if err != nil {
+			return err
+		}
+		srv := fcgi.NewServer(m.handler, fopts)
+		m.listener, m.stopper, m.frontEnd = l, srv, "fastcgi"
+		go func() { m.served <- srv.Serve(l) }()
+	default:
+		addr := m.HTTPAddr
+		if addr == "" {
+			addr = net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Server.Port))
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		srv, err := httpd.NewServer(m.handler, httpd.Options{
+			MaxRequestBytes:   cfg.Storage.MaxRequestBytes,
+			MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+			ReadTimeout:       cfg.Server.ReadTimeout,
+			WriteTimeout:      cfg.Server.WriteTimeout,
+			IdleTimeout:       cfg.Server.IdleTimeout,
+			ShutdownTimeout:   shutdown,
+			ForwardedAllowIPs: cfg.Server.ForwardedAllowIPs,
+			Logger:            m.Logger,
+		})
+		if err != nil {
+			l.Close()
+			return err
+		}
+		m.listener, m.stopper, m.frontEnd = l, srv, "http"
+		go func() { m.served <- srv.Serve(l) }()
+	}
+	m.Logger.Info("serving", "front_end", m.frontEnd, "addr", m.listener.Addr().String(),
+		"public_url", m.Config.PublicURL.String(), "config", m.Config.File, "version", Version())
+	if m.frontEnd == "http" {
+		m.Logger.Info("point Firefox at this server: set identity.sync.tokenserver.uri to " +
+			m.Config.PublicURL.String() + "/token/1.0/sync/1.5 in about:config")
+	}
+	return nil
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (m *Main) Addr() net.Addr {
+	if m.listener == nil {
+		return nil
+	}
+	return m.listener.Addr()
+}
+
+// Close stops accepting requests, lets those in flight finish (bounded by
+// [server:main] shutdown_timeout) and closes the database.
+func (m *Main) Close() error {
+	var errs []error
+	if m.stopper != nil {
+		timeout := 30 * time.Second
+		if m.Config != nil && m.Config.Server.ShutdownTimeout > 0 {
+			timeout = m.Config.Server.ShutdownTimeout
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		if err := m.stopper.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		cancel()
+		m.stopper = nil
+	}
+	if m.Store != nil {
+		if err := m.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing database: %w", err))
+		}
+		m.Store = nil
+	}
+	return errors.Join(errs...)
+}
+
+// randomHex returns n random bytes as hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"syncserver/db"
+	"syncserver/db/sqlite"
+	"syncserver/handlers"
+	"syncserver/hawk"
+	"syncserver/internal/config"
+	"syncserver/token"
+)
+
+// tokenCacheSize bounds the parsed-token cache: one entry per active
+// client token (a token lives an hour), a few hundred bytes each.
+const tokenCacheSize = 10000
+
+// Settings the server keeps in its database.
+const (
+	settingSecret     = "secret"
+	settingMetricsKey = "metrics_uid_secret_key"
+)
+
+// openStore opens the database named by sqluri.
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (db.Store, error) {
+	switch cfg.SQLURI.Driver {
+	case "sqlite":
+		s, err := sqlite.Open(ctx, cfg.SQLURI.Path, sqlite.Options{
+			Synchronous: cfg.Storage.SQLiteSynchronous,
+			Logger:      log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("opening %s: %w", cfg.SQLURI.Redacted(), err)
+		}
+		return s, nil
+	default:
+		return nil, fmt.Errorf("%s: sqluri %q: the %s backend is not available in this build", cfg.File, cfg.SQLURI.Raw, cfg.SQLURI.Driver)
+	}
+}
+
+// secrets returns the token-signing secrets: the configured ones, or one
+// generated on first start and kept in the database, so tokens survive
+// restarts and every process sharing the database agrees.
+func (m *Main) secrets(ctx context.Context) ([]string, error) {
+	if len(m.Config.Secrets) > 0 {
+		return m.Config.Secrets, nil
+	}
+	s, err := m.Store.InitSetting(ctx, settingSecret, randomHex(32))
+	if err != nil {
+		return nil, fmt.Errorf("storing the generated secret: %w", err)
+	}
+	return []string{s}, nil
+}
+
+// metricsKey returns the key of hashed_fxa_uid: the configured one, or one
+// generated once and kept in the database so the hashes stay stable.
+func (m *Main) metricsKey(ctx context.Context) (string, error) {
+	if k := m.Config.Tokenserver.MetricsUIDSecretKey; k != "" {
+		return k, nil
+	}
+	return m.Store.InitSetting(ctx, settingMetricsKey, randomHex(16))
+}
+
+// handlerOptions translates the configuration into the core's options.
+func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
+	cfg := m.Config
+	secrets, err := m.secrets(ctx)
+	if err != nil {
+		return handlers.Options{}, err
+	}
+	tokens, err := token.NewSecrets(secrets)
+	if err != nil {
+		return handlers.Options{}, err
+	}
+	metricsKey, err := m.metricsKey(ctx)
+	if err != nil {
+		return handlers.Options{}, err
+	}
+	verifier, err := newVerifier(cfg, m.Logger)
+	if err != nil {
+		return handlers.Options{}, err
+	}
+	pu := cfg.PublicURL
+	return handlers.Options{
+		PublicURL:        handlers.PublicURL{Scheme: pu.Scheme, Host: pu.Host, Port: pu.Port, Prefix: pu.Prefix},
+		ForceWSGIEnviron: cfg.ForceWSGIEnviron,
+		Store:            m.Store,
+		Limits: handlers.Limits{
+			MaxRequestBytes:       cfg.Storage.MaxRequestBytes,
+			MaxRecordPayloadBytes: cfg.Storage.MaxRecordPayloadBytes,
+			MaxPostRecords:        cfg.Storage.MaxPostRecords,
+			MaxPostBytes:          cfg.Storage.MaxPostBytes,
+			MaxTotalRecords:       cfg.Storage.MaxTotalRecords,
+			MaxTotalBytes:         cfg.Storage.MaxTotalBytes,
+		},
+		BatchUploadEnabled: cfg.Storage.BatchUploadEnabled,
+		QuotaBytes:         cfg.Storage.QuotaSize,
+		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
+		Version:            Version(),
+		Logger:             m.Logger,
+		Storage: handlers.StorageOptions{
+			Tokens:              token.NewCache(tokens, tokenCacheSize),
+			Nonces:              hawk.NewNonceCache(cfg.Hawk.TimestampWindow, handlers.DefaultNonceEntries),
+			ExpiredTokenTimeout: cfg.Hawk.ExpiredTokenTimeout,
+		},
+		Token: handlers.TokenOptions{
+			Secrets:         tokens,
+			Verifier:        fxaVerifier{verifier},
+			Issuer:          cfg.Tokenserver.DefaultIssuer,
+			Duration:        cfg.Tokenserver.TokenDuration,
+			AllowNewUsers:   cfg.AllowNewUsers,
+			MetricsKey:      metricsKey,
+			EndpointPattern: cfg.EndpointPattern,
+			NodeURL:         cfg.Tokenserver.NodeURL,
+			AllowedUsers:    cfg.Tokenserver.AllowedUsers,
+			MaxUsers:        cfg.Tokenserver.MaxUsers,
+		},
+	}, nil
+}
