@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,8 +67,8 @@ func NewMain() *Main {
 }
 
 const usage = `Usage:
-  syncserver [flags]            serve (standalone HTTP, or FastCGI)
-  syncserver [flags] version    print the version
+  syncserver [flags]              serve (standalone HTTP, or FastCGI)
+  syncserver [flags] COMMAND ...  run a command (listed below)
 
 Without -http or -fcgi, syncserver serves FastCGI on standard input when it
 is a socket (Apache mod_fcgid starts it that way), and otherwise standalone
@@ -83,12 +85,17 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 	if defConfig == "" {
 		defConfig = "./syncserver.ini"
 	}
-	fs.StringVar(&m.ConfigPath, "config", defConfig, "configuration `file` (default $SYNCSERVER_CONFIG or ./syncserver.ini)")
+	fs.StringVar(&m.ConfigPath, "config", defConfig, "configuration `file`; $SYNCSERVER_CONFIG sets the default")
 	fs.StringVar(&m.HTTPAddr, "http", "", "serve standalone HTTP on `host:port`")
 	fs.StringVar(&m.FCGIAddr, "fcgi", "", "serve FastCGI on `host:port` or unix:/path/to/socket")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "\nCommands:")
+		cmds := commands()
+		for _, name := range slices.Sorted(maps.Keys(cmds)) {
+			fmt.Fprintf(fs.Output(), "  %-12s %s\n", name, cmds[name].summary)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -96,9 +103,7 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 	if rest := fs.Args(); len(rest) > 0 {
 		m.Command, m.Args = rest[0], rest[1:]
 	}
-	switch m.Command {
-	case "", "serve", "version":
-	default:
+	if _, ok := commands()[m.Command]; !ok && m.Command != "" && m.Command != "serve" {
 		return fmt.Errorf("unknown command %q (try -h)", m.Command)
 	}
 	if m.HTTPAddr != "" && m.FCGIAddr != "" {
@@ -110,9 +115,8 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 // Main runs the command until ctx is cancelled (SIGTERM, SIGINT) and returns
 // the process exit status.
 func (m *Main) Main(ctx context.Context) int {
-	if m.Command == "version" {
-		fmt.Fprintln(m.Stdout, "syncserver", Version())
-		return 0
+	if cmd, ok := commands()[m.Command]; ok {
+		return cmd.run(ctx, m)
 	}
 	if err := m.Run(ctx); err != nil {
 		fmt.Fprintln(m.Stderr, "syncserver:", err)
@@ -162,17 +166,7 @@ func Version() string {
 // Run loads the configuration, opens the database, builds the handlers and
 // starts serving in the background. It returns once the server listens.
 func (m *Main) Run(ctx context.Context) error {
-	cfg, notices, err := config.Load(m.ConfigPath, m.Getenv)
-	if err != nil {
-		return err
-	}
-	m.Config = cfg
-	m.Logger = newLogger(m.Stderr, cfg)
-	for _, n := range notices {
-		m.Logger.Info("config: " + n.String())
-	}
-	m.Store, err = openStore(ctx, cfg, m.Logger)
-	if err != nil {
+	if err := m.load(ctx); err != nil {
 		return err
 	}
 	opts, err := m.handlerOptions(ctx)
@@ -183,6 +177,22 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	return m.listen()
+}
+
+// load reads the configuration, sets up the logger and opens the
+// database: what serving and every command that touches data need.
+func (m *Main) load(ctx context.Context) error {
+	cfg, notices, err := config.Load(m.ConfigPath, m.Getenv)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	m.Logger = newLogger(m.Stderr, cfg)
+	for _, n := range notices {
+		m.Logger.Info("config: " + n.String())
+	}
+	m.Store, err = openStore(ctx, cfg, m.Logger)
+	return err
 }
 
 // newLogger builds the process logger from [syncserver] log_format and

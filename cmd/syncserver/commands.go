@@ -1,0 +1,26 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// command is a subcommand: syncserver [flags] NAME [args].
+type command struct {
+	// summary is the one line shown by -h.
+	summary string
+	// run runs the command with m.Args and returns the exit status. It
+	// loads the configuration and opens the database itself (m.load).
+	run func(ctx context.Context, m *Main) int
+}
+
+// commands lists the subcommands besides serving. Each lives in its own
+// file (cmd_NAME.go).
+func commands() map[string]command {
+	return map[string]command{
+		"version": {"print the version", func(ctx context.Context, m *Main) int {
+			fmt.Fprintln(m.Stdout, "syncserver", Version())
+			return 0
+		}},
+	}
+}
