@@ -101,7 +101,7 @@ func buildRequest(r *http.Request, maxBytes int64) *handlers.Request {
 	if h == nil {
 		h = make(http.Header)
 	}
-	cleanHeader(h)
+	handlers.CleanHeader(h)
 	// CONTENT_TYPE becomes Content-Type and nginx also sends it as
 	// HTTP_CONTENT_TYPE, so it arrives twice; the first is CONTENT_TYPE.
 	if ct := h["Content-Type"]; len(ct) > 1 {
@@ -184,35 +184,6 @@ func body(r *http.Request, maxBytes int64) (int64, io.Reader) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// cleanHeader removes what is not a fact about the request itself: the
-// hop-by-hop headers of RFC 9110 §7.6.1, which describe the client's
-// connection to the web server, and Content-Length, which is
-// Request.ContentLength. It also drops an empty Authorization: Apache's
-// SetEnvIf/ProxyFCGISetEnvIf workarounds send HTTP_AUTHORIZATION empty when
-// the client sent none. The httpd package applies the same rules, so both
-// front-ends hand the core the same Header.
-func cleanHeader(h http.Header) {
-	for _, k := range [...]string{
-		"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer",
-		"Transfer-Encoding", "Upgrade", "Content-Length", "Host",
-	} {
-		delete(h, k)
-	}
-	if vs, ok := h["Authorization"]; ok {
-		kept := vs[:0]
-		for _, v := range vs {
-			if strings.TrimSpace(v) != "" {
-				kept = append(kept, v)
-			}
-		}
-		if len(kept) == 0 {
-			delete(h, "Authorization")
-		} else {
-			h["Authorization"] = kept
-		}
-	}
-}
 
 // writeResponse copies resp out: headers, then status, then body. A nil
 // response or an impossible status is a bug in the core; it becomes a bare

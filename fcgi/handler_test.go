@@ -77,26 +77,6 @@ func TestRequestURI(t *testing.T) {
 	}
 }
 
-func TestCleanHeader(t *testing.T) {
-	h := http.Header{
-		"Authorization":     {""},
-		"Connection":        {"keep-alive"},
-		"Transfer-Encoding": {"chunked"},
-		"Content-Length":    {"3"},
-		"X-Keyid":           {"k"},
-	}
-	cleanHeader(h)
-	want := http.Header{"X-Keyid": {"k"}}
-	if len(h) != len(want) || h.Get("X-Keyid") != "k" {
-		t.Errorf("cleanHeader = %v, want %v", h, want)
-	}
-	h = http.Header{"Authorization": {"Hawk id=\"x\""}}
-	cleanHeader(h)
-	if h.Get("Authorization") == "" {
-		t.Error("non-empty Authorization dropped")
-	}
-}
-
 type seen struct {
 	ContentLength int64
 	Body          string

@@ -83,7 +83,7 @@ func buildRequest(ctx *fasthttp.RequestCtx, trust trustList, maxBytes int64) *ha
 		key := http.CanonicalHeaderKey(string(k))
 		h[key] = append(h[key], string(v))
 	}
-	cleanHeader(h)
+	handlers.CleanHeader(h)
 
 	req := &handlers.Request{
 		Method:     string(rh.Method()),
@@ -161,34 +161,6 @@ func cutAbsoluteForm(target string) (host, rest string, ok bool) {
 		rest = "/" + rest
 	}
 	return hostAndRest[:j], rest, true
-}
-
-// cleanHeader removes what is not a fact about the request itself: the
-// hop-by-hop headers of RFC 9110 §7.6.1, which describe the client's
-// connection to us, Content-Length (it is Request.ContentLength) and Host (it
-// is Request.Host). It drops an empty Authorization, which a proxy may send
-// for a client that sent none. The fcgi package applies the same rules, so
-// both front-ends hand the core the same Header.
-func cleanHeader(h http.Header) {
-	for _, k := range [...]string{
-		"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer",
-		"Transfer-Encoding", "Upgrade", "Content-Length", "Host",
-	} {
-		delete(h, k)
-	}
-	if vs, ok := h["Authorization"]; ok {
-		kept := vs[:0]
-		for _, v := range vs {
-			if strings.TrimSpace(v) != "" {
-				kept = append(kept, v)
-			}
-		}
-		if len(kept) == 0 {
-			delete(h, "Authorization")
-		} else {
-			h["Authorization"] = kept
-		}
-	}
 }
 
 // writeResponse copies resp into ctx: status, headers (every value of every
