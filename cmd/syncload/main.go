@@ -1,0 +1,287 @@
+// Command syncload drives a running syncserver with the request mix of
+// WORKLOAD.md and reports throughput and latency percentiles. It signs its
+// own tokens with the server's secret, so it needs no accounts server:
+//
+//	syncload -url http://localhost:5000 -secret SECRET -scenario s1 -c 32 -d 60s
+//
+// Scenarios: s1 (idle poll: info/collections, 70 % with
+// X-If-Modified-Since), get100 (GET 100 newest of a 20,000-record history
+// collection), post100 (POST 100 records of about 450 bytes), token-free
+// lbheartbeat (the HTTP ceiling).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"syncserver/hawk"
+	"syncserver/token"
+)
+
+type options struct {
+	base        string
+	secret      string
+	scenario    string
+	concurrency int
+	duration    time.Duration
+	warmup      time.Duration
+	users       int
+	firstUID    int64
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.base, "url", "http://localhost:5000", "the server's public_url")
+	flag.StringVar(&o.secret, "secret", "", "the server's token secret ([syncserver] secret)")
+	flag.StringVar(&o.scenario, "scenario", "s1", "s1, get100, post100 or lbheartbeat")
+	flag.IntVar(&o.concurrency, "c", 32, "concurrent clients")
+	flag.DurationVar(&o.duration, "d", 30*time.Second, "measured duration")
+	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured warm-up")
+	flag.IntVar(&o.users, "users", 100, "distinct users")
+	flag.Int64Var(&o.firstUID, "first-uid", 1000000, "uid of the first user (use a range no real user has)")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "syncload:", err)
+		os.Exit(1)
+	}
+}
+
+// user is one synthetic client with its own token.
+type user struct {
+	uid       int64
+	id, key   string
+	lastSeen  string // X-Last-Modified of its last info/collections
+	prefixURL string
+}
+
+type loader struct {
+	o       options
+	base    *url.URL
+	host    string
+	port    int
+	client  *fasthttp.Client
+	users   []*user
+	errors  atomic.Int64
+	statusM sync.Mutex
+	status  map[int]int
+}
+
+func run(o options) error {
+	sum, err := load(o)
+	if err != nil {
+		return err
+	}
+	fmt.Println(sum)
+	return nil
+}
+
+// summary is the result of one measured run.
+type summary struct {
+	scenario      string
+	clients       int
+	duration      time.Duration
+	requests      int
+	p50, p95, p99 time.Duration
+	errors        int64
+	status        map[int]int
+}
+
+func (s summary) String() string {
+	return fmt.Sprintf("scenario=%s clients=%d duration=%s requests=%d rps=%.0f p50=%s p95=%s p99=%s errors=%d status=%v",
+		s.scenario, s.clients, s.duration, s.requests, float64(s.requests)/s.duration.Seconds(),
+		s.p50.Round(time.Microsecond), s.p95.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.errors, s.status)
+}
+
+func load(o options) (summary, error) {
+	u, err := url.Parse(strings.TrimRight(o.base, "/"))
+	if err != nil {
+		return summary{}, err
+	}
+	port := 80
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if p := u.Port(); p != "" {
+		port, _ = strconv.Atoi(p)
+	}
+	l := &loader{
+		o: o, base: u, host: strings.ToLower(u.Hostname()), port: port,
+		client: &fasthttp.Client{MaxConnsPerHost: o.concurrency * 2, ReadTimeout: 30 * time.Second},
+		status: make(map[int]int),
+	}
+	if o.scenario != "lbheartbeat" {
+		if o.secret == "" {
+			return summary{}, errors.New("-secret is required: the server's [syncserver] secret (or the generated one: sqlite3 syncserver.db \"select value from settings where name='secret'\")")
+		}
+		secrets, err := token.NewSecrets(strings.Fields(o.secret))
+		if err != nil {
+			return summary{}, err
+		}
+		for i := 0; i < o.users; i++ {
+			uid := o.firstUID + int64(i)
+			id, key, err := secrets.Mint(token.Payload{UID: uid, Node: u.String(), Expires: time.Now().Add(24 * time.Hour).Unix()})
+			if err != nil {
+				return summary{}, err
+			}
+			l.users = append(l.users, &user{uid: uid, id: id, key: key, prefixURL: u.Path + "/storage/1.5/" + strconv.FormatInt(uid, 10)})
+		}
+		if err := l.setup(); err != nil {
+			return summary{}, err
+		}
+	}
+	return l.measure()
+}
+
+// do sends one request and returns its status, X-Last-Modified and error.
+func (l *loader) do(u *user, method, resource string, hdr map[string]string, body []byte) (int, string, error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(l.base.Scheme + "://" + l.base.Host + resource)
+	req.Header.SetMethod(method)
+	if u != nil {
+		nonce := make([]byte, 8)
+		rand.Read(nonce)
+		a := hawk.Auth{ID: u.id, TS: time.Now().Unix(), Nonce: base64.StdEncoding.EncodeToString(nonce)}
+		a.MAC = hawk.Sign([]byte(u.key), a, hawk.Request{Method: method, Host: l.host, Port: l.port, Resource: resource})
+		req.Header.Set("Authorization", a.Header())
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	if body != nil {
+		req.Header.SetContentType("application/json")
+		req.SetBody(body)
+	}
+	if err := l.client.Do(req, resp); err != nil {
+		return 0, "", err
+	}
+	return resp.StatusCode(), string(resp.Header.Peek("X-Last-Modified")), nil
+}
+
+// records returns n history-like records with payloads of Pareto(α=3) ×
+// 300 bytes, as WORKLOAD.md describes.
+func records(n int, prefix string) []byte {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		size := int(300 / math.Pow(1-mrand.Float64(), 1.0/3))
+		if size > 5000 {
+			size = 5000
+		}
+		fmt.Fprintf(&b, `{"id":"%s%07d","payload":"%s","sortindex":%d}`, prefix, i, strings.Repeat("x", size), mrand.IntN(1000))
+	}
+	b.WriteByte(']')
+	return []byte(b.String())
+}
+
+func (l *loader) setup() error {
+	fmt.Fprintf(os.Stderr, "setting up %d users for %s…\n", len(l.users), l.o.scenario)
+	for _, u := range l.users {
+		st, lm, err := l.do(u, "GET", u.prefixURL+"/info/collections", nil, nil)
+		if err != nil || st != 200 {
+			return fmt.Errorf("info/collections for uid %d: status %d, %v (is -secret right, and -url the server's public_url?)", u.uid, st, err)
+		}
+		u.lastSeen = lm
+		if l.o.scenario == "get100" && u == l.users[0] {
+			// One heavy user: 20,000 history records in batches.
+			for i := 0; i < 200; i++ {
+				if st, _, err := l.do(u, "POST", u.prefixURL+"/storage/history", nil, records(100, fmt.Sprintf("h%03d", i))); err != nil || st != 200 {
+					return fmt.Errorf("loading history: status %d, %v", st, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// one runs one request of the scenario for a random user.
+func (l *loader) one(r *mrand.Rand) (int, error) {
+	switch l.o.scenario {
+	case "lbheartbeat":
+		st, _, err := l.do(nil, "GET", l.base.Path+"/__lbheartbeat__", nil, nil)
+		return st, err
+	case "s1":
+		u := l.users[r.IntN(len(l.users))]
+		var hdr map[string]string
+		if r.IntN(10) < 7 && u.lastSeen != "" {
+			hdr = map[string]string{"X-If-Modified-Since": u.lastSeen}
+		}
+		st, _, err := l.do(u, "GET", u.prefixURL+"/info/collections", hdr, nil)
+		return st, err
+	case "get100":
+		u := l.users[0]
+		st, _, err := l.do(u, "GET", u.prefixURL+"/storage/history?full=1&limit=100&sort=newest", nil, nil)
+		return st, err
+	case "post100":
+		u := l.users[r.IntN(len(l.users))]
+		st, _, err := l.do(u, "POST", u.prefixURL+"/storage/history", nil, records(100, "p"))
+		return st, err
+	}
+	return 0, fmt.Errorf("unknown scenario %q", l.o.scenario)
+}
+
+func (l *loader) measure() (summary, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.o.warmup+l.o.duration)
+	defer cancel()
+	start := time.Now().Add(l.o.warmup)
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	for w := 0; w < l.o.concurrency; w++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := mrand.New(mrand.NewPCG(seed, seed*7+1))
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				st, err := l.one(r)
+				d := time.Since(t0)
+				if t0.Before(start) || ctx.Err() != nil {
+					continue
+				}
+				if err != nil || st >= 400 {
+					l.errors.Add(1)
+				}
+				l.statusM.Lock()
+				l.status[st]++
+				l.statusM.Unlock()
+				mine = append(mine, d)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}(uint64(w + 1))
+	}
+	wg.Wait()
+	if len(lat) == 0 {
+		return summary{}, errors.New("no request completed")
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
+	return summary{
+		scenario: l.o.scenario, clients: l.o.concurrency, duration: l.o.duration, requests: len(lat),
+		p50: pct(0.50), p95: pct(0.95), p99: pct(0.99), errors: l.errors.Load(), status: l.status,
+	}, nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const secret = "db8a203aed5fe3e4594d4b75990acb76242efd35"
+
+// startServer builds and starts the real syncserver on a free port and
+// returns its public_url.
+func startServer(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "syncserver")
+	build := exec.Command("go", "build", "-o", bin, "../syncserver")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	// Port 0 cannot be named in public_url, so let the kernel pick a port
+	// for -http and read it back; public_url follows with the same port.
+	cfg := filepath.Join(dir, "syncserver.ini")
+	write := func(url string) {
+		body := "[syncserver]\npublic_url = \"" + url + "\"\nsecret = \"" + secret + "\"\n"
+		if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		port := freePort(t)
+		url := "http://127.0.0.1:" + port
+		write(url + "/")
+		cmd := exec.Command(bin, "-config", cfg, "-http", "127.0.0.1:"+port)
+		stderr, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ready := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), "msg=serving") {
+					ready <- true
+				}
+			}
+			ready <- false
+		}()
+		select {
+		case ok := <-ready:
+			if ok {
+				t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+				return url
+			}
+			cmd.Wait() // the port was taken meanwhile: try another
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("server did not start")
+		}
+	}
+	t.Fatal("could not start the server")
+	return ""
+}
+
+func TestLoadS1(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	url := startServer(t)
+	sum, err := load(options{base: url, secret: secret, scenario: "s1", concurrency: 2,
+		duration: time.Second, warmup: 100 * time.Millisecond, users: 3, firstUID: 1000000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.requests == 0 || sum.errors != 0 {
+		t.Fatalf("summary %s", sum)
+	}
+	// 70 % of polls carry X-If-Modified-Since and must be answered 304.
+	if sum.status[200] == 0 || sum.status[304] == 0 || len(sum.status) != 2 {
+		t.Errorf("statuses %v, want only 200 and 304", sum.status)
+	}
+}
+
+func TestLoadPost100(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	url := startServer(t)
+	sum, err := load(options{base: url, secret: secret, scenario: "post100", concurrency: 2,
+		duration: time.Second, warmup: 0, users: 2, firstUID: 1000000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.requests == 0 || sum.errors != 0 || sum.status[200] != sum.requests {
+		t.Fatalf("summary %s", sum)
+	}
+}
+
+func TestWrongSecretIsReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	url := startServer(t)
+	_, err := load(options{base: url, secret: "not-the-secret", scenario: "s1", concurrency: 1,
+		duration: time.Second, users: 1, firstUID: 1000000})
+	if err == nil || !strings.Contains(err.Error(), "-secret") {
+		t.Fatalf("err = %v, want a hint about -secret", err)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := strings.Cut(l.Addr().String(), ":")
+	return port
+}
