@@ -241,6 +241,11 @@ func TestQuietEndpoints(t *testing.T) {
 	if got := string(raw(t, http.MethodGet, s.URL+PathAttachedClients, "", hawk)); got != "[]" {
 		t.Errorf("attached clients: %s", got)
 	}
+	for _, p := range []string{PathOAuthDestroy, PathSessionDestroy + "?service=sync"} {
+		if status, _ := call(t, http.MethodPost, s.URL+p, `{}`, hawk); status != 200 {
+			t.Errorf("%s: %d", p, status)
+		}
+	}
 	bearer := map[string]string{"Authorization": "Bearer " + s.AccessToken(a.UID, TokenOptions{Scope: "profile"})}
 	status, prof := call(t, http.MethodGet, s.URL+PathProfile, "", bearer)
 	if status != 200 || prof["uid"] != a.UID || prof["email"] != a.Email {

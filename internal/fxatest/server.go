@@ -37,6 +37,8 @@ const (
 	PathDevicesNotify   = "/v1/account/devices/notify"
 	PathAttachedClients = "/v1/account/attached_clients"
 	PathProfile         = "/profile/v1/profile"
+	PathOAuthDestroy    = "/v1/oauth/destroy"
+	PathSessionDestroy  = "/v1/session/destroy"
 	PathConfig          = "/config"
 )
 
@@ -284,6 +286,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, []any{})
 	case path == PathProfile && r.Method == http.MethodGet:
 		s.serveProfile(w, r)
+	case (path == PathOAuthDestroy || path == PathSessionDestroy) && r.Method == http.MethodPost:
+		// Firefox drops its cached access token after a tokenserver 401,
+		// and its session when it signs in again; nothing to forget here.
+		writeJSON(w, http.StatusOK, map[string]any{})
 	default:
 		writeError(w, http.StatusNotFound, 0, "unknown endpoint")
 	}
