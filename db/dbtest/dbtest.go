@@ -62,6 +62,13 @@ func Run(t *testing.T, open Opener) {
 		{"UsersUpdate", testUsersUpdate},
 		{"UsersReplace", testUsersReplace},
 		{"UsersCount", testUsersCount},
+		{"PurgeExpired", testPurgeExpired},
+		{"PurgeReplaced", testPurgeReplaced},
+		{"ClaimPurge", testClaimPurge},
+		{"AdminUsers", testAdminUsers},
+		{"AdminNodes", testAdminNodes},
+		{"UserQuota", testUserQuota},
+		{"Compact", testCompact},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -24,6 +24,9 @@ import (
 // every entry is dropped. Our own commits are proved ours by the writer
 // connection, whose WriterVersion moves only for other processes' commits.
 func (s *Store) CollectionTimestamps(ctx context.Context, uid db.UID) (db.Timestamp, map[string]db.Timestamp, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, nil, err
+	}
 	if s.cache == nil {
 		return s.readTimestamps(ctx, uid)
 	}
@@ -34,26 +37,51 @@ func (s *Store) CollectionTimestamps(ctx context.Context, uid db.UID) (db.Timest
 // from memory (hits) and from the database (misses), for metrics and
 // tests. Both are 0 when the cache is off.
 func (s *Store) CacheStats() (hits, misses int64) {
-	if s.cache == nil {
+	if !s.initialised.Load() || s.cache == nil {
 		return 0, 0
 	}
 	return s.cache.hits.Load(), s.cache.misses.Load()
 }
 
-// readTimestamps reads info/collections from the database.
+// readTimestamps reads info/collections from the database in one
+// statement, consistent by itself and without a transaction around it:
+// the user's collections, and, as a row without a name, the storage
+// timestamp user_meta keeps (deletions move it).
 func (s *Store) readTimestamps(ctx context.Context, uid db.UID) (db.Timestamp, map[string]db.Timestamp, error) {
+	conn, err := s.conn(ctx, s.reader)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer conn.Close()
+	rows, err := conn.QueryContext(ctx, s.sqlTimestamps, int64(uid), int64(uid))
+	if err != nil {
+		return 0, nil, s.dbErr(err)
+	}
+	defer rows.Close()
 	var storage db.Timestamp
-	var colls map[string]db.Timestamp
-	err := s.View(ctx, uid, func(t db.Tx) error {
-		var err error
-		if storage, err = t.StorageTimestamp(); err != nil {
-			return err
+	colls := make(map[string]db.Timestamp)
+	for rows.Next() {
+		var name sql.NullString
+		var ts int64
+		if err := rows.Scan(&name, &ts); err != nil {
+			return 0, nil, s.dbErr(err)
 		}
-		colls, err = t.CollectionTimestamps()
-		return err
-	})
-	return storage, colls, err
+		storage = max(storage, db.Timestamp(ts))
+		if name.Valid && name.String != "" {
+			colls[name.String] = db.Timestamp(ts)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, s.dbErr(err)
+	}
+	return storage, colls, nil
 }
+
+// timestampsSQL is readTimestamps' statement: Tx.StorageTimestamp and
+// Tx.CollectionTimestamps in one.
+const timestampsSQL = `SELECT c.name, uc.last_modified FROM user_collections uc
+	LEFT JOIN collections c ON c.collectionid = uc.collection WHERE uc.userid = ?
+	UNION ALL SELECT NULL, last_modified FROM user_meta WHERE userid = ?`
 
 // writeStripes spreads the own-write counters over a fixed number of
 // slots, so memory stays bounded whatever the number of users.

@@ -94,8 +94,31 @@ type Dialect struct {
 
 	// Changes lets the collection-timestamp cache notice writes by other
 	// processes sharing the database without reading table pages. Nil
-	// disables that cache: every call reads the database.
+	// disables that cache: every call reads the database (MySQL and
+	// PostgreSQL, which have no cheap way to learn that another server
+	// committed).
 	Changes ChangeDetector
+
+	// SchemaLock serialises schema changes (migrations, the legacy users
+	// conversion) across processes sharing the database. It is called
+	// with a connection of its own, taken from the writer pool, and
+	// returns the function that releases the lock on that connection
+	// once the change has committed (MySQL GET_LOCK, PostgreSQL
+	// pg_advisory_lock; both end with the session, should the process
+	// die). Nil: the write transaction itself serialises them (SQLite's
+	// BEGIN IMMEDIATE).
+	SchemaLock func(ctx context.Context, conn *sql.Conn) (unlock func() error, err error)
+
+	// Redundant reports an error of a migration statement that means its
+	// change is there already. MySQL commits DDL at once, so a migration
+	// cut short (a crash, a lost connection) is run again from its first
+	// statement, and a CREATE INDEX finds the index it made the first
+	// time. Nil: no error is redundant (transactional DDL).
+	Redundant func(error) bool
+
+	// Maintenance holds the hooks of compaction and database statistics
+	// (maintenance.go); a nil hook means the backend cannot do that.
+	Maintenance Maintenance
 }
 
 // ChangeDetector tells the collection-timestamp cache when the database
@@ -157,3 +180,5 @@ func (d *Dialect) rebind(query string) string {
 func (d *Dialect) isConflict(err error) bool { return d.IsConflict != nil && d.IsConflict(err) }
 
 func (d *Dialect) isConnection(err error) bool { return d.IsConnection != nil && d.IsConnection(err) }
+
+func (d *Dialect) redundant(err error) bool { return d.Redundant != nil && d.Redundant(err) }

@@ -28,6 +28,11 @@ import (
 //   - the uid generator is moved past the highest uid of users and of the
 //     storage tables, so no uid with orphaned data is handed out again;
 //   - it all happens in one transaction, and does nothing the second time.
+//     MySQL commits DDL at once: there a conversion cut short leaves the
+//     legacy table under legacyUsersAside, and the next EnsureNode starts
+//     again from it (the users table made from it is dropped; no user
+//     was served from it, as usersReady refused while the table aside
+//     existed). The table aside goes last, once everything else is done.
 
 // legacyUsersAside is the name the legacy table has while it is copied.
 const legacyUsersAside = "users_legacy_single_node"
@@ -42,7 +47,25 @@ func (s *Store) convertLegacyUsers(q *querier, service, node string, nid int64) 
 	if err != nil {
 		return q.fail(err)
 	}
-	if !isLegacyUsers(cols) {
+	aside, err := s.d.TableColumns(q.ctx, q.tx, legacyUsersAside)
+	if err != nil {
+		return q.fail(err)
+	}
+	src := "users"
+	switch {
+	case aside != nil && isLegacyUsers(cols):
+		return fmt.Errorf("%w: both users and %s have the legacy layout; keep the one to convert under users and drop the other", db.ErrUnavailable, legacyUsersAside)
+	case aside != nil:
+		// A conversion was cut short (MySQL): start again from the
+		// legacy table.
+		if cols != nil {
+			if _, err := q.exec("DROP TABLE users"); err != nil {
+				return err
+			}
+		}
+		s.log.Warn("resuming a conversion of the legacy users table that was cut short", logKeyTable, legacyUsersAside)
+		cols, src = aside, legacyUsersAside
+	case !isLegacyUsers(cols):
 		return nil
 	}
 	for _, c := range []string{"uid", "service", "email", "generation", "client_state", "created_at"} {
@@ -66,11 +89,11 @@ func (s *Store) convertLegacyUsers(q *querier, service, node string, nid int64) 
 	}
 
 	var total int64
-	if err := q.scan("SELECT COUNT(*) FROM users", nil, &total); err != nil {
+	if err := q.scan("SELECT COUNT(*) FROM "+src, nil, &total); err != nil {
 		return err
 	}
 	// Each service string gets a services row and, on it, the node.
-	rows, err := q.query("SELECT DISTINCT service FROM users")
+	rows, err := q.query("SELECT DISTINCT service FROM " + src)
 	if err != nil {
 		return err
 	}
@@ -100,8 +123,10 @@ func (s *Store) convertLegacyUsers(q *querier, service, node string, nid int64) 
 		}
 	}
 
-	if _, err := q.exec("ALTER TABLE users RENAME TO " + legacyUsersAside); err != nil {
-		return err
+	if src == "users" {
+		if _, err := q.exec("ALTER TABLE users RENAME TO " + legacyUsersAside); err != nil {
+			return err
+		}
 	}
 	if len(s.d.UsersDDL) == 0 {
 		return fmt.Errorf("sqldb: dialect %s has no UsersDDL", s.d.Name)
@@ -132,14 +157,6 @@ func (s *Store) convertLegacyUsers(q *querier, service, node string, nid int64) 
 	if copied != total {
 		return fmt.Errorf("%w: converting the legacy users table copied %d of %d rows; nothing was changed", db.ErrUnavailable, copied, total)
 	}
-	if _, err := q.exec("DROP TABLE " + legacyUsersAside); err != nil {
-		return err
-	}
-	for _, stmt := range s.d.UsersDDL[1:] {
-		if _, err := q.exec(stmt); err != nil {
-			return err
-		}
-	}
 
 	var maxUID sql.NullInt64
 	if err := q.scan(`SELECT MAX(m) FROM (
@@ -158,6 +175,16 @@ func (s *Store) convertLegacyUsers(q *querier, service, node string, nid int64) 
 	if _, err := q.exec(`UPDATE nodes SET current_load = (SELECT COUNT(DISTINCT email) FROM users
 		WHERE users.nodeid = nodes.id AND users.replaced_at IS NULL) WHERE id = ?`, nid); err != nil {
 		return err
+	}
+	// Index names are global in SQLite and PostgreSQL: the legacy
+	// table's lookup_idx must go before users gets its own.
+	if _, err := q.exec("DROP TABLE " + legacyUsersAside); err != nil {
+		return err
+	}
+	for _, stmt := range s.d.UsersDDL[1:] {
+		if _, err := q.exec(stmt); err != nil {
+			return err
+		}
 	}
 	s.log.Warn("converted the legacy single-node users table to the tokenserver layout",
 		logKeyRows, total, logKeyNode, node, logKeyMaxUID, maxUID.Int64, logKeyCopy, copyPath)

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -127,8 +128,15 @@ func splitStatements(text string) []string {
 
 // SchemaVersion is the newest migration applied to the database.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
+	return s.schemaVersionNow(ctx)
+}
+
+func (s *Store) schemaVersionNow(ctx context.Context) (int, error) {
 	var v int
-	err := s.read(ctx, func(q *querier) error {
+	err := s.readNow(ctx, func(q *querier) error {
 		var err error
 		v, err = s.schemaVersion(q)
 		return err
@@ -148,47 +156,76 @@ func (s *Store) schemaVersion(q *querier) (int, error) {
 
 // migrate applies the pending migrations in one write transaction: a
 // database is either migrated completely or not at all, and processes
-// opening it together queue on the write lock, the first migrating it and
-// the others finding it done. (MySQL commits DDL implicitly; its backend
-// must serialise migrations itself.)
+// opening it together queue on the write lock (and Dialect.SchemaLock),
+// the first migrating it and the others finding it done. MySQL commits
+// DDL at once, so there a migration cut short is run again from its start
+// (see Dialect.Redundant): its statements must be safe to repeat.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := loadMigrations(s.d.Migrations)
 	if err != nil {
 		return err
 	}
 	latest := len(ms)
-	v, err := s.SchemaVersion(ctx)
+	v, err := s.schemaVersionNow(ctx)
 	if err != nil {
 		return err
 	}
 	if v == latest {
 		return nil
 	}
-	return s.write(ctx, func(q *querier) error {
-		v, err := s.schemaVersion(q)
-		switch {
-		case err != nil:
-			return err
-		case v > latest:
-			return fmt.Errorf("%w: the database is at schema version %d and this syncserver knows versions up to %d; "+
-				"run the newer syncserver again, or restore the copy of the database taken before it upgraded",
-				db.ErrSchemaTooNew, v, latest)
-		case v == 0:
-			if err := s.backupLegacy(q, "pre-migration"); err != nil {
+	return s.withSchemaLock(ctx, func() error {
+		return s.writeNow(ctx, func(q *querier) error {
+			v, err := s.schemaVersion(q)
+			switch {
+			case err != nil:
 				return err
+			case v > latest:
+				return fmt.Errorf("%w: the database is at schema version %d and this syncserver knows versions up to %d; "+
+					"run the newer syncserver again, or restore the copy of the database taken before it upgraded",
+					db.ErrSchemaTooNew, v, latest)
+			case v == 0:
+				if err := s.backupLegacy(q, "pre-migration"); err != nil {
+					return err
+				}
+				if _, err := q.exec("CREATE TABLE IF NOT EXISTS " + schemaTable +
+					" (version INTEGER NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL)"); err != nil {
+					return err
+				}
 			}
-			if _, err := q.exec("CREATE TABLE IF NOT EXISTS " + schemaTable +
-				" (version INTEGER NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL)"); err != nil {
-				return err
+			for _, m := range ms[v:] {
+				if err := s.apply(q, m); err != nil {
+					return err
+				}
 			}
-		}
-		for _, m := range ms[v:] {
-			if err := s.apply(q, m); err != nil {
-				return err
-			}
-		}
-		return nil
+			return nil
+		})
 	})
+}
+
+// withSchemaLock runs fn holding the dialect's schema lock, when it has
+// one, on a connection of its own.
+func (s *Store) withSchemaLock(ctx context.Context, fn func() error) error {
+	if s.d.SchemaLock == nil {
+		return fn()
+	}
+	conn, err := s.conn(ctx, s.writer)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	unlock, err := s.d.SchemaLock(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("taking the schema lock: %w", s.dbErr(err))
+	}
+	defer func() {
+		if err := unlock(); err != nil {
+			// The session may still hold the lock: never let the
+			// connection serve again (closing it releases the lock).
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			s.log.Warn("releasing the schema lock", logKeyError, err.Error())
+		}
+	}()
+	return fn()
 }
 
 // apply runs one migration and records it.
@@ -198,8 +235,15 @@ func (s *Store) apply(q *querier, m migration) error {
 		return err
 	}
 	for _, stmt := range m.stmts {
-		if _, err := q.exec(stmt); err != nil {
-			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+		if q.failed != nil {
+			return q.failed
+		}
+		if _, err := q.tx.ExecContext(q.ctx, s.d.rebind(stmt)); err != nil {
+			if s.d.redundant(err) {
+				s.log.Info("migration statement had taken effect already", logKeyVersion, m.version, logKeyError, err.Error())
+				continue
+			}
+			return fmt.Errorf("migration %04d_%s: %w", m.version, m.name, q.fail(err))
 		}
 	}
 	if err := s.postStep(m.version, q); err != nil {

@@ -12,6 +12,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,16 @@ type Config struct {
 	// OnClose releases whatever else the backend opened; Close calls it
 	// before closing the pools.
 	OnClose func() error
+	// PoolTimeout bounds the wait for a connection of a pool, connecting
+	// included ([storage] pool_timeout); past it the call fails with
+	// db.ErrUnavailable. 0 waits as long as the caller's context.
+	PoolTimeout time.Duration
+	// Lazy lets New succeed while the database cannot be reached
+	// (Dialect.IsConnection): the Store then migrates on first use, and
+	// until that succeeds every call, Ping included, fails with
+	// db.ErrUnavailable. A server can so start before its database
+	// server and become healthy when it comes up.
+	Lazy bool
 }
 
 // Log attribute keys.
@@ -53,6 +64,7 @@ const (
 	logKeyRows     = "rows"
 	logKeyNode     = "node"
 	logKeyMaxUID   = "max_uid"
+	logKeyError    = "error"
 )
 
 // DefaultCacheSize is the number of users whose info/collections answer is
@@ -69,15 +81,28 @@ type Store struct {
 	onClose func() error
 
 	names *nameCache
-	cache *tsCache
+	// cache is set by init; cacheSize is what it is made with.
+	cache     *tsCache
+	cacheSize int
 	// bsoUpsert holds the record upserts by bsoUpsertSQL's field mask;
-	// sqlStage and sqlApply stage and apply batch records.
-	bsoUpsert          [8]string
-	sqlStage, sqlApply string
+	// sqlStage and sqlApply stage and apply batch records;
+	// sqlTimestamps reads info/collections.
+	bsoUpsert                         [8]string
+	sqlStage, sqlApply, sqlTimestamps string
 
 	// usersLegacy is set while the users table still has the legacy
 	// single-node layout; EnsureNode converts it.
 	usersLegacy atomic.Bool
+
+	poolTimeout time.Duration
+	// initialised is set once the schema is migrated and the cache made
+	// (at New, or, for a Lazy store, at the first call the database
+	// answered). initMu serialises the attempts; initErr is the last
+	// failure, answered without a new attempt for initRetry.
+	initialised atomic.Bool
+	initMu      sync.Mutex
+	initErr     error
+	initAt      time.Time
 
 	mu sync.Mutex
 	// backup is the pre-migration copy this Store made at open, if any.
@@ -97,13 +122,14 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, errors.New("sqldb: Config needs Writer, Dialect.TableColumns and Dialect.Migrations")
 	}
 	s := &Store{
-		d:       cfg.Dialect,
-		writer:  cfg.Writer,
-		reader:  cfg.Reader,
-		now:     cfg.Now,
-		log:     cfg.Logger,
-		onClose: cfg.OnClose,
-		names:   newNameCache(),
+		d:           cfg.Dialect,
+		writer:      cfg.Writer,
+		reader:      cfg.Reader,
+		now:         cfg.Now,
+		log:         cfg.Logger,
+		onClose:     cfg.OnClose,
+		names:       newNameCache(),
+		poolTimeout: cfg.PoolTimeout,
 	}
 	if s.reader == nil {
 		s.reader = s.writer
@@ -115,26 +141,74 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	for mask := range s.bsoUpsert {
-		s.bsoUpsert[mask] = s.d.rebind(s.bsoUpsertSQL(mask))
+		s.bsoUpsert[mask] = s.d.rebind(s.bsoUpsertSQL(mask, 1))
 	}
 	s.sqlStage = s.d.rebind(s.buildStageSQL())
 	s.sqlApply = s.d.rebind(s.buildApplySQL())
-	if err := s.migrate(ctx); err != nil {
+	s.sqlTimestamps = s.d.rebind(timestampsSQL)
+	s.cacheSize = cfg.CacheSize
+	if s.cacheSize == 0 {
+		s.cacheSize = DefaultCacheSize
+	}
+	s.initMu.Lock()
+	defer s.initMu.Unlock()
+	err := s.init(ctx)
+	switch {
+	case err == nil:
+	case cfg.Lazy && (s.d.isConnection(err) || errors.Is(err, errPoolTimeout)):
+		s.initErr, s.initAt = err, time.Now()
+		s.log.Warn("the database cannot be reached; serving will start once it answers", logKeyError, err.Error())
+	default:
 		return nil, err
+	}
+	return s, nil
+}
+
+// initRetry is how long a Lazy store answers with its last failure before
+// it tries the database again, so that a burst of requests during an
+// outage does not become a burst of connection attempts.
+const initRetry = time.Second
+
+// init brings the schema up to date and makes the cache. The caller holds
+// initMu.
+func (s *Store) init(ctx context.Context) error {
+	if err := s.migrate(ctx); err != nil {
+		return err
 	}
 	if err := s.checkUsersLayout(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	size := cfg.CacheSize
-	if size == 0 {
-		size = DefaultCacheSize
-	}
-	cache, err := newTSCache(ctx, s, size)
+	cache, err := newTSCache(ctx, s, s.cacheSize)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.cache = cache
-	return s, nil
+	s.initialised.Store(true)
+	return nil
+}
+
+// ready makes sure the Store is initialised, trying again when a Lazy
+// store could not reach its database so far. Every entry point of the
+// Store calls it, through read and write.
+func (s *Store) ready(ctx context.Context) error {
+	if s.initialised.Load() {
+		return nil
+	}
+	s.initMu.Lock()
+	defer s.initMu.Unlock()
+	if s.initialised.Load() {
+		return nil
+	}
+	if s.initErr != nil && time.Since(s.initAt) < initRetry {
+		return s.initErr
+	}
+	if err := s.init(ctx); err != nil {
+		s.initErr, s.initAt = err, time.Now()
+		return err
+	}
+	s.initErr = nil
+	s.log.Info("the database answers: schema up to date")
+	return nil
 }
 
 // Close releases the database; calling it again does nothing. In-flight
@@ -154,13 +228,44 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Ping checks that the database answers a query.
+// Ping checks that the database answers a query (and, for a Lazy store
+// that could not reach it so far, migrates it).
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	conn, err := s.conn(ctx, s.reader)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 	var one int
-	if err := s.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return s.dbErr(err)
 	}
 	return nil
+}
+
+// errPoolTimeout: no connection within Config.PoolTimeout, the database
+// being unreachable or every connection busy.
+var errPoolTimeout = errors.New("no database connection within pool_timeout")
+
+// conn takes a connection from pool, waiting at most poolTimeout.
+func (s *Store) conn(ctx context.Context, pool *sql.DB) (*sql.Conn, error) {
+	wait := ctx
+	if s.poolTimeout > 0 {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(ctx, s.poolTimeout)
+		defer cancel()
+	}
+	conn, err := pool.Conn(wait)
+	if err != nil {
+		if ctx.Err() == nil && wait.Err() != nil {
+			err = fmt.Errorf("%w (%v): %w", errPoolTimeout, s.poolTimeout, err)
+		}
+		return nil, s.dbErr(err)
+	}
+	return conn, nil
 }
 
 // BackupPath is the pre-migration copy of the database this Store wrote
@@ -252,15 +357,22 @@ func (q *querier) fail(err error) error {
 	return err
 }
 
-// read runs body in a read-only transaction on the reader pool.
+// read runs body in a read-only transaction on the reader pool, once the
+// Store is initialised.
 func (s *Store) read(ctx context.Context, body func(*querier) error) error {
-	sqltx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil && s.d.isConnection(err) {
-		sqltx, err = s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err := s.ready(ctx); err != nil {
+		return err
 	}
+	return s.readNow(ctx, body)
+}
+
+// readNow is read without waiting for initialisation (migrations use it).
+func (s *Store) readNow(ctx context.Context, body func(*querier) error) error {
+	conn, sqltx, err := s.begin(ctx, s.reader, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return s.dbErr(err)
+		return err
 	}
+	defer conn.Close()
 	defer sqltx.Rollback() // a no-op after Commit
 	q := &querier{s: s, ctx: ctx, tx: sqltx}
 	if err := body(q); err != nil {
@@ -272,11 +384,20 @@ func (s *Store) read(ctx context.Context, body func(*querier) error) error {
 	return s.dbErr(sqltx.Commit())
 }
 
-// write runs body in a write transaction on the writer and commits it. Any
-// error of body rolls everything back and is returned as is; the commit's
-// error is always returned. After the commit the caches learn what changed.
+// write runs body in a write transaction on the writer and commits it,
+// once the Store is initialised. Any error of body rolls everything back
+// and is returned as is; the commit's error is always returned. After the
+// commit the caches learn what changed.
 func (s *Store) write(ctx context.Context, body func(*querier) error) error {
-	conn, sqltx, err := s.beginWrite(ctx)
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	return s.writeNow(ctx, body)
+}
+
+// writeNow is write without waiting for initialisation (migrations use it).
+func (s *Store) writeNow(ctx context.Context, body func(*querier) error) error {
+	conn, sqltx, err := s.begin(ctx, s.writer, nil)
 	if err != nil {
 		return err
 	}
@@ -309,20 +430,25 @@ func (s *Store) write(ctx context.Context, body func(*querier) error) error {
 	return s.dbErr(err)
 }
 
-// beginWrite takes the writer connection and begins a write transaction,
-// trying a second connection once when the first turned out to be dead.
-func (s *Store) beginWrite(ctx context.Context) (*sql.Conn, *sql.Tx, error) {
+// begin takes a connection of pool and begins a transaction on it, trying
+// a second connection once when the first turned out to be dead.
+func (s *Store) begin(ctx context.Context, pool *sql.DB, opts *sql.TxOptions) (*sql.Conn, *sql.Tx, error) {
 	for attempt := 0; ; attempt++ {
-		conn, err := s.writer.Conn(ctx)
+		conn, err := s.conn(ctx, pool)
 		if err != nil {
-			return nil, nil, s.dbErr(err)
+			return nil, nil, err
 		}
-		sqltx, err := conn.BeginTx(ctx, nil)
+		sqltx, err := conn.BeginTx(ctx, opts)
 		if err == nil {
 			return conn, sqltx, nil
 		}
+		lost := s.d.isConnection(err)
+		if lost {
+			// Never hand the dead connection out again.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
 		conn.Close()
-		if attempt == 0 && s.d.isConnection(err) {
+		if attempt == 0 && lost {
 			continue
 		}
 		return nil, nil, s.dbErr(err)

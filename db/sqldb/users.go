@@ -26,19 +26,31 @@ type userRow struct {
 
 // EnsureNode creates the service and node rows on first start and converts
 // a legacy single-node users table (see legacyusers.go). It runs in one
-// write transaction, so processes starting together do it once.
+// write transaction, under the schema lock while a conversion may be due,
+// so processes starting together do it once.
 func (u users) EnsureNode(ctx context.Context, service, node string, capacity int64) error {
 	s := u.s
-	err := s.write(ctx, func(q *querier) error {
-		sid, err := s.ensureService(q, service)
-		if err != nil {
-			return err
-		}
-		nid, err := s.ensureNode(q, sid, node, capacity)
-		if err != nil {
-			return err
-		}
-		return s.convertLegacyUsers(q, service, node, nid)
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	lock := s.withSchemaLock
+	if !s.usersLegacy.Load() {
+		// The conversion is done (it is never undone): no need to
+		// queue behind other processes.
+		lock = func(_ context.Context, fn func() error) error { return fn() }
+	}
+	err := lock(ctx, func() error {
+		return s.write(ctx, func(q *querier) error {
+			sid, err := s.ensureService(q, service)
+			if err != nil {
+				return err
+			}
+			nid, err := s.ensureNode(q, sid, node, capacity)
+			if err != nil {
+				return err
+			}
+			return s.convertLegacyUsers(q, service, node, nid)
+		})
 	})
 	if err != nil {
 		return err
@@ -316,14 +328,20 @@ func (s *Store) usersReady(ctx context.Context) error {
 	return nil
 }
 
-// checkUsersLayout notes whether the users table has the legacy layout.
+// checkUsersLayout notes whether the users table has the legacy layout,
+// or a conversion was cut short (MySQL). It runs while the Store
+// initialises, so it does not wait for that.
 func (s *Store) checkUsersLayout(ctx context.Context) error {
-	return s.read(ctx, func(q *querier) error {
+	return s.readNow(ctx, func(q *querier) error {
 		cols, err := s.d.TableColumns(q.ctx, q.tx, "users")
 		if err != nil {
 			return q.fail(err)
 		}
-		s.usersLegacy.Store(isLegacyUsers(cols))
+		aside, err := s.d.TableColumns(q.ctx, q.tx, legacyUsersAside)
+		if err != nil {
+			return q.fail(err)
+		}
+		s.usersLegacy.Store(isLegacyUsers(cols) || aside != nil)
 		return nil
 	})
 }

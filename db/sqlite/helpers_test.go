@@ -3,5 +3,3 @@ package sqlite_test
 import "syncserver/db/sqldb"
 
 type sqliteStore = sqldb.Store
-
-type sqldbPurgeResult = sqldb.PurgeResult

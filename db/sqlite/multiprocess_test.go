@@ -273,3 +273,16 @@ func TestLegacyConvertedOnceByConcurrentStarts(t *testing.T) {
 		}
 	}
 }
+
+// TestShared runs the tests of several servers on one database, the
+// conformance suite's, as MySQL and PostgreSQL do.
+func TestShared(t *testing.T) {
+	dbtest.RunShared(t, func(t *testing.T, n int, now func() time.Time) []db.Store {
+		stores, _ := openShared(t, n, sqlite.Options{Synchronous: "OFF", Now: now})
+		var out []db.Store
+		for _, s := range stores {
+			out = append(out, s)
+		}
+		return out
+	})
+}

@@ -274,6 +274,7 @@ func dialect(migrations fs.FS) sqldb.Dialect {
 		IsConflict:   isBusy,
 		TableColumns: tableColumns,
 		BumpSequence: bumpSequence,
+		Maintenance:  maintenance(),
 	}
 }
 

@@ -1,0 +1,416 @@
+package mysql_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"syncserver/db"
+	"syncserver/db/dbtest"
+	"syncserver/internal/testdb"
+)
+
+// legacyDDL is the schema the legacy Python server created in MySQL (spec
+// storage-api §15.1): SQLAlchemy's tables with AUTO_INCREMENT ids,
+// MEDIUMTEXT payloads (TEXT in bso, as in tables made in autumn 2017), a
+// 32-bit ttl, InnoDB and latin1 (so ids compare case-insensitively); users
+// in the database's default character set.
+const legacyDDL = `
+CREATE TABLE collections (collectionid INTEGER NOT NULL AUTO_INCREMENT, name VARCHAR(32) NOT NULL, PRIMARY KEY (collectionid), UNIQUE (name)) ENGINE=InnoDB CHARSET=latin1;
+CREATE TABLE user_collections (userid INTEGER NOT NULL, collection INTEGER NOT NULL, last_modified BIGINT NOT NULL, PRIMARY KEY (userid, collection)) ENGINE=InnoDB CHARSET=latin1;
+CREATE TABLE bso (userid INTEGER NOT NULL, collection INTEGER NOT NULL, id VARCHAR(64) NOT NULL, sortindex INTEGER, modified BIGINT NOT NULL, payload TEXT NOT NULL, payload_size INTEGER DEFAULT 0 NOT NULL, ttl INTEGER DEFAULT 2100000000 NOT NULL, PRIMARY KEY (userid, collection, id)) ENGINE=InnoDB CHARSET=latin1;
+CREATE INDEX bso_ttl_idx ON bso (ttl);
+CREATE INDEX bso_usr_col_mod_idx ON bso (userid, collection, modified);
+CREATE TABLE batch_uploads (batch BIGINT NOT NULL, userid INTEGER NOT NULL, collection INTEGER NOT NULL, PRIMARY KEY (batch, userid)) ENGINE=InnoDB CHARSET=latin1;
+CREATE TABLE batch_upload_items (batch BIGINT NOT NULL, userid INTEGER NOT NULL, id VARCHAR(64) NOT NULL, sortindex INTEGER, payload MEDIUMTEXT, payload_size INTEGER, ttl_offset INTEGER, PRIMARY KEY (batch, userid, id)) ENGINE=InnoDB CHARSET=latin1;
+CREATE TABLE users (uid INTEGER NOT NULL AUTO_INCREMENT, service VARCHAR(32) NOT NULL, email VARCHAR(255) NOT NULL, generation BIGINT NOT NULL, client_state VARCHAR(32) NOT NULL, created_at BIGINT NOT NULL, replaced_at BIGINT, keys_changed_at BIGINT, node VARCHAR(255), PRIMARY KEY (uid)) ENGINE=InnoDB;
+CREATE INDEX lookup_idx ON users (email, service, created_at);
+`
+
+// The legacy data: times around 2023-11-14 (1,700,000,000 s).
+const (
+	emailA     = "aaaa1111@api.accounts.firefox.com"
+	emailB     = "bbbb2222@api.accounts.firefox.com"
+	legacyBase = int64(1700000000000)
+	batchID    = legacyBase + 3000 + 2 // created at base+3 s by uid 2
+	farFuture  = int64(2000000000)     // 2033: expires before 2040
+	newNode    = "https://sync.example.com"
+)
+
+// legacyData is what the Python server wrote: collection ids in first-write
+// order, records with absolute ttls including the never sentinel and
+// expired ones, a pending batch, and single-node users with a replaced row.
+const legacyData = `
+INSERT INTO collections VALUES (1, 'bookmarks'), (2, 'meta'), (3, 'xyz'), (99, '');
+INSERT INTO user_collections VALUES
+	(2, 1, 1700000000000), (2, 2, 1700000001000), (2, 3, 1700000002000),
+	(1, 1, 1690000000000), (7, 1, 1600000000000);
+INSERT INTO bso VALUES
+	(2, 1, 'b1', 5, 1700000000000, 'p1', 2, 2100000000),
+	(2, 1, 'b2', NULL, 1699999999000, 'payload-two', 11, 2100000000),
+	(2, 1, 'expired', NULL, 1699999998000, 'old', 3, 1600000000),
+	(2, 2, 'global', NULL, 1700000001000, '{"syncID":"x"}', 14, 2100000000),
+	(2, 3, 'x1', NULL, 1700000002000, 'xyz', 3, 2000000000),
+	(1, 1, 'old-key', NULL, 1690000000000, 'replaced user data', 18, 2100000000),
+	(7, 1, 'orphan', NULL, 1600000000000, 'no users row', 12, 2100000000);
+INSERT INTO batch_uploads VALUES (1700000003002, 2, 1);
+INSERT INTO batch_upload_items VALUES (1700000003002, 2, 'b3', NULL, 'staged', 6, 3600);
+INSERT INTO users VALUES
+	(1, 'sync-1.5', 'aaaa1111@api.accounts.firefox.com', 1600000000000, 'aaaa', 1600000000000, 1650000000000, NULL, 'https://old.example.com'),
+	(2, 'sync-1.5', 'aaaa1111@api.accounts.firefox.com', 1650000000000, 'bbbb', 1650000000000, NULL, 0, NULL),
+	(5, 'sync-1.5', 'bbbb2222@api.accounts.firefox.com', 1620000000000, '', 1620000000000, NULL, 1610000000000, 'https://old.example.com');
+`
+
+// legacyDB makes a new database holding what the legacy server left.
+func legacyDB(t *testing.T) (uri string, raw *sql.DB) {
+	t.Helper()
+	uri = testdb.NewURI(t, "mysql")
+	raw = testdb.Admin(t, uri)
+	if _, err := raw.Exec(legacyDDL + legacyData); err != nil {
+		t.Fatalf("legacy setup: %v", err)
+	}
+	return uri, raw
+}
+
+func queryRow(t *testing.T, raw *sql.DB, query string, dest ...any) {
+	t.Helper()
+	if err := raw.QueryRow(query).Scan(dest...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func TestLegacyDatabaseOpensInPlace(t *testing.T) {
+	uri, raw := legacyDB(t)
+	ctx := context.Background()
+	clock := dbtest.NewClock(time.UnixMilli(batchID + 30*60*1000))
+	s := testdb.OpenURI(t, uri, testdb.Options{Now: clock.Now})
+
+	// The 32-bit ttl was widened, and the 2036 sentinel rewritten.
+	var ttlType string
+	queryRow(t, raw, "SELECT data_type FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'bso' AND column_name = 'ttl'", &ttlType)
+	if ttlType != "bigint" {
+		t.Errorf("bso.ttl is %s, want bigint", ttlType)
+	}
+	var payloadType, payloadCharset string
+	queryRow(t, raw, "SELECT data_type, character_set_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'bso' AND column_name = 'payload'", &payloadType, &payloadCharset)
+	if payloadType != "mediumtext" || payloadCharset != "latin1" {
+		t.Errorf("bso.payload is %s %s, want the legacy latin1 widened to mediumtext", payloadType, payloadCharset)
+	}
+	var sentinels, never int
+	queryRow(t, raw, "SELECT SUM(ttl = 2100000000), SUM(ttl = 253402300799) FROM bso", &sentinels, &never)
+	if sentinels != 0 || never != 5 {
+		t.Errorf("%d legacy sentinels left, %d never-expiring records; want 0 and 5", sentinels, never)
+	}
+	// The legacy tables keep their character set and collation.
+	var collation string
+	queryRow(t, raw, "SELECT collation_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'bso' AND column_name = 'id'", &collation)
+	if !strings.HasPrefix(collation, "latin1_") {
+		t.Errorf("bso.id collation = %s, want the legacy latin1 one", collation)
+	}
+
+	ts, colls, err := s.CollectionTimestamps(ctx, 2)
+	want := map[string]db.Timestamp{"bookmarks": 1700000000000, "meta": 1700000001000, "xyz": 1700000002000}
+	if err != nil || ts != 1700000002000 || !maps.Equal(colls, want) {
+		t.Errorf("CollectionTimestamps = %v, %v, %v; want %v", ts, colls, err, want)
+	}
+	err = s.View(ctx, 2, func(tx db.Tx) error {
+		b, err := tx.GetBSO("bookmarks", "b1")
+		if err != nil || b.Payload != "p1" || b.SortIndex == nil || *b.SortIndex != 5 || b.Modified != 1700000000000 || b.Expires != db.NeverExpires {
+			t.Errorf("b1 = %+v, %v", b, err)
+		}
+		// Legacy ids compare as they always did there.
+		if b, err := tx.GetBSO("bookmarks", "B1"); err != nil || b.Payload != "p1" {
+			t.Errorf("B1 in the legacy case-insensitive table = %+v, %v", b, err)
+		}
+		if _, err := tx.GetBSO("bookmarks", "expired"); !errors.Is(err, db.ErrNotFound) {
+			t.Errorf("expired legacy record: %v", err)
+		}
+		p, err := tx.FindBSOs("bookmarks", db.Query{Limit: -1})
+		if err != nil || !slices.Equal(ids(p.Items), []string{"b1", "b2"}) {
+			t.Errorf("bookmarks = %v, %v", ids(p.Items), err)
+		}
+		if b, err := tx.GetBSO("xyz", "x1"); err != nil || b.Expires != farFuture {
+			t.Errorf("xyz/x1 = %+v, %v", b, err)
+		}
+		u, err := tx.CollectionUsage()
+		wantU := map[string]db.Usage{"bookmarks": {Count: 2, Bytes: 13}, "meta": {Count: 1, Bytes: 14}, "xyz": {Count: 1, Bytes: 3}}
+		if err != nil || !maps.Equal(u, wantU) {
+			t.Errorf("usage = %v, %v; want %v", u, err, wantU)
+		}
+		if bt, err := tx.GetBatch("bookmarks", batchID); err != nil || bt.Records != 1 || bt.Bytes != 6 {
+			t.Errorf("pending batch = %+v, %v", bt, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tc db.Timestamp
+	err = s.Update(ctx, 2, func(tx db.Tx) error {
+		tc = tx.Timestamp()
+		if err := tx.CommitBatch("bookmarks", batchID); err != nil {
+			return err
+		}
+		return tx.PutBSO("tabs", dbtest.Rec("t1", "new collection"))
+	})
+	if err != nil {
+		t.Fatalf("commit of the legacy batch: %v", err)
+	}
+	var tabs int64
+	queryRow(t, raw, "SELECT collectionid FROM collections WHERE name = 'tabs'", &tabs)
+	if tabs != 100 {
+		t.Errorf("tabs got collection id %d, want 100", tabs)
+	}
+	var b3TTL, b3Mod int64
+	queryRow(t, raw, "SELECT ttl, modified FROM bso WHERE userid = 2 AND id = 'b3'", &b3TTL, &b3Mod)
+	if b3TTL != tc.Seconds()+3600 || b3Mod != int64(tc) {
+		t.Errorf("committed b3: ttl %d, modified %d; T %d", b3TTL, b3Mod, tc)
+	}
+
+	// Users: refused until EnsureNode converts the table.
+	users := s.Users()
+	if _, err := users.GetUser(ctx, db.Service, emailA); !errors.Is(err, db.ErrUnavailable) {
+		t.Errorf("GetUser before EnsureNode: %v", err)
+	}
+	if err := users.EnsureNode(ctx, db.Service, newNode, 1000); err != nil {
+		t.Fatalf("EnsureNode: %v", err)
+	}
+	checkConvertedUsers(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second start changes nothing more.
+	before := dump(t, raw, "SELECT uid, service, email, generation, client_state, created_at, replaced_at, nodeid, keys_changed_at FROM users ORDER BY uid")
+	clock.Set(time.Date(2040, 1, 1, 0, 0, 0, 0, time.UTC))
+	s2 := testdb.OpenURI(t, uri, testdb.Options{Now: clock.Now})
+	if err := s2.Users().EnsureNode(ctx, db.Service, newNode, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if after := dump(t, raw, "SELECT uid, service, email, generation, client_state, created_at, replaced_at, nodeid, keys_changed_at FROM users ORDER BY uid"); !slices.Equal(before, after) {
+		t.Errorf("users changed on the second start:\n%v\n%v", before, after)
+	}
+	// In 2040 (past the 32-bit ttl's end) the never-expiring records are
+	// still there; 2033's are not.
+	err = s2.View(ctx, 2, func(tx db.Tx) error {
+		if _, err := tx.GetBSO("meta", "global"); err != nil {
+			t.Errorf("meta/global in 2040: %v", err)
+		}
+		if _, err := tx.GetBSO("xyz", "x1"); !errors.Is(err, db.ErrNotFound) {
+			t.Errorf("xyz/x1 (expired 2033) in 2040: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A record written in 2040 with a TTL expires after 2038.
+	var t40 db.Timestamp
+	if err := s2.Update(ctx, 2, func(tx db.Tx) error {
+		t40 = tx.Timestamp()
+		return tx.PutBSO("tabs", db.BSOUpdate{ID: "t2", Payload: dbtest.Str("x"), TTL: dbtest.Int(60)})
+	}); err != nil {
+		t.Fatalf("write in 2040: %v", err)
+	}
+	if b := mustGet(t, s2, 2, "tabs", "t2"); b.Expires != t40.Seconds()+60 {
+		t.Errorf("t2 expires %d, want %d", b.Expires, t40.Seconds()+60)
+	}
+}
+
+// checkConvertedUsers checks the legacy users after EnsureNode.
+func checkConvertedUsers(t *testing.T, s db.Store) {
+	t.Helper()
+	ctx := context.Background()
+	users := s.Users()
+	a, err := users.GetUser(ctx, db.Service, emailA)
+	if err != nil || a.UID != 2 || a.ClientState != "bbbb" || !slices.Equal(a.OldClientStates, []string{"aaaa"}) ||
+		a.KeysChangedAt != 0 || a.Generation != 1650000000000 || a.Node != newNode || a.ReplacedAt != 0 {
+		t.Errorf("user A = %+v, %v", a, err)
+	}
+	b, err := users.GetUser(ctx, db.Service, emailB)
+	if err != nil || b.UID != 5 || b.KeysChangedAt != 1610000000000 || b.ClientState != "" || b.Node != newNode {
+		t.Errorf("user B = %+v, %v", b, err)
+	}
+	if n, err := users.CountUsers(ctx, db.Service); err != nil || n != 2 {
+		t.Errorf("CountUsers = %d, %v", n, err)
+	}
+	if _, err := users.ReplaceUser(ctx, a, a.Generation+1, 0, "aaaa"); !errors.Is(err, db.ErrStaleClientState) {
+		t.Errorf("the replaced row's client state was accepted: %v", err)
+	}
+	// New uids start after every uid in use, orphaned storage included.
+	c, err := users.AllocateUser(ctx, db.Service, "cccc@api.accounts.firefox.com", 1, 0, "cc", newNode)
+	if err != nil || c.UID != 8 {
+		t.Errorf("new user = %+v, %v; want uid 8", c, err)
+	}
+}
+
+// TestLegacyConvertedOnceByConcurrentStarts: servers starting together on
+// a legacy database migrate and convert it once (GET_LOCK).
+func TestLegacyConvertedOnceByConcurrentStarts(t *testing.T) {
+	uri, raw := legacyDB(t)
+	ctx := context.Background()
+	stores := make([]db.Store, 4)
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() {
+			s, err := testdb.OpenURIErr(ctx, uri, testdb.Options{})
+			if err == nil {
+				stores[i] = s
+				err = s.Users().EnsureNode(ctx, db.Service, newNode, 100)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if stores[i] != nil {
+			defer stores[i].Close()
+		}
+		if err != nil {
+			t.Fatalf("store %d: %v", i, err)
+		}
+	}
+	var n, nodes, applied int
+	queryRow(t, raw, "SELECT COUNT(*), COUNT(DISTINCT nodeid) FROM users", &n, &nodes)
+	queryRow(t, raw, "SELECT COUNT(*) FROM syncserver_schema", &applied)
+	if n != 3 || nodes != 1 || applied != 6 {
+		t.Errorf("after concurrent starts: %d users on %d nodes, %d migrations recorded", n, nodes, applied)
+	}
+	for _, s := range stores {
+		if u, err := s.Users().GetUser(ctx, db.Service, emailA); err != nil || u.UID != 2 {
+			t.Errorf("GetUser = %+v, %v", u, err)
+		}
+	}
+}
+
+// TestInterruptedMigrationResumes: MySQL commits DDL at once, so a
+// migration or users conversion cut short leaves half its work done; the
+// next start finishes it.
+func TestInterruptedMigrationResumes(t *testing.T) {
+	uri, raw := legacyDB(t)
+	ctx := context.Background()
+	s, err := testdb.OpenURIErr(ctx, uri, testdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// As if the process died after migration 5 made its index but
+	// before recording it, and half-way through the users conversion
+	// (the legacy table aside, users made from it, not all rows copied).
+	for _, stmt := range []string{
+		"DELETE FROM syncserver_schema WHERE version >= 5",
+		"ALTER TABLE users RENAME TO users_legacy_single_node",
+		"CREATE TABLE users (uid BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, service INT NOT NULL, email VARCHAR(255) NOT NULL, generation BIGINT NOT NULL, client_state VARCHAR(32) NOT NULL, created_at BIGINT NOT NULL, replaced_at BIGINT, nodeid BIGINT NOT NULL, keys_changed_at BIGINT)",
+		"INSERT INTO users (uid, service, email, generation, client_state, created_at, nodeid) VALUES (1, 1, 'x', 0, '', 0, 1)",
+	} {
+		if _, err := raw.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	s = testdb.OpenURI(t, uri, testdb.Options{})
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 6 {
+		t.Errorf("SchemaVersion = %d, %v", v, err)
+	}
+	if _, err := s.Users().GetUser(ctx, db.Service, emailA); !errors.Is(err, db.ErrUnavailable) {
+		t.Errorf("GetUser during a conversion cut short: %v", err)
+	}
+	if err := s.Users().EnsureNode(ctx, db.Service, newNode, 1000); err != nil {
+		t.Fatalf("EnsureNode: %v", err)
+	}
+	checkConvertedUsers(t, s)
+	var aside int
+	queryRow(t, raw, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'users_legacy_single_node'", &aside)
+	if aside != 0 {
+		t.Errorf("the legacy users table is still aside")
+	}
+}
+
+// TestNewDatabaseComparesIDsExactly: ids that differ in case or in
+// trailing spaces are different records in a database syncserver made
+// (utf8mb4_bin names, VARBINARY ids), as in SQLite.
+func TestNewDatabaseComparesIDsExactly(t *testing.T) {
+	s := testdb.Open(t, "mysql", testdb.Options{})
+	ctx := context.Background()
+	ids := []string{"a", "A", "a ", " a"}
+	err := s.Update(ctx, 1, func(tx db.Tx) error {
+		var ups []db.BSOUpdate
+		for _, id := range ids {
+			ups = append(ups, dbtest.Rec(id, "payload of "+id+" ☃"))
+		}
+		if err := tx.PostBSOs("Tabs", ups); err != nil {
+			return err
+		}
+		return tx.PutBSO("tabs", dbtest.Rec("a", "other collection"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if b := mustGet(t, s, 1, "Tabs", id); b.Payload != "payload of "+id+" ☃" {
+			t.Errorf("%q = %+v", id, b)
+		}
+	}
+	if b := mustGet(t, s, 1, "tabs", "a"); b.Payload != "other collection" {
+		t.Errorf("tabs/a = %+v", b)
+	}
+	_, colls, err := s.CollectionTimestamps(ctx, 1)
+	if err != nil || len(colls) != 2 {
+		t.Errorf("collections = %v, %v; want Tabs and tabs", colls, err)
+	}
+}
+
+func mustGet(t *testing.T, s db.Store, uid db.UID, coll, id string) db.BSO {
+	t.Helper()
+	var b db.BSO
+	if err := s.View(context.Background(), uid, func(tx db.Tx) error {
+		var err error
+		b, err = tx.GetBSO(coll, id)
+		return err
+	}); err != nil {
+		t.Fatalf("GetBSO(%s/%q): %v", coll, id, err)
+	}
+	return b
+}
+
+func ids(items []db.BSO) []string {
+	var out []string
+	for _, b := range items {
+		out = append(out, b.ID)
+	}
+	return out
+}
+
+// dump reads every row of a query as strings.
+func dump(t *testing.T, raw *sql.DB, query string) []string {
+	t.Helper()
+	rows, err := raw.Query(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var parts []string
+		for _, v := range vals {
+			parts = append(parts, v.String)
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	return out
+}
