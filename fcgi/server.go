@@ -216,12 +216,10 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		c := &trackedConn{Conn: nc, srv: l.srv, created: time.Now(), reqs: make(map[uint16]*reqState)}
+		// A connection accepted while Shutdown starts is registered all the
+		// same: the web server has already sent its request on it, and the
+		// drain serves it rather than closing it unanswered.
 		l.srv.mu.Lock()
-		if l.srv.closing {
-			l.srv.mu.Unlock()
-			nc.Close()
-			return nil, net.ErrClosed
-		}
 		l.srv.conns[c] = struct{}{}
 		l.srv.mu.Unlock()
 		return c, nil

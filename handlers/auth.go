@@ -34,6 +34,7 @@ func (s *Server) authenticate(c *call, uid db.UID, expiredOK bool) (hawk.Auth, e
 	st := s.storage
 	h := c.req.Header.Get("Authorization")
 	if h == "" {
+		s.warnNoAuthorization(c)
 		return hawk.Auth{}, unauthorized(nil, "no Authorization header")
 	}
 	a, err := hawk.ParseHeader(h)

@@ -102,3 +102,15 @@ func splitHostPort(hostport string) (string, int) {
 	n, _ := strconv.Atoi(p)
 	return h, n
 }
+
+// warnNoAuthorization reports, once per process, a request that came without
+// an Authorization header. Firefox always sends one, so its absence almost
+// always means the web server in front drops it: Apache withholds it from
+// FastCGI programs unless told otherwise.
+func (s *Server) warnNoAuthorization(c *call) {
+	s.noAuthOnce.Do(func() {
+		s.log.Warn("request without an Authorization header ("+c.req.Method+" "+c.path+"): Firefox always sends one, so the web server in front probably drops it; "+
+			"fix: Apache needs \"CGIPassAuth On\" in the <Location> that passes requests to syncserver over FastCGI (mod_proxy_fcgi, mod_fcgid)",
+			logRoute, c.route, logRemote, c.req.RemoteAddr)
+	})
+}

@@ -96,6 +96,8 @@ type Options struct {
 	// Storage and Token hold the options of the two halves of the server.
 	Storage StorageOptions
 	Token   TokenOptions
+	// Metrics, when set, receives the core's measurements.
+	Metrics Metrics
 }
 
 // Server is the protocol core. It is safe for concurrent use.
@@ -106,6 +108,7 @@ type Server struct {
 
 	mismatchMu   sync.Mutex
 	mismatchSeen map[string]bool
+	noAuthOnce   sync.Once
 
 	storage *storageState
 	token   *tokenState
@@ -130,6 +133,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = noMetrics{}
 	}
 	s := &Server{
 		opts:         opts,
@@ -235,6 +241,7 @@ func (s *Server) fail(c *call, err error) *Response {
 		s.log.Debug("request refused", logRoute, c.route, logError, err.Error())
 	} else {
 		s.log.Error("request failed", logRoute, c.route, logMethod, c.req.Method, logPath, c.path, logError, err.Error())
+		s.countDatabaseError(err)
 	}
 	return errorResponse(err)
 }
@@ -259,12 +266,14 @@ func (s *Server) finish(c *call, resp *Response) {
 	}
 	resp.Header.Set("X-Weave-Timestamp", weaveTimestamp(c, resp).String())
 	s.addCORS(c, resp)
+	elapsed := s.now().Sub(c.start)
+	s.opts.Metrics.Request(c.route, c.req.Method, resp.Status, elapsed)
 	attrs := []any{
 		logMethod, c.req.Method,
 		logPath, c.path,
 		logRoute, c.route,
 		logStatus, resp.Status,
-		logDuration, float64(s.now().Sub(c.start).Microseconds()) / 1000,
+		logDuration, float64(elapsed.Microseconds()) / 1000,
 		logBytes, len(resp.Body),
 		logRemote, c.req.RemoteAddr,
 	}

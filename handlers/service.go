@@ -41,6 +41,7 @@ func (s *Server) heartbeat(ctx context.Context, c *call) *Response {
 		status, database, code = "Err", "Err", http.StatusServiceUnavailable
 		dbErr = "database unreachable"
 		s.log.Error("heartbeat: database check failed", logError, err.Error())
+		s.countDatabaseError(err)
 	}
 	out := map[string]any{
 		"status":   status,

@@ -208,12 +208,12 @@ const quotaWarning = 1 << 20
 // would leave the user without room: 403 with 14, nothing written. It
 // returns the X-Weave-Quota-Remaining value (KB, two decimals) when less
 // than 1 MiB is left after the write, else "". incoming is the size of the
-// request's payloads as usage counts them. Quotas are off when QuotaBytes
-// is 0.
+// request's payloads as usage counts them. Quotas are off when the user's
+// quota (see quotaOf) is 0.
 func (s *Server) checkQuota(tx db.Tx, incoming int64) (string, error) {
-	quota := s.opts.QuotaBytes
-	if quota <= 0 {
-		return "", nil
+	quota, err := s.quotaOf(tx)
+	if err != nil || quota <= 0 {
+		return "", err
 	}
 	used, err := tx.StorageUsage()
 	if err != nil {
@@ -227,6 +227,19 @@ func (s *Server) checkQuota(tx db.Tx, incoming int64) (string, error) {
 		return strconv.FormatFloat(float64(left)/1024, 'f', 2, 64), nil
 	}
 	return "", nil
+}
+
+// quotaOf returns the quota of the transaction's user in bytes, 0 for no
+// limit: the account's own (`syncserver users set-quota`) when the store
+// keeps one, else QuotaBytes.
+func (s *Server) quotaOf(tx db.Tx) (int64, error) {
+	if qt, ok := tx.(db.QuotaTx); ok {
+		n, ok, err := qt.UserQuota()
+		if err != nil || ok {
+			return n, err
+		}
+	}
+	return s.opts.QuotaBytes, nil
 }
 
 // setLastModified sets X-Last-Modified, which every successful storage

@@ -1,15 +1,15 @@
 package handlers
 
 // Shared helpers of the storage and tokenserver tests: a Server over a real
-// sqlite store in a temp dir with a fixed secret and a settable clock, and
-// a client that mints tokens and signs Hawk requests as Firefox does.
+// store (sqlite in a temp dir, or MySQL or PostgreSQL: see newTestServer)
+// with a fixed secret and a settable clock, and a client that mints tokens
+// and signs Hawk requests as Firefox does.
 
 import (
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"syncserver/db"
-	"syncserver/db/sqlite"
 	"syncserver/hawk"
+	"syncserver/internal/testdb"
 	"syncserver/token"
 )
 
@@ -63,7 +63,7 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// testServer is a Server over a fresh sqlite store.
+// testServer is a Server over a fresh store.
 type testServer struct {
 	*Server
 	TB      testing.TB
@@ -74,22 +74,19 @@ type testServer struct {
 	nonce   atomic.Uint64
 }
 
-// newTestServer builds a Server with public_url testPublicURL over a sqlite
-// store in tb.TempDir(), verifying tokens signed with testSecret, its clock
+// newTestServer builds a Server with public_url testPublicURL over a fresh
+// store (sqlite in tb.TempDir(), or the backend SYNCSERVER_TEST_BACKEND
+// names), verifying tokens signed with testSecret, its clock
 // at testEpoch, debug logs collected in Logs. edit may change the options
 // before the Server is built.
 func newTestServer(tb testing.TB, edit ...func(*Options)) *testServer {
 	tb.Helper()
-	ctx := context.Background()
 	clock := newTestClock(testEpoch)
-	// The store shares the clock, so TTLs and batch lifetimes follow it;
-	// synchronous OFF because a test database need not survive a crash.
-	store, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "syncserver.db"),
-		sqlite.Options{Synchronous: "OFF", Now: clock.Now})
-	if err != nil {
-		tb.Fatalf("opening sqlite store: %v", err)
-	}
-	tb.Cleanup(func() { store.Close() })
+	// The store shares the clock, so TTLs and batch lifetimes follow it.
+	// It is a fresh database of the backend SYNCSERVER_TEST_BACKEND names:
+	// sqlite in tb.TempDir() (synchronous OFF: a test database need not
+	// survive a crash) unless it says mysql or postgres.
+	store := testdb.Open(tb, testdb.Backend(tb), testdb.Options{Now: clock.Now})
 	secrets, err := token.NewSecrets([]string{testSecret})
 	if err != nil {
 		tb.Fatal(err)

@@ -78,9 +78,13 @@ func (s *Server) infoQuota(ctx context.Context, c *storageCall) (*Response, erro
 		if err != nil {
 			return nil, 0, err
 		}
+		quota, err := s.quotaOf(tx)
+		if err != nil {
+			return nil, 0, err
+		}
 		b := append([]byte{'['}, formatKB(used)...)
-		if s.opts.QuotaBytes > 0 {
-			b = append(append(b, ','), formatKB(s.opts.QuotaBytes)...)
+		if quota > 0 {
+			b = append(append(b, ','), formatKB(quota)...)
 		} else {
 			b = append(b, ",null"...)
 		}

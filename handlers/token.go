@@ -223,7 +223,9 @@ func (s *Server) issueToken(ctx context.Context, c *call, app, version string) (
 	if st.opts.Verifier == nil {
 		return nil, errUnsupported.because(errors.New("no FxA verifier configured"))
 	}
+	verifyStart := time.Now()
 	vt, err := st.opts.Verifier.Verify(ctx, cred.accessToken)
+	s.opts.Metrics.Verification(verifyResult(err), time.Since(verifyStart))
 	// A non-integer generation is reported after the X-KeyID checks, in
 	// the legacy order.
 	var genErr error
@@ -259,7 +261,11 @@ func (s *Server) issueToken(ctx context.Context, c *call, app, version string) (
 		return nil, err
 	}
 	c.uid = u.UID
-	return s.mintStorageToken(c, u, vt.UID)
+	resp, err := s.mintStorageToken(c, u, vt.UID)
+	if err == nil {
+		s.opts.Metrics.TokenIssued()
+	}
+	return resp, err
 }
 
 // mintStorageToken signs the storage token of user u and builds the answer.

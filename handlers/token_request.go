@@ -46,7 +46,11 @@ func (s *Server) tokenRequestCredentials(c *call) (tokenCredentials, error) {
 	if v, ok := h[headerKeyID]; ok && len(v) > 0 {
 		cred.keyID, cred.hasKeyID = v[0], true
 	}
-	scheme, credential, ok := splitAuthorization(h.Get("Authorization"))
+	authz := h.Get("Authorization")
+	if authz == "" {
+		s.warnNoAuthorization(c)
+	}
+	scheme, credential, ok := splitAuthorization(authz)
 	if !ok {
 		return cred, errNoCredentials
 	}

@@ -20,6 +20,10 @@ import (
 func (s *Server) tokenUser(ctx context.Context, email, fxaUID string, gen, kca int64, cs string) (db.User, error) {
 	st := s.token
 	if st.allowed != nil && !st.allowed[strings.ToLower(fxaUID)] && !st.allowed[strings.ToLower(email)] {
+		// Said at info level, with the id to add to allowed_users: FxA
+		// tells the tokenserver no email address, so this is how an
+		// operator learns a newcomer's id.
+		s.log.Info("tokenserver: refused an account that is not in allowed_users", "fxa_uid", fxaUID, "email", email)
 		return db.User{}, errNewUsersDisabled.because(fmt.Errorf("%s is not in the allowed users", email))
 	}
 	users := s.opts.Store.Users()
@@ -35,6 +39,11 @@ func (s *Server) tokenUser(ctx context.Context, email, fxaUID string, gen, kca i
 		}
 	case err != nil:
 		return db.User{}, tokenDBError(err)
+	}
+	if u.Generation == db.RetiredGeneration {
+		// `syncserver users retire`: no token, whatever FxA says, and no
+		// new record through a key change.
+		return db.User{}, errInvalidGeneration.because(fmt.Errorf("uid %d belongs to a retired account", u.UID))
 	}
 
 	// Steps 2 and 3: what moved forward.
