@@ -48,6 +48,11 @@ type Config struct {
 	Storage     StorageConfig
 	Tokenserver TokenserverConfig
 	Hawk        HawkConfig
+	Purge       PurgeConfig
+
+	// MetricsListen is the address of the Prometheus /metrics endpoint
+	// ("host:port"); "" serves none.
+	MetricsListen string
 
 	// EndpointPattern builds a token's api_endpoint from {node} and {uid}
 	// (and {service}).
@@ -83,6 +88,16 @@ type StorageConfig struct {
 	// SQLiteSynchronous is the PRAGMA synchronous level: FULL survives power
 	// loss, NORMAL (safe with WAL against crashes) is faster.
 	SQLiteSynchronous string
+	// The connection pools of a MySQL or PostgreSQL database (the legacy
+	// pool_* keys; sqlite ignores them). Each of the two pools, for reads
+	// and for writes, keeps PoolSize connections open and opens up to
+	// PoolMaxOverflow more under load; PoolRecycle replaces a connection
+	// older than that (0: never); PoolTimeout bounds the wait
+	// for a connection, connecting included.
+	PoolSize        int
+	PoolMaxOverflow int
+	PoolRecycle     time.Duration
+	PoolTimeout     time.Duration
 }
 
 // TokenserverConfig is [tokenserver] with the [oauth] and [fxa] keys it uses.
@@ -97,6 +112,21 @@ type TokenserverConfig struct {
 	MetricsUIDSecretKey string
 	MaxUsers            int      // 0 means no limit
 	AllowedUsers        []string // emails or FxA uids; empty allows everyone
+}
+
+// PurgeConfig is [purge]: the background deletion of what nobody can see
+// any more (expired records, abandoned batches, replaced users' storage).
+type PurgeConfig struct {
+	// Interval is the time between two purges; 0 turns the background
+	// purge off (run `syncserver purge` from cron instead).
+	Interval time.Duration
+	// Grace is how long expired records and abandoned batches are kept.
+	Grace time.Duration
+	// ReplacedGrace is how long the storage of a uid replaced by a key
+	// change, or of a retired account, is kept.
+	ReplacedGrace time.Duration
+	// RowsPerTransaction bounds each purge transaction.
+	RowsPerTransaction int
 }
 
 // HawkConfig is [hawkauth].
@@ -152,11 +182,21 @@ func Default(dir string) *Config {
 		MaxTotalRecords:       10000,
 		MaxTotalBytes:         200 << 20,
 		SQLiteSynchronous:     "FULL",
+		PoolSize:              5,
+		PoolMaxOverflow:       10,
+		PoolRecycle:           time.Hour,
+		PoolTimeout:           30 * time.Second,
 	}
 	c.Tokenserver = TokenserverConfig{
 		TokenDuration: time.Hour,
 		NodeURL:       u.String(),
 		OAuthTimeout:  10 * time.Second,
+	}
+	c.Purge = PurgeConfig{
+		Interval:           time.Hour,
+		Grace:              24 * time.Hour,
+		ReplacedGrace:      7 * 24 * time.Hour,
+		RowsPerTransaction: 1000,
 	}
 	c.Hawk = HawkConfig{
 		ExpiredTokenTimeout: 2 * time.Hour,

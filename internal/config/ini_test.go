@@ -143,7 +143,7 @@ secrets.backend = mozsvc.secrets.FixedSecrets
 backend = syncstorage.storage.sql.SQLStorage
 create_tables = true
 standard_collections = false
-pool_size = 5
+no_pool = false
 
 [host:sync.example.com]
 storage.sqluri = sqlite:////tmp/other.db
@@ -174,7 +174,7 @@ format = %(asctime)s $ %(message)s
 		":19: [storage] backend is ignored: storage is built into this server",
 		":20: [storage] create_tables is ignored: this server manages its database connections and tables itself",
 		":21: [storage] standard_collections is ignored: collection ids are kept in the database",
-		":22: [storage] pool_size is ignored: this server manages its database connections and tables itself",
+		":22: [storage] no_pool is ignored: this server manages its database connections and tables itself",
 		":24: [host:sync.example.com] is ignored: host-specific overrides are not supported; put the values in their own sections",
 		":27: [mozsvc] is ignored (the legacy framework's backoff and retry settings)",
 		":30: [loggers] and the other Python logging sections are ignored; use [syncserver] log_level and log_format",

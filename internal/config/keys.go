@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,6 +33,7 @@ const (
 	noteTokenSecret = "is ignored: tokens are signed and checked with [syncserver] secret"
 	noteDatabase    = "is ignored: this server manages its database connections and tables itself"
 	noteSQLURI      = "is ignored: all tables live in the database of [syncserver] sqluri"
+	notePool        = "is ignored: one set of connection pools serves storage and tokenserver; see [storage] pool_size, pool_max_overflow, pool_recycle and pool_timeout"
 )
 
 // keys is the table of keys, by section.
@@ -93,6 +95,7 @@ var keys = []key{
 	{section: "syncserver", name: "cors_allowed_origins", kind: kindList, set: setCORS},
 	{section: "syncserver", name: "forwarded_allow_ips", same: "server:main.forwarded_allow_ips", kind: kindList, set: setForwardedAllowIPs},
 	{section: "syncserver", name: "browserid_verifier", note: noteBrowserID},
+	{section: "syncserver", name: "metrics_listen", kind: kindString, set: setMetricsListen},
 
 	// [storage]
 	{section: "storage", name: "batch_upload_enabled", kind: kindBool, set: boolean(func(c *Config, b bool) { c.Storage.BatchUploadEnabled = b })},
@@ -109,10 +112,14 @@ var keys = []key{
 	{section: "storage", name: "wraps", note: "is ignored: storage is built into this server"},
 	{section: "storage", name: "create_tables", note: noteDatabase},
 	{section: "storage", name: "standard_collections", note: "is ignored: collection ids are kept in the database"},
-	{section: "storage", name: "pool_size", note: noteDatabase},
-	{section: "storage", name: "pool_recycle", note: noteDatabase},
-	{section: "storage", name: "pool_timeout", note: noteDatabase},
-	{section: "storage", name: "pool_max_overflow", note: noteDatabase},
+	{section: "storage", name: "pool_size", kind: kindInt, set: intIn(1, 10000, func(c *Config, n int64) { c.Storage.PoolSize = int(n) })},
+	{section: "storage", name: "pool_max_overflow", kind: kindInt, set: intIn(0, 10000, func(c *Config, n int64) { c.Storage.PoolMaxOverflow = int(n) })},
+	{section: "storage", name: "pool_recycle", kind: kindSeconds, set: func(l *loader, p parsed) error {
+		// Negative is SQLAlchemy's "never" (-1), as is 0 here.
+		l.c.Storage.PoolRecycle = max(p.d, 0)
+		return nil
+	}},
+	{section: "storage", name: "pool_timeout", kind: kindSeconds, set: seconds(100*time.Millisecond, func(c *Config, d time.Duration) { c.Storage.PoolTimeout = d })},
 	{section: "storage", name: "reset_on_return", note: noteDatabase},
 	{section: "storage", name: "no_pool", note: noteDatabase},
 	{section: "storage", name: "shard", note: noteDatabase},
@@ -147,10 +154,10 @@ var keys = []key{
 	{section: "tokenserver", name: "node_type_patterns", note: "is ignored"},
 	{section: "tokenserver", name: "monkey_patch_gevent", note: "is ignored"},
 	{section: "tokenserver", name: "create_tables", note: noteDatabase},
-	{section: "tokenserver", name: "pool_size", note: noteDatabase},
-	{section: "tokenserver", name: "pool_recycle", note: noteDatabase},
-	{section: "tokenserver", name: "pool_timeout", note: noteDatabase},
-	{section: "tokenserver", name: "max_overflow", note: noteDatabase},
+	{section: "tokenserver", name: "pool_size", note: notePool},
+	{section: "tokenserver", name: "pool_recycle", note: notePool},
+	{section: "tokenserver", name: "pool_timeout", note: notePool},
+	{section: "tokenserver", name: "max_overflow", note: notePool},
 	{section: "tokenserver", name: "pool_reset_on_return", note: noteDatabase},
 	{section: "tokenserver", name: "capacity_release_rate", note: "is ignored: there is one storage node"},
 	{section: "tokenserver", name: "spanner_node_id", note: "is ignored: there is one storage node"},
@@ -171,6 +178,12 @@ var keys = []key{
 	{section: "oauth", name: "jwks", same: "tokenserver.jwks", kind: kindString, set: setJWKS},
 	{section: "oauth", name: "backend", note: "is ignored: FxA OAuth tokens are verified by this server"},
 	{section: "oauth", name: "scope", note: "is ignored: the scope is always https://identity.mozilla.com/apps/oldsync"},
+
+	// [purge]
+	{section: "purge", name: "interval", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Purge.Interval = d })},
+	{section: "purge", name: "grace", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Purge.Grace = d })},
+	{section: "purge", name: "replaced_grace", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Purge.ReplacedGrace = d })},
+	{section: "purge", name: "rows_per_transaction", kind: kindInt, set: intIn(1, 100000, func(c *Config, n int64) { c.Purge.RowsPerTransaction = int(n) })},
 
 	// [hawkauth]
 	{section: "hawkauth", name: "expired_token_timeout", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Hawk.ExpiredTokenTimeout = d })},
@@ -380,6 +393,25 @@ func setForwardedAllowIPs(l *loader, p parsed) error {
 		}
 	}
 	l.c.Server.ForwardedAllowIPs = p.list
+	return nil
+}
+
+// setMetricsListen accepts "host:port" (a port alone listens on every
+// interface, as Go does) or "" for no metrics endpoint.
+func setMetricsListen(l *loader, p parsed) error {
+	if p.s != "" {
+		host, port, err := net.SplitHostPort(p.s)
+		if err != nil {
+			return fmt.Errorf("want host:port such as \"127.0.0.1:9090\", got %q", p.s)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("%q: the port must be a number from 0 to 65535", p.s)
+		}
+		if host != "" && !hostOK(host) {
+			return fmt.Errorf("%q: want a host name or an IP address to listen on", p.s)
+		}
+	}
+	l.c.MetricsListen = p.s
 	return nil
 }
 

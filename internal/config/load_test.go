@@ -338,3 +338,39 @@ func TestPlaceholderSecret(t *testing.T) {
 		t.Errorf("notices %q, want %q", got, want)
 	}
 }
+
+func TestPoolKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+	}{
+		{"TOML", "[syncserver]\nsqluri = \"pymysql://sync:pw@db.example.com/sync?charset=utf8\"\n\n[storage]\npool_size = 20\npool_max_overflow = 0\npool_recycle = -1\npool_timeout = 2.5\n"},
+		{"INI", "[syncserver]\npublic_url = https://sync.example.com/\nsqluri = pymysql://sync:pw@db.example.com/sync?charset=utf8\n\n[storage]\npool_size = 20\npool_max_overflow = 0\npool_recycle = -1\npool_timeout = 2.5\n\n[tokenserver]\npool_size = 3\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, notices := MustLoad(t, MustWrite(t, "syncserver.ini", tc.file), nil)
+			st := c.Storage
+			if st.PoolSize != 20 || st.PoolMaxOverflow != 0 || st.PoolRecycle != 0 || st.PoolTimeout != 2500*time.Millisecond {
+				t.Errorf("pool settings %d %d %v %v", st.PoolSize, st.PoolMaxOverflow, st.PoolRecycle, st.PoolTimeout)
+			}
+			if c.SQLURI.Driver != "mysql" {
+				t.Errorf("driver %q", c.SQLURI.Driver)
+			}
+			if tc.name == "INI" && (len(notices) != 1 || !strings.Contains(notices[0].Msg, "[tokenserver] pool_size is ignored: one set of connection pools")) {
+				t.Errorf("notices %q", noticeStrings(notices))
+			}
+		})
+	}
+	c, _ := MustLoad(t, MustWrite(t, "syncserver.ini", "[syncserver]\n"), nil)
+	if st := c.Storage; st.PoolSize != 5 || st.PoolMaxOverflow != 10 || st.PoolRecycle != time.Hour || st.PoolTimeout != 30*time.Second {
+		t.Errorf("defaults %+v", st)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"[storage]\npool_size = 0\n", "[storage] pool_size: 0 is out of range 1 to 10000"},
+		{"[storage]\npool_max_overflow = -1\n", "[storage] pool_max_overflow: -1 must not be negative"},
+		{"[storage]\npool_timeout = 0\n", "[storage] pool_timeout: 0 seconds is too short"},
+	} {
+		if _, _, err := Load(MustWrite(t, "syncserver.ini", tc.file), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.file, err, tc.want)
+		}
+	}
+}

@@ -122,7 +122,7 @@ func sqliteURI(path string) SQLURI {
 // sqlite:////abs/path, sqlite:///rel/path (relative to dir, the directory of
 // the configuration file, never the working directory, which a web server
 // chooses), sqlite:///:memory:, pymysql://, mysql://, mysql+pymysql://,
-// postgresql://, postgres:// and postgresql+psycopg2://.
+// mariadb://, postgresql://, postgres:// and postgresql+psycopg2://.
 func ParseSQLURI(raw, dir string) (SQLURI, error) {
 	raw = strings.TrimSpace(raw)
 	scheme, rest, ok := strings.Cut(raw, "://")
@@ -134,7 +134,7 @@ func ParseSQLURI(raw, dir string) (SQLURI, error) {
 	switch {
 	case base == "sqlite":
 		return parseSQLite(raw, rest, dir)
-	case base == "mysql" || scheme == "pymysql":
+	case base == "mysql" || base == "mariadb" || scheme == "pymysql":
 		return parseServerURI(raw, "mysql")
 	case base == "postgresql" || base == "postgres":
 		return parseServerURI(raw, "postgres")

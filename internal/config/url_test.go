@@ -75,6 +75,7 @@ func TestParseSQLURI(t *testing.T) {
 		{"pymysql://sample_user:sample_password@127.0.0.1/syncstorage", SQLURI{"pymysql://sample_user:sample_password@127.0.0.1/syncstorage", "mysql", ""}},
 		{"mysql://u:p@db.example:3306/sync", SQLURI{"mysql://u:p@db.example:3306/sync", "mysql", ""}},
 		{"mysql+pymysql://u:p@localhost/sync", SQLURI{"mysql+pymysql://u:p@localhost/sync", "mysql", ""}},
+		{"mariadb+pymysql://u:p@localhost/sync?charset=utf8mb4", SQLURI{"mariadb+pymysql://u:p@localhost/sync?charset=utf8mb4", "mysql", ""}},
 		{"postgresql://u:p@localhost/sync", SQLURI{"postgresql://u:p@localhost/sync", "postgres", ""}},
 		{"postgres://u@localhost:5432/sync?sslmode=disable", SQLURI{"postgres://u@localhost:5432/sync?sslmode=disable", "postgres", ""}},
 		{"postgresql+psycopg2://u:p@localhost/sync", SQLURI{"postgresql+psycopg2://u:p@localhost/sync", "postgres", ""}},
