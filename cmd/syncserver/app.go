@@ -48,11 +48,15 @@ type Main struct {
 	Logger *slog.Logger
 	Store  db.Store
 
-	handler  *handlers.Server
+	handler handlers.Handler
+	// standby waits for a database that did not answer at start.
+	standby  *standby
 	listener net.Listener
 	frontEnd string
 	stopper  interface{ Shutdown(context.Context) error }
 	served   chan error
+	// ops are the purge and metrics running beside the server (ops.go).
+	ops *operations
 }
 
 // NewMain returns a Main wired to the process's standard streams and
@@ -169,14 +173,24 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.load(ctx); err != nil {
 		return err
 	}
-	opts, err := m.handlerOptions(ctx)
-	if err != nil {
+	h, err := m.buildHandler(ctx)
+	switch {
+	case err == nil:
+		m.handler = h
+	case errors.Is(err, db.ErrUnavailable):
+		// The database does not answer yet: listen anyway (standby.go).
+		m.standby = m.startStandby(err)
+		m.handler = m.standby
+	default:
 		return err
 	}
-	if m.handler, err = handlers.New(opts); err != nil {
+	if err := m.listen(); err != nil {
 		return err
 	}
-	return m.listen()
+	if m.standby != nil {
+		return nil // the background work starts with the database
+	}
+	return m.startOperations()
 }
 
 // load reads the configuration, sets up the logger and opens the
@@ -306,6 +320,13 @@ func (m *Main) Close() error {
 		}
 		cancel()
 		m.stopper = nil
+	}
+	if m.standby != nil {
+		m.standby.stop()
+		m.standby = nil
+	}
+	if err := m.stopOperations(context.Background()); err != nil {
+		errs = append(errs, fmt.Errorf("stopping the metrics endpoint: %w", err))
 	}
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {

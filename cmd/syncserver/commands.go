@@ -18,6 +18,11 @@ type command struct {
 // file (cmd_NAME.go).
 func commands() map[string]command {
 	return map[string]command{
+		"check":      checkCommand(),
+		"migrate-db": migrateCommand(),
+		"nodes":      nodesCommand(),
+		"purge":      purgeCommand(),
+		"users":      usersCommand(),
 		"version": {"print the version", func(ctx context.Context, m *Main) int {
 			fmt.Fprintln(m.Stdout, "syncserver", Version())
 			return 0

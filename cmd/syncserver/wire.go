@@ -6,6 +6,9 @@ import (
 	"log/slog"
 
 	"syncserver/db"
+	"syncserver/db/mysql"
+	"syncserver/db/postgres"
+	"syncserver/db/sqldb"
 	"syncserver/db/sqlite"
 	"syncserver/handlers"
 	"syncserver/hawk"
@@ -23,21 +26,43 @@ const (
 	settingMetricsKey = "metrics_uid_secret_key"
 )
 
-// openStore opens the database named by sqluri.
+// openStore opens the database named by sqluri. A MySQL or PostgreSQL
+// server that does not answer yet is no error: the store connects and
+// migrates on first use (see standby.go), so that the server can start
+// before its database does.
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (db.Store, error) {
-	switch cfg.SQLURI.Driver {
-	case "sqlite":
-		s, err := sqlite.Open(ctx, cfg.SQLURI.Path, sqlite.Options{
-			Synchronous: cfg.Storage.SQLiteSynchronous,
-			Logger:      log,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("opening %s: %w", cfg.SQLURI.Redacted(), err)
-		}
-		return s, nil
-	default:
-		return nil, fmt.Errorf("%s: sqluri %q: the %s backend is not available in this build", cfg.File, cfg.SQLURI.Raw, cfg.SQLURI.Driver)
+	s, err := openSQLURI(ctx, cfg.SQLURI, cfg, true, log)
+	if err != nil {
+		return nil, err
 	}
+	return s, nil
+}
+
+// openSQLURI opens the database of u with the pool and sqlite settings of
+// cfg; lazy lets a database server that does not answer yet be no error.
+func openSQLURI(ctx context.Context, u config.SQLURI, cfg *config.Config, lazy bool, log *slog.Logger) (*sqldb.Store, error) {
+	var s *sqldb.Store
+	var err error
+	pool := sqldb.Pool{
+		Size:        cfg.Storage.PoolSize,
+		MaxOverflow: cfg.Storage.PoolMaxOverflow,
+		Recycle:     cfg.Storage.PoolRecycle,
+		Timeout:     cfg.Storage.PoolTimeout,
+	}
+	switch u.Driver {
+	case "sqlite":
+		s, err = sqlite.Open(ctx, u.Path, sqlite.Options{Synchronous: cfg.Storage.SQLiteSynchronous, Logger: log})
+	case "mysql":
+		s, err = mysql.Open(ctx, u.Raw, mysql.Options{Pool: pool, Lazy: lazy, Logger: log})
+	case "postgres":
+		s, err = postgres.Open(ctx, u.Raw, postgres.Options{Pool: pool, Lazy: lazy, Logger: log})
+	default:
+		return nil, fmt.Errorf("sqluri %q: the %s backend is not available in this build", u.Redacted(), u.Driver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", u.Redacted(), err)
+	}
+	return s, nil
 }
 
 // secrets returns the token-signing secrets: the configured ones, or one
