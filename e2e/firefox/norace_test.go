@@ -1,0 +1,5 @@
+//go:build !race
+
+package firefox
+
+const raceEnabled = false

@@ -1,0 +1,337 @@
+package firefox
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"syncserver/internal/fxatest"
+)
+
+// syncserverEnv passes the path of the syncserver binary the outer test
+// built to the copy in the namespaces.
+const syncserverEnv = "SYNCSERVER_E2E_FIREFOX_BINARY"
+
+// tokenDuration is [tokenserver] token_duration: short, so that Firefox's
+// tokens expire several times during the run (it asks for a new one at
+// 80 % of it).
+const tokenDuration = 10 * time.Second
+
+// prefix is the path of public_url: the shipped nginx snippet's own
+// example, so the server is tested under a path as well.
+const prefix = "/ff-sync/"
+
+// stack is everything Firefox talks to: the FxA stand-in (in this
+// process), syncserver over FastCGI on a unix socket, and nginx in front.
+type stack struct {
+	dir       string
+	logs      string // directory of the servers' and browsers' logs
+	fxa       *fxatest.Server
+	account   fxatest.Account
+	publicURL string // http://127.0.0.1:port/ff-sync/
+	dbPath    string
+	accessLog string
+	server    *proc
+	nginx     *proc
+	env       []string // base environment of the processes started
+}
+
+// tokenURL is what Firefox's identity.sync.tokenserver.uri is set to.
+func (s *stack) tokenURL() string { return s.publicURL + "token/1.0/sync/1.5" }
+
+// mkdirs makes directories under s.dir; mode 0711 lets nginx's workers
+// (www-data when root) reach the socket and their temporary files.
+func mkdirs(t *testing.T, mode os.FileMode, dirs ...string) {
+	t.Helper()
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startStack starts the stand-in, syncserver and nginx, and waits until a
+// request through nginx reaches syncserver.
+func startStack(t *testing.T, dir string) *stack {
+	t.Helper()
+	s := &stack{dir: dir, logs: filepath.Join(dir, "logs")}
+	// t.TempDir makes dir and its parent 0700: let www-data through.
+	mkdirs(t, 0o711, filepath.Dir(dir), dir, filepath.Join(dir, "run"), filepath.Join(dir, "nginx"))
+	mkdirs(t, 0o700, s.logs, filepath.Join(dir, "tmp"), filepath.Join(dir, "home"), filepath.Join(dir, "db"))
+	s.env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + filepath.Join(dir, "home"),
+		"TMPDIR=" + filepath.Join(dir, "tmp"),
+		"XDG_CACHE_HOME=" + filepath.Join(dir, "home", ".cache"),
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "home", ".config"),
+		"XDG_DATA_HOME=" + filepath.Join(dir, "home", ".local", "share"),
+		"XDG_RUNTIME_DIR=" + filepath.Join(dir, "tmp"),
+		"LANG=C.UTF-8",
+	}
+	if v := os.Getenv("GORACE"); v != "" {
+		s.env = append(s.env, "GORACE="+v)
+	}
+
+	s.fxa = fxatest.New(t)
+	s.account = fxatest.NewAccount("e2e@example.com")
+	s.fxa.SetAccount(s.account)
+
+	port := freePort(t)
+	s.publicURL = fmt.Sprintf("http://127.0.0.1:%d%s", port, prefix)
+	socket := filepath.Join(dir, "run", "fcgi.sock")
+	s.dbPath = filepath.Join(dir, "db", "syncserver.db")
+	s.accessLog = filepath.Join(s.logs, "nginx-access.log")
+
+	s.server = s.startSyncserver(t, socket)
+	s.nginx = s.startNginx(t, port, socket)
+	s.waitReady(t)
+	return s
+}
+
+// freePort picks a loopback port. Nothing else runs in this network
+// namespace, so it stays free until used.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("no loopback in the namespace: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (s *stack) startSyncserver(t *testing.T, socket string) *proc {
+	t.Helper()
+	binary := os.Getenv(syncserverEnv)
+	if binary == "" {
+		t.Fatalf("%s is not set", syncserverEnv)
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	var ini strings.Builder
+	ini.WriteString("# syncserver.ini of the Firefox end-to-end test\n")
+	ini.WriteString("[\"server:main\"]\nshutdown_timeout = 5\n")
+	if nginxUser() == "www-data" {
+		// As the nginx-fastcgi-unix snippet of syncserver.fcgi.conf says:
+		// the socket goes to nginx's group.
+		ini.WriteString("socket_group = \"www-data\"\n")
+	}
+	fmt.Fprintf(&ini, "\n[syncserver]\npublic_url = %q\nsecret = %q\nsqluri = %q\nidentity_provider = %q\nallow_new_users = true\n",
+		s.publicURL, hex.EncodeToString(secret), "sqlite:///"+s.dbPath, s.fxa.IdentityProvider())
+	fmt.Fprintf(&ini, "\n[tokenserver]\ntoken_duration = %d\n", int(tokenDuration/time.Second))
+	cfg := filepath.Join(s.dir, "syncserver.ini")
+	if err := os.WriteFile(cfg, []byte(ini.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "-config", cfg, "-fcgi", "unix:"+socket)
+	cmd.Env = s.env
+	cmd.Dir = s.dir
+	p := startProc(t, "syncserver", filepath.Join(s.logs, "syncserver.log"), cmd)
+	// Registered after startProc's cleanup, so it runs first: stop the
+	// server and check how it ended.
+	t.Cleanup(func() {
+		p.stop(10 * time.Second)
+		if fileContains(p.log, "WARNING: DATA RACE") {
+			t.Errorf("the race detector found a data race in syncserver: see %s", p.log)
+		}
+		if err := p.exitError(); err != nil && !t.Failed() {
+			t.Errorf("syncserver did not stop cleanly on SIGTERM: %v", err)
+		}
+	})
+	return p
+}
+
+// nginxUser is the user nginx's workers run as: www-data when the test is
+// root, as in production; in a user namespace (not really root) the only
+// mapped user, root.
+func nginxUser() string {
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	if inUserNamespace() {
+		return "root"
+	}
+	return "www-data"
+}
+
+// nginxLocation is the location block of the nginx-fastcgi-unix snippet of
+// the shipped syncserver.fcgi.conf, with the socket path changed on its
+// "# CHANGE:" line, exactly as an operator would.
+func nginxLocation(t *testing.T, socket string) string {
+	t.Helper()
+	path := filepath.Join(moduleRoot(t), "syncserver.fcgi.conf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snippet []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.TrimSpace(line) == "#@ begin nginx-fastcgi-unix":
+			in = true
+		case in && strings.HasPrefix(line, "#@ end"):
+			in = false
+		case in:
+			snippet = append(snippet, line)
+		}
+	}
+	start := -1
+	for i, line := range snippet {
+		if regexp.MustCompile(`^\s*location\s`).MatchString(line) {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		t.Fatalf("%s: no location block in snippet nginx-fastcgi-unix", path)
+	}
+	if !strings.Contains(snippet[start], prefix) {
+		t.Fatalf("%s: the location of snippet nginx-fastcgi-unix is not %s:\n%s", path, prefix, snippet[start])
+	}
+	var out []string
+	depth := 0
+	changeNext := false
+	for _, line := range snippet[start:] {
+		if changeNext {
+			line = strings.ReplaceAll(line, "/run/syncserver/fcgi.sock", socket)
+		}
+		changeNext = strings.Contains(line, "# CHANGE:")
+		out = append(out, line)
+		depth += strings.Count(line, "{") - strings.Count(line, "}")
+		if depth == 0 {
+			break
+		}
+	}
+	loc := strings.Join(out, "\n")
+	if !strings.Contains(loc, socket) {
+		t.Fatalf("%s: snippet nginx-fastcgi-unix has no marked fastcgi_pass line with /run/syncserver/fcgi.sock:\n%s", path, loc)
+	}
+	return loc
+}
+
+func (s *stack) startNginx(t *testing.T, port int, socket string) *proc {
+	t.Helper()
+	binary, _ := lookProgram("nginx")
+	ndir := filepath.Join(s.dir, "nginx")
+	// The snippet includes fastcgi_params relative to the configuration:
+	// use Debian's, as an operator's nginx does.
+	params, err := os.ReadFile("/etc/nginx/fastcgi_params")
+	if err != nil {
+		t.Fatalf("nginx's fastcgi_params: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(ndir, "fastcgi_params"), params, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	user := ""
+	if u := nginxUser(); u != "" {
+		user = "user " + u + ";\n"
+	}
+	conf := fmt.Sprintf(`# nginx.conf of the Firefox end-to-end test: a foreground nginx with
+# everything under its prefix, and the shipped snippet's location block.
+daemon off;
+master_process on;
+worker_processes 2;
+%[1]spid %[2]s/nginx.pid;
+error_log %[3]s/nginx-error.log notice;
+events { worker_connections 256; }
+http {
+    log_format e2e '$msec $request_method $request_uri $status $request_length $bytes_sent';
+    access_log %[3]s/nginx-access.log e2e;
+    client_body_temp_path %[2]s/client_body;
+    fastcgi_temp_path %[2]s/fastcgi;
+    proxy_temp_path %[2]s/proxy;
+    uwsgi_temp_path %[2]s/uwsgi;
+    scgi_temp_path %[2]s/scgi;
+    server {
+        listen 127.0.0.1:%[4]d;
+        server_name 127.0.0.1;
+%[5]s
+    }
+}
+`, user, ndir, s.logs, port, nginxLocation(t, socket))
+	confPath := filepath.Join(ndir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errLog := filepath.Join(s.logs, "nginx-error.log")
+	cmd := exec.Command(binary, "-p", ndir+"/", "-c", confPath, "-e", errLog)
+	cmd.Env = s.env
+	p := startProc(t, "nginx", filepath.Join(s.logs, "nginx.out"), cmd)
+	// SIGQUIT is nginx's graceful stop; the cleanup's SIGTERM is its fast one.
+	return p
+}
+
+// waitReady waits until syncserver answers through nginx.
+func (s *stack) waitReady(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		for _, p := range []*proc{s.server, s.nginx} {
+			if p.exited() {
+				t.Fatalf("%s exited at start (%v):\n%s", p.name, p.err, tail(p.log, 40))
+			}
+		}
+		resp, err := http.Get(s.publicURL + "__heartbeat__")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("syncserver did not answer through nginx at %s__heartbeat__ (last: %s)\nsyncserver:\n%s\nnginx:\n%s",
+		s.publicURL, last, tail(s.server.log, 30), tail(filepath.Join(s.logs, "nginx-error.log"), 30))
+}
+
+// moduleRoot is the directory of go.mod.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	d, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			t.Fatal("no go.mod above the test's directory")
+		}
+	}
+}
+
+// lines reads a file's lines.
+func lines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
