@@ -20,9 +20,15 @@ build:
 serve: build
 	./bin/syncserver -config $(CONFIG)
 
+# With a MySQL or PostgreSQL server to test against (.ci/databases starts
+# them), the handler tests run once more on each.
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	@if [ -n "$$SYNCSERVER_TEST_MYSQL_URI" ]; then echo "== handler tests on MySQL"; \
+		SYNCSERVER_TEST_BACKEND=mysql $(GO) test -race -count=1 ./handlers/; fi
+	@if [ -n "$$SYNCSERVER_TEST_POSTGRES_URI" ]; then echo "== handler tests on PostgreSQL"; \
+		SYNCSERVER_TEST_BACKEND=postgres $(GO) test -race -count=1 ./handlers/; fi
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
