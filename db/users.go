@@ -5,6 +5,10 @@ import "context"
 // Service is the tokenserver service name of Sync 1.5.
 const Service = "sync-1.5"
 
+// AnyNode, as the node of Users.AllocateUser, lets the store choose the
+// node from its nodes table (multi-node setups).
+const AnyNode = ""
+
 // User is a tokenserver user record: one row of Mozilla's `users` table.
 // A key change creates a new record, and so a new UID and an empty storage.
 type User struct {
@@ -39,13 +43,19 @@ type Users interface {
 	GetUser(ctx context.Context, service, email string) (User, error)
 	// AllocateUser creates the first record for email on node, unless a
 	// current record already exists (a concurrent request won), in which
-	// case that one is returned unchanged.
+	// case that one is returned unchanged. Node AnyNode lets the store
+	// pick the node: the only node of the service, or among several the
+	// least loaded that accepts newcomers (Mozilla's get_best_node);
+	// ErrUnavailable when none does.
 	AllocateUser(ctx context.Context, service, email string, generation, keysChangedAt int64, clientState, node string) (User, error)
 	// UpdateUser raises the generation and keys_changed_at of uid's
 	// record in place; values never move backwards.
 	UpdateUser(ctx context.Context, uid UID, generation, keysChangedAt int64) error
 	// ReplaceUser records a key change: a new record (new UID) with the new
-	// client state and marks every older record replaced. It fails with
+	// client state and marks every older record replaced. The new record
+	// keeps the old one's node, unless that node row is gone: then it goes
+	// where AllocateUser with AnyNode would put it (or stays when no node
+	// accepts it). It fails with
 	// ErrStaleClientState when clientState was used before.
 	ReplaceUser(ctx context.Context, old User, generation, keysChangedAt int64, clientState string) (User, error)
 	// CountUsers counts distinct emails with a current record.

@@ -90,6 +90,10 @@ type TokenOptions struct {
 	// MaxUsers, when positive, refuses newcomers (401 new-users-disabled)
 	// once that many users exist; existing users are never locked out.
 	MaxUsers int
+	// MultiNode assigns newcomers to the least loaded node of the nodes
+	// table (NodeURL among them) instead of NodeURL, and names each user's
+	// node in its tokens. Users whose node row is gone keep NodeURL.
+	MultiNode bool
 }
 
 // Defaults of TokenOptions.
@@ -286,10 +290,11 @@ func (s *Server) mintStorageToken(c *call, u db.User, fxaUID string) (*Response,
 	if err != nil {
 		return nil, errTokenUnavailable.because(fmt.Errorf("stored client state of uid %d: %w", u.UID, err))
 	}
+	node := st.userNode(u)
 	hashed := token.MetricsHash(st.opts.MetricsKey, fxaUID)
 	id, key, err := st.opts.Secrets.Mint(token.Payload{
 		UID:            int64(u.UID),
-		Node:           st.node,
+		Node:           node,
 		Expires:        c.start.Unix() + duration,
 		FxAUID:         fxaUID,
 		FxAKID:         kid,
@@ -304,7 +309,7 @@ func (s *Server) mintStorageToken(c *call, u db.User, fxaUID string) (*Response,
 		ID:           id,
 		Key:          key,
 		UID:          int64(u.UID),
-		APIEndpoint:  strings.NewReplacer("{node}", st.node, "{uid}", uid, "{service}", db.Service).Replace(st.pattern),
+		APIEndpoint:  strings.NewReplacer("{node}", node, "{uid}", uid, "{service}", db.Service).Replace(st.pattern),
 		Duration:     duration,
 		HashAlg:      "sha256",
 		HashedFxAUID: hashed,
@@ -313,6 +318,16 @@ func (s *Server) mintStorageToken(c *call, u db.User, fxaUID string) (*Response,
 		return nil, errTokenUnavailable.because(err)
 	}
 	return jsonResponse(http.StatusOK, body), nil
+}
+
+// userNode is the storage node named in u's tokens: ours, unless
+// MultiNode is on and u is assigned to a node of the nodes table (u.Node
+// is "" when its node row is gone).
+func (st *tokenState) userNode(u db.User) string {
+	if st.opts.MultiNode && u.Node != "" {
+		return u.Node
+	}
+	return st.node
 }
 
 // validFxAUID reports whether an FxA uid can go into a token: tokens

@@ -126,7 +126,11 @@ func (s *Server) allocateTokenUser(ctx context.Context, users db.Users, email st
 			return db.User{}, errNewUsersDisabled.because(fmt.Errorf("%d users, max_users %d", n, st.opts.MaxUsers))
 		}
 	}
-	u, err := users.AllocateUser(ctx, db.Service, email, gen, kca, cs, st.node)
+	node := st.node
+	if st.opts.MultiNode {
+		node = db.AnyNode // the store picks among the nodes table
+	}
+	u, err := users.AllocateUser(ctx, db.Service, email, gen, kca, cs, node)
 	if err != nil {
 		return db.User{}, tokenDBError(err)
 	}

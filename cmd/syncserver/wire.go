@@ -141,6 +141,7 @@ func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
 			NodeURL:         cfg.Tokenserver.NodeURL,
 			AllowedUsers:    cfg.Tokenserver.AllowedUsers,
 			MaxUsers:        cfg.Tokenserver.MaxUsers,
+			MultiNode:       cfg.Tokenserver.MultiNode,
 		},
 	}, nil
 }

@@ -1,6 +1,7 @@
 package dbtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -455,5 +456,138 @@ func testCompact(t *testing.T, e *env) {
 	}
 	if got := e.ids(1, "history", db.Query{}); !equalStrings(got, []string{"b"}) {
 		t.Errorf("records after Compact: %v", got)
+	}
+}
+
+// nodeStater is implemented by stores that can set a node's available,
+// downed and backoff (sqldb.Store).
+type nodeStater interface {
+	SetNodeState(ctx context.Context, service, url string, n db.Node) error
+}
+
+// testNodeAssignment: AllocateUser with db.AnyNode picks the node with the
+// lowest current_load/capacity among those accepting newcomers, skips a
+// downed node, releases capacity when all are full, and fails with
+// ErrUnavailable when nothing can be released.
+func testNodeAssignment(t *testing.T, e *env) {
+	a := e.admin()
+	stater, ok := e.s.(nodeStater)
+	if !ok {
+		t.Skip("the store cannot set node states")
+	}
+	users := e.users() // testNode, capacity 100
+	alloc := func(i int) (db.User, error) {
+		return users.AllocateUser(e.ctx, db.Service, fmt.Sprintf("user%d@api.accounts.firefox.com", i), 1, 0, "aaaa", db.AnyNode)
+	}
+	node := func(url string) db.Node {
+		t.Helper()
+		nodes, err := a.Nodes(e.ctx, db.Service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if n.URL == url {
+				return n
+			}
+		}
+		t.Fatalf("no node %s in %+v", url, nodes)
+		return db.Node{}
+	}
+	// A single node takes everyone, whatever its load.
+	if err := a.SetNodeCapacity(e.ctx, db.Service, testNode, 0); err != nil {
+		t.Fatal(err)
+	}
+	u, err := alloc(0)
+	if err != nil || u.Node != testNode {
+		t.Fatalf("single node: %+v, %v", u, err)
+	}
+	if got := e.getUser(u.Email); got.Node != testNode || got.UID != u.UID {
+		t.Errorf("GetUser = %+v", got)
+	}
+	const (
+		nodeA = "https://a.example.com" // capacity 4
+		nodeB = "https://b.example.com" // capacity 2
+		nodeC = "https://c.example.com" // capacity 10, downed
+	)
+	for _, n := range []struct {
+		url string
+		cap int64
+	}{{nodeA, 4}, {nodeB, 2}, {nodeC, 10}} {
+		if err := a.AddNode(e.ctx, db.Service, n.url, n.cap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stater.SetNodeState(e.ctx, db.Service, nodeC, db.Node{Available: 10, Downed: true}); err != nil {
+		t.Fatal(err)
+	}
+	// testNode is full (capacity 0). Ratios: A 0/4 = B 0/2 → A (lower
+	// id); A 1/4 > B 0 → B; A 1/4 < B 1/2 → A; A 2/4 = B 1/2 → A; A 3/4
+	// > B 1/2 → B; B full, A 3/4 → A; then all are full.
+	want := []string{nodeA, nodeB, nodeA, nodeA, nodeB, nodeA}
+	for i, w := range want {
+		u, err := alloc(i + 1)
+		if err != nil {
+			t.Fatalf("allocation %d: %v", i+1, err)
+		}
+		if u.Node != w {
+			t.Errorf("allocation %d on %s, want %s", i+1, u.Node, w)
+		}
+		if got := e.getUser(u.Email); got.Node != w {
+			t.Errorf("allocation %d: GetUser node %s, want %s", i+1, got.Node, w)
+		}
+	}
+	if n := node(nodeA); n.CurrentLoad != 4 || n.Available != 0 || n.Users != 4 {
+		t.Errorf("node A = %+v", n)
+	}
+	// Everyone is at capacity; the downed node has room but gets nobody.
+	if _, err := alloc(100); !errIs(err, db.ErrUnavailable) {
+		t.Errorf("all nodes full: %v, want unavailable", err)
+	}
+	// B grows to 30 but nothing is available (as with Mozilla's tools):
+	// capacity is released, min(ceil(30/10), 30-2) = 3, and B is chosen.
+	// The downed node gets no release.
+	if err := a.SetNodeCapacity(e.ctx, db.Service, nodeB, 30); err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{nodeB, nodeC} {
+		if err := stater.SetNodeState(e.ctx, db.Service, url, db.Node{Downed: url == nodeC}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err = alloc(101)
+	if err != nil || u.Node != nodeB {
+		t.Errorf("after the release: %+v, %v", u, err)
+	}
+	if n := node(nodeB); n.Available != 2 || n.CurrentLoad != 3 {
+		t.Errorf("node B after the release = %+v", n)
+	}
+	if n := node(nodeC); n.Available != 0 || n.CurrentLoad != 0 || n.Users != 0 {
+		t.Errorf("downed node C = %+v", n)
+	}
+	// Released capacity is capped by the spare room: B 29/30 → 1.
+	if err := a.SetNodeCapacity(e.ctx, db.Service, nodeB, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := stater.SetNodeState(e.ctx, db.Service, nodeB, db.Node{}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err = alloc(102); err != nil || u.Node != nodeB {
+		t.Errorf("release capped by spare room: %+v, %v", u, err)
+	}
+	if n := node(nodeB); n.Available != 0 || n.CurrentLoad != 4 {
+		t.Errorf("node B = %+v", n)
+	}
+	if _, err := alloc(103); !errIs(err, db.ErrUnavailable) {
+		t.Errorf("all nodes full again: %v, want unavailable", err)
+	}
+	// A key change keeps the node.
+	first := e.getUser("user1@api.accounts.firefox.com")
+	nu, err := users.ReplaceUser(e.ctx, first, 2, 0, "bbbb")
+	if err != nil || nu.Node != first.Node || e.getUser(first.Email).Node != first.Node {
+		t.Errorf("ReplaceUser: %+v, %v; node was %s", nu, err, first.Node)
+	}
+	// A fixed node is used as before, whatever the loads.
+	if u, err := users.AllocateUser(e.ctx, db.Service, "fixed@api.accounts.firefox.com", 1, 0, "aaaa", testNode); err != nil || u.Node != testNode {
+		t.Errorf("AllocateUser on testNode: %+v, %v", u, err)
 	}
 }

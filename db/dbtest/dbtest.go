@@ -67,6 +67,7 @@ func Run(t *testing.T, open Opener) {
 		{"ClaimPurge", testClaimPurge},
 		{"AdminUsers", testAdminUsers},
 		{"AdminNodes", testAdminNodes},
+		{"NodeAssignment", testNodeAssignment},
 		{"UserQuota", testUserQuota},
 		{"Compact", testCompact},
 	} {

@@ -115,3 +115,121 @@ func (s *Store) SetNodeCapacity(ctx context.Context, service, url string, capaci
 		return err
 	})
 }
+
+// errNoNode is the wrapped db.ErrUnavailable of assignNode when no node
+// accepts newcomers.
+var errNoNode = fmt.Errorf("%w: no node available", db.ErrUnavailable)
+
+// capacityReleaseRate is the share of a node's capacity made available
+// again when every node is full (Mozilla's capacity_release_rate).
+const capacityReleaseRate = 10 // 1/10, rounded up
+
+// assignNode picks the node of a newcomer of service sid: the only node
+// when there is one (whatever its load: the single-node case), else the
+// one Mozilla's tokenserver would (get_best_node): available > 0,
+// capacity > current_load, not downed and not backed off, the lowest
+// current_load/capacity. When none qualifies, capacity is released once
+// (available = min(ceil(capacity/10), capacity - current_load) on every
+// node not downed with spare capacity) and the choice retried. It returns
+// errNoNode when still none qualifies. The caller counts the user in
+// (countNodeUser).
+func (s *Store) assignNode(q *querier, sid int64) (int64, string, error) {
+	var n int64
+	if err := q.scan("SELECT COUNT(*) FROM nodes WHERE service = ?", []any{sid}, &n); err != nil {
+		return 0, "", err
+	}
+	switch n {
+	case 0:
+		return 0, "", errNoNode
+	case 1:
+		var id int64
+		var url string
+		err := q.scan("SELECT id, node FROM nodes WHERE service = ?", []any{sid}, &id, &url)
+		return id, url, err
+	}
+	for attempt := 0; ; attempt++ {
+		var id int64
+		var url string
+		// current_load * 1.0 makes the ratio a fraction in every
+		// dialect (integer division would tie all nodes below 100%).
+		err := q.scan(`SELECT id, node FROM nodes WHERE service = ? AND available > 0 AND capacity > current_load
+			AND downed = 0 AND backoff = 0 ORDER BY current_load * 1.0 / capacity, id LIMIT 1`, []any{sid}, &id, &url)
+		switch {
+		case err == nil:
+			return id, url, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return 0, "", err
+		case attempt > 0:
+			return 0, "", errNoNode
+		}
+		released, err := s.releaseCapacity(q, sid)
+		if err != nil {
+			return 0, "", err
+		}
+		if !released {
+			return 0, "", errNoNode
+		}
+	}
+}
+
+// releaseCapacity makes part of the spare capacity of full nodes
+// available again; it reports whether it changed any node. The amounts
+// are computed here rather than in SQL, where integer division differs
+// between dialects.
+func (s *Store) releaseCapacity(q *querier, sid int64) (bool, error) {
+	rows, err := q.query(`SELECT id, capacity, current_load FROM nodes
+		WHERE service = ? AND available <= 0 AND capacity > current_load AND downed = 0`, sid)
+	if err != nil {
+		return false, err
+	}
+	type release struct{ id, available int64 }
+	var todo []release
+	for rows.Next() {
+		var id, capacity, load int64
+		if err := rows.Scan(&id, &capacity, &load); err != nil {
+			rows.Close()
+			return false, q.fail(err)
+		}
+		todo = append(todo, release{id, min((capacity+capacityReleaseRate-1)/capacityReleaseRate, capacity-load)})
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return false, q.fail(err)
+	}
+	rows.Close()
+	for _, r := range todo {
+		if _, err := q.exec("UPDATE nodes SET available = ? WHERE id = ?", r.available, r.id); err != nil {
+			return false, err
+		}
+	}
+	return len(todo) > 0, nil
+}
+
+// countNodeUser counts a new record in on node nid.
+func (s *Store) countNodeUser(q *querier, nid int64) error {
+	_, err := q.exec("UPDATE nodes SET current_load = current_load + 1, "+
+		"available = CASE WHEN available > 0 THEN available - 1 ELSE 0 END WHERE id = ?", nid)
+	return err
+}
+
+// SetNodeState sets what Mozilla's tokenserver tools change on a node
+// besides its capacity: available, downed and backoff (from n; the other
+// fields are ignored).
+func (s *Store) SetNodeState(ctx context.Context, service, url string, n db.Node) error {
+	url = nodeURL(url)
+	return s.write(ctx, func(q *querier) error {
+		id, err := s.findNode(q, service, url)
+		if err != nil {
+			return err
+		}
+		flag := func(b bool) int {
+			if b {
+				return 1
+			}
+			return 0
+		}
+		_, err = q.exec("UPDATE nodes SET available = ?, downed = ?, backoff = ? WHERE id = ?",
+			n.Available, flag(n.Downed), flag(n.Backoff), id)
+		return err
+	})
+}

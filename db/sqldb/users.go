@@ -74,7 +74,8 @@ func (u users) GetUser(ctx context.Context, service, email string) (db.User, err
 }
 
 // AllocateUser creates the first record for email on node, unless the
-// email already has one, which is then returned unchanged.
+// email already has one, which is then returned unchanged. Node
+// db.AnyNode picks the service's node (see assignNode).
 func (u users) AllocateUser(ctx context.Context, service, email string, generation, keysChangedAt int64, clientState, node string) (db.User, error) {
 	s := u.s
 	if err := s.usersReady(ctx); err != nil {
@@ -102,7 +103,12 @@ func (u users) AllocateUser(ctx context.Context, service, email string, generati
 		if !errors.Is(err, db.ErrNotFound) {
 			return err
 		}
-		nid, err := s.ensureNode(q, sid, node, 0)
+		var nid int64
+		if node == db.AnyNode {
+			nid, node, err = s.assignNode(q, sid)
+		} else {
+			nid, err = s.ensureNode(q, sid, node, 0)
+		}
 		if err != nil {
 			return err
 		}
@@ -111,9 +117,7 @@ func (u users) AllocateUser(ctx context.Context, service, email string, generati
 		if user.UID, err = s.insertUser(q, sid, nid, user); err != nil {
 			return err
 		}
-		_, err = q.exec("UPDATE nodes SET current_load = current_load + 1, "+
-			"available = CASE WHEN available > 0 THEN available - 1 ELSE 0 END WHERE id = ?", nid)
-		return err
+		return s.countNodeUser(q, nid)
 	})
 	return user, err
 }
@@ -134,7 +138,8 @@ func (u users) UpdateUser(ctx context.Context, uid db.UID, generation, keysChang
 }
 
 // ReplaceUser records a key change: a new record (new uid, empty storage)
-// with the new client state on the same node, generation and
+// with the new client state on the same node (or, when that node row is
+// gone, on the node assignNode picks), generation and
 // keys_changed_at never lower than the old record's, and every older
 // record marked replaced. A client state used before is refused with
 // db.ErrStaleClientState, except when a concurrent request has just made
@@ -177,7 +182,23 @@ func (u users) ReplaceUser(ctx context.Context, old db.User, generation, keysCha
 		user = db.User{Email: email, Generation: max(cur.Generation, generation),
 			KeysChangedAt: max(cur.KeysChangedAt, keysChangedAt), ClientState: clientState,
 			CreatedAt: now, Node: cur.Node, OldClientStates: states}
-		if user.UID, err = s.insertUser(q, sid, cur.nodeID, user); err != nil {
+		nid := cur.nodeID
+		if cur.Node == "" {
+			// The node is gone (removed, or never set): the new record
+			// goes to the service's node, or stays where it was when
+			// there is none to go to.
+			id, url, err := s.assignNode(q, sid)
+			switch {
+			case err == nil:
+				nid, user.Node = id, url
+				if err := s.countNodeUser(q, nid); err != nil {
+					return err
+				}
+			case !errors.Is(err, errNoNode):
+				return err
+			}
+		}
+		if user.UID, err = s.insertUser(q, sid, nid, user); err != nil {
 			return err
 		}
 		_, err = q.exec("UPDATE users SET replaced_at = ? WHERE email = ? AND service = ? AND replaced_at IS NULL AND uid <> ?",

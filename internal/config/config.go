@@ -112,6 +112,10 @@ type TokenserverConfig struct {
 	MetricsUIDSecretKey string
 	MaxUsers            int      // 0 means no limit
 	AllowedUsers        []string // emails or FxA uids; empty allows everyone
+	// MultiNode assigns newcomers among the nodes table (`syncserver
+	// nodes`) and names each user's node in tokens; false: every user is
+	// on NodeURL.
+	MultiNode bool
 }
 
 // PurgeConfig is [purge]: the background deletion of what nobody can see

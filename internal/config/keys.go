@@ -141,6 +141,7 @@ var keys = []key{
 	}},
 	{section: "tokenserver", name: "allow_new_users", kind: kindBool, set: boolean(func(c *Config, b bool) { c.AllowNewUsers = b })},
 	{section: "tokenserver", name: "jwks", same: "oauth.jwks", kind: kindString, set: setJWKS},
+	{section: "tokenserver", name: "multi_node", kind: kindBool, set: boolean(func(c *Config, b bool) { c.Tokenserver.MultiNode = b })},
 	{section: "tokenserver", name: "max_users", kind: kindInt, set: intIn(0, 1<<40, func(c *Config, n int64) { c.Tokenserver.MaxUsers = int(n) })},
 	{section: "tokenserver", name: "allowed_users", kind: kindList, set: func(l *loader, p parsed) error {
 		l.c.Tokenserver.AllowedUsers = p.list

@@ -31,6 +31,7 @@ sqlite_synchronous = "normal"
 [tokenserver]
 allowed_users = "a@example.com, b@example.com"
 max_users = 10
+multi_node = true
 
 [oauth]
 server_url = "https://oauth.example.com/v1"
@@ -66,6 +67,7 @@ timestamp_window = 0
 		{"synchronous", c.Storage.SQLiteSynchronous, "NORMAL"},
 		{"allowed users", c.Tokenserver.AllowedUsers, []string{"a@example.com", "b@example.com"}},
 		{"max users", c.Tokenserver.MaxUsers, 10},
+		{"multi node", c.Tokenserver.MultiNode, true},
 		{"oauth verifier", c.OAuthVerifier, "https://oauth.example.com/v1"},
 		{"jwks", c.Tokenserver.JWKS, `{"keys": [{"kty": "RSA", "kid": "k1"}]}`},
 		{"endpoint (dotted key)", c.EndpointPattern, "{node}/1.5/{uid}"},
