@@ -116,16 +116,17 @@ func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, 
 	dv := sql.OpenDB(f.connector(reader))
 	dv.SetMaxOpenConns(1)
 	dv.SetMaxIdleConns(1)
-	d.Changes = &dataVersion{db: dv}
+	changes := &dataVersion{db: dv}
+	d.Changes = changes
 	d.Backup = func(ctx context.Context, reason string) (string, error) {
 		return backup(ctx, f, abs, reason)
 	}
 	s, err := sqldb.New(ctx, sqldb.Config{Dialect: d, Writer: w, Reader: r,
-		Now: opts.Now, Logger: opts.Logger, CacheSize: opts.CacheSize, OnClose: dv.Close})
+		Now: opts.Now, Logger: opts.Logger, CacheSize: opts.CacheSize, OnClose: changes.Close})
 	if err != nil {
 		w.Close()
 		r.Close()
-		dv.Close()
+		changes.Close()
 		return nil, pools{}, err
 	}
 	return s, pools{w, r}, nil
@@ -350,10 +351,15 @@ func backup(ctx context.Context, f dbFile, path, reason string) (string, error) 
 
 // dataVersion reads PRAGMA data_version, which SQLite answers from the
 // WAL index in shared memory without reading the database: it changes
-// when another connection commits.
+// when another connection commits. It is asked on every info/collections,
+// so it keeps one connection and the statement prepared on it, and talks
+// to the driver directly rather than through database/sql's pool.
 type dataVersion struct {
-	mu sync.Mutex
-	db *sql.DB
+	mu   sync.Mutex
+	db   *sql.DB
+	conn *sql.Conn   // the dedicated connection, taken on first use
+	stmt driver.Stmt // PRAGMA data_version, prepared on conn
+	dest []driver.Value
 }
 
 // Version reads data_version on the dedicated connection, where every
@@ -361,9 +367,61 @@ type dataVersion struct {
 func (d *dataVersion) Version(ctx context.Context) (int64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.conn == nil {
+		c, err := d.db.Conn(ctx)
+		if err != nil {
+			return 0, err
+		}
+		d.conn, d.dest = c, make([]driver.Value, 1)
+	}
 	var v int64
-	err := d.db.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v)
+	err := d.conn.Raw(func(dc any) error {
+		if d.stmt == nil {
+			st, err := dc.(driver.Conn).Prepare("PRAGMA data_version")
+			if err != nil {
+				return err
+			}
+			d.stmt = st
+		}
+		rows, err := d.stmt.(driver.StmtQueryContext).QueryContext(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if err := rows.Next(d.dest); err != nil {
+			return err
+		}
+		var ok bool
+		if v, ok = d.dest[0].(int64); !ok {
+			return fmt.Errorf("sqlite: data_version is %T", d.dest[0])
+		}
+		return nil
+	})
+	if err != nil {
+		d.release()
+	}
 	return v, err
+}
+
+// release drops the statement and the connection, so the next Version
+// starts afresh (after an error, the connection may be broken).
+func (d *dataVersion) release() {
+	if d.stmt != nil {
+		d.conn.Raw(func(any) error { return d.stmt.Close() })
+		d.stmt = nil
+	}
+	if d.conn != nil {
+		d.conn.Close()
+		d.conn = nil
+	}
+}
+
+// Close releases the connection and its pool.
+func (d *dataVersion) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.release()
+	return d.db.Close()
 }
 
 // WriterVersion reads data_version on the writer's connection, where only
