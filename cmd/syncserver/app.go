@@ -177,6 +177,7 @@ func (m *Main) Run(ctx context.Context) error {
 	switch {
 	case err == nil:
 		m.handler = h
+		m.ensureNode(ctx)
 	case errors.Is(err, db.ErrUnavailable):
 		// The database does not answer yet: listen anyway (standby.go).
 		m.standby = m.startStandby(err)
@@ -191,6 +192,21 @@ func (m *Main) Run(ctx context.Context) error {
 		return nil // the background work starts with the database
 	}
 	return m.startOperations()
+}
+
+// ensureNode creates the tokenserver's service and node rows at start, and
+// with them converts a legacy single-node users table (the store copies the
+// file first and logs it), so that happens when the operator is watching
+// rather than on the first token request. A failure is not fatal: the
+// tokenserver tries again on its first request.
+func (m *Main) ensureNode(ctx context.Context) {
+	node := strings.TrimRight(m.Config.Tokenserver.NodeURL, "/")
+	if node == "" {
+		node = m.Config.PublicURL.String()
+	}
+	if err := m.Store.Users().EnsureNode(ctx, db.Service, node, tokenNodeCapacity); err != nil {
+		m.Logger.Warn("could not prepare the tokenserver tables; the first token request will try again", "node", node, "error", err.Error())
+	}
 }
 
 // load reads the configuration, sets up the logger and opens the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
 
 	"syncserver/internal/fcgiclient"
 )
@@ -399,5 +402,41 @@ func TestSIGTERMLetsSlowRequestFinish(t *testing.T) {
 				t.Fatalf("process did not exit after SIGTERM\n%s", logs)
 			}
 		})
+	}
+}
+
+// TestLegacyUsersConvertedAtStart: a legacy single-node users table is
+// converted when the server starts, not on the first token request, with
+// the uids kept and a copy of the file taken first.
+func TestLegacyUsersConvertedAtStart(t *testing.T) {
+	cfg := writeConfig(t, minimalConfig)
+	dir := filepath.Dir(cfg)
+	legacy, err := sql.Open("sqlite3", filepath.Join(dir, "syncserver.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE users (uid INTEGER NOT NULL, service VARCHAR(32) NOT NULL, email VARCHAR(255) NOT NULL,
+			generation BIGINT NOT NULL, client_state VARCHAR(32) NOT NULL, created_at BIGINT NOT NULL,
+			replaced_at BIGINT, keys_changed_at BIGINT, node VARCHAR(255), PRIMARY KEY (uid))`,
+		`CREATE INDEX lookup_idx ON users (email, service, created_at)`,
+		`INSERT INTO users VALUES (7, 'sync-1.5', 'abc@api.accounts.firefox.com', 0, 'aaaa', 1500000000000, NULL, NULL, 'https://old.example')`,
+	} {
+		if _, err := legacy.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	legacy.Close()
+
+	m, logs := newTestMain(t, "-config", cfg, "-http", "127.0.0.1:0")
+	runMain(t, m, logs)
+
+	u, err := m.Store.Users().GetUser(context.Background(), "sync-1.5", "abc@api.accounts.firefox.com")
+	if err != nil || u.UID != 7 {
+		t.Fatalf("legacy user after start: %+v, %v\n%s", u, err, logs)
+	}
+	copies, _ := filepath.Glob(filepath.Join(dir, "syncserver.db.pre-migration-*.bak"))
+	if len(copies) != 1 {
+		t.Errorf("pre-migration copies: %v, want one", copies)
 	}
 }
