@@ -213,21 +213,12 @@ func isConnection(err error) bool {
 }
 
 func tableColumns(ctx context.Context, q sqldb.Querier, table string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT column_name FROM information_schema.columns
+	cols, err := sqldb.QueryStrings(ctx, q, `SELECT column_name FROM information_schema.columns
 		WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position`, table)
-	if err != nil {
-		return nil, err
+	for i, c := range cols {
+		cols[i] = strings.ToLower(c)
 	}
-	defer rows.Close()
-	var cols []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		cols = append(cols, strings.ToLower(c))
-	}
-	return cols, rows.Err()
+	return cols, err
 }
 
 // schemaLockWait bounds the wait for another process's migration.

@@ -213,21 +213,8 @@ func isConnection(err error) bool {
 }
 
 func tableColumns(ctx context.Context, q sqldb.Querier, table string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT column_name FROM information_schema.columns
+	return sqldb.QueryStrings(ctx, q, `SELECT column_name FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cols []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		cols = append(cols, c)
-	}
-	return cols, rows.Err()
 }
 
 // schemaLock takes an advisory lock keyed by the schema, held by the

@@ -287,20 +287,7 @@ func isBusy(err error) bool {
 }
 
 func tableColumns(ctx context.Context, q sqldb.Querier, table string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cols []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		cols = append(cols, c)
-	}
-	return cols, rows.Err()
+	return sqldb.QueryStrings(ctx, q, "SELECT name FROM pragma_table_info(?)", table)
 }
 
 // bumpSequence raises AUTOINCREMENT's high-water mark, kept in
