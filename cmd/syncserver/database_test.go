@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,6 +44,22 @@ sqluri = %q
 	m, logs := newTestMain(t, "-config", cfg, "-http", "127.0.0.1:0")
 	runMain(t, m, logs)
 	return &dbServer{Main: m, Logs: logs, Addr: m.Addr().String()}
+}
+
+// startDBProcess starts the real binary, in a process of its own, on the
+// database of uri.
+func startDBProcess(t *testing.T, bin, uri, extra string) *dbServer {
+	t.Helper()
+	cfg := writeConfig(t, fmt.Sprintf(`[syncserver]
+public_url = %q
+sqluri = %q
+%s`, dbPublicURL+"/", uri, extra))
+	cmd, addr, logs := startBinary(t, bin, "-config", cfg, "-http", "127.0.0.1:0")
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	return &dbServer{Logs: logs, Addr: addr}
 }
 
 // dbClient is one user's Firefox, with a token minted for it.
@@ -114,12 +131,20 @@ func get(t *testing.T, addr, path string) (int, http.Header, string) {
 // whichever server took it, no record is lost, and both servers answer
 // info/collections with the other's writes.
 func TestServersShareADatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildBinary(t)
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			uri := testdb.NewURI(t, backend)
+			// One server in this test process and one in a process of its
+			// own, as two syncserver processes behind a balancer or under
+			// mod_fcgid: separate pools, caches and per-user serialisation
+			// meeting only in the database.
 			servers := []*dbServer{
 				startDBServer(t, uri, fmt.Sprintf("secret = %q\n", testSecret)),
-				startDBServer(t, uri, fmt.Sprintf("secret = %q\n", testSecret)),
+				startDBProcess(t, bin, uri, fmt.Sprintf("secret = %q\n", testSecret)),
 			}
 			c := newDBClient(t, testSecret, 42)
 			const writers, posts = 4, 10
