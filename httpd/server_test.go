@@ -285,6 +285,10 @@ func TestHeaderLimit(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Errorf("a 3000-byte URL under the limit got %d", resp.StatusCode)
 	}
+	resp, _ = do(t, "tcp", l.Addr().String(), "GET /"+strings.Repeat("u", 8000)+" HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge && resp.StatusCode != http.StatusRequestURITooLong {
+		t.Errorf("an 8000-byte URL over the limit got %d, want 431 or 414", resp.StatusCode)
+	}
 }
 
 func TestBrokenCore(t *testing.T) {
@@ -358,5 +362,36 @@ func TestServeAfterShutdown(t *testing.T) {
 	}
 	if _, err := net.Dial("tcp", l.Addr().String()); err == nil {
 		t.Error("listener left open")
+	}
+}
+
+// TestSlowClientIsCutOff: a client that sends half a request and stalls,
+// or keeps an idle connection open, does not hold it forever.
+func TestSlowClientIsCutOff(t *testing.T) {
+	l := listen(t)
+	start(t, echo(1<<20), Options{ReadTimeout: 300 * time.Millisecond, IdleTimeout: 300 * time.Millisecond}, l)
+	for name, partial := range map[string]string{
+		"stalled headers": "GET / HTTP/1.1\r\nHost: h\r\nX-Slow: ",
+		"stalled body":    "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nabc",
+		"idle keep-alive": "",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if partial != "" {
+				if _, err := c.Write([]byte(partial)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			start := time.Now()
+			io.ReadAll(c) // returns when the server closes the connection
+			if d := time.Since(start); d >= 5*time.Second {
+				t.Fatalf("connection still open after %v", d)
+			}
+		})
 	}
 }
