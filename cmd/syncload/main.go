@@ -5,9 +5,10 @@
 //	syncload -url http://localhost:5000 -secret SECRET -scenario s1 -c 32 -d 60s
 //
 // Scenarios: s1 (idle poll: info/collections, 70 % with
-// X-If-Modified-Since), get100 (GET 100 newest of a 20,000-record history
-// collection), post100 (POST 100 records of about 450 bytes), token-free
-// lbheartbeat (the HTTP ceiling).
+// X-If-Modified-Since), s6 (the blend of WORKLOAD.md: polls, small reads
+// and writes, batches, 1000-record pages, deletes), get100 (GET 100 newest
+// of a 20,000-record history collection), post100 (POST 100 records of
+// about 450 bytes), token-free lbheartbeat (the HTTP ceiling).
 package main
 
 import (
@@ -49,7 +50,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.base, "url", "http://localhost:5000", "the server's public_url")
 	flag.StringVar(&o.secret, "secret", "", "the server's token secret ([syncserver] secret)")
-	flag.StringVar(&o.scenario, "scenario", "s1", "s1, get100, post100 or lbheartbeat")
+	flag.StringVar(&o.scenario, "scenario", "s1", "s1, s6, get100, post100 or lbheartbeat")
 	flag.IntVar(&o.concurrency, "c", 32, "concurrent clients")
 	flag.DurationVar(&o.duration, "d", 30*time.Second, "measured duration")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured warm-up")
@@ -203,6 +204,12 @@ func (l *loader) setup() error {
 			return fmt.Errorf("info/collections for uid %d: status %d, %v (is -secret right, and -url the server's public_url?)", u.uid, st, err)
 		}
 		u.lastSeen = lm
+		if l.o.scenario == "s6" {
+			if err := l.setupBlend(u); err != nil {
+				return err
+			}
+			continue
+		}
 		if l.o.scenario == "get100" && u == l.users[0] {
 			// One heavy user: 20,000 history records in batches.
 			for i := 0; i < 200; i++ {
@@ -213,6 +220,81 @@ func (l *loader) setup() error {
 		}
 	}
 	return nil
+}
+
+// heavyUsers is how many of the s6 users get a history long enough for a
+// 1000-record page.
+const heavyUsers = 10
+
+// setupBlend gives a user what a synced Firefox has: meta/global,
+// crypto/keys and a history (2,000 records for the first heavyUsers, 200
+// for the others).
+func (l *loader) setupBlend(u *user) error {
+	for _, c := range []string{"meta/global", "crypto/keys"} {
+		if st, _, err := l.do(u, "PUT", u.prefixURL+"/storage/"+c, nil, []byte(`{"payload":"`+strings.Repeat("k", 300)+`"}`)); err != nil || st != 200 {
+			return fmt.Errorf("PUT %s: status %d, %v", c, st, err)
+		}
+	}
+	posts := 2
+	if u.uid < l.o.firstUID+heavyUsers {
+		posts = 20
+	}
+	for i := 0; i < posts; i++ {
+		if st, _, err := l.do(u, "POST", u.prefixURL+"/storage/history", nil, records(100, fmt.Sprintf("s%03d", i))); err != nil || st != 200 {
+			return fmt.Errorf("loading history: status %d, %v", st, err)
+		}
+	}
+	_, lm, err := l.do(u, "GET", u.prefixURL+"/info/collections", nil, nil)
+	u.lastSeen = lm
+	return err
+}
+
+// blend is one request of WORKLOAD.md's S6 mix: 60 % info/collections
+// (mostly 304), 8 % meta/global or crypto/keys, 15 % small incremental
+// GET, 10 % POST of 1–100 records (half as a one-shot batch), 3 % a
+// 1000-record page, 2 % a single PUT, 1 % DELETE of a collection, 1 %
+// another info view.
+func (l *loader) blend(r *mrand.Rand) (int, error) {
+	u := l.users[r.IntN(len(l.users))]
+	var st int
+	var err error
+	switch p := r.IntN(100); {
+	case p < 60:
+		var hdr map[string]string
+		if r.IntN(10) < 9 && u.lastSeen != "" {
+			hdr = map[string]string{"X-If-Modified-Since": u.lastSeen}
+		}
+		var lm string
+		st, lm, err = l.do(u, "GET", u.prefixURL+"/info/collections", hdr, nil)
+		if st == 200 {
+			u.lastSeen = lm
+		}
+	case p < 68:
+		c := "meta/global"
+		if p%2 == 1 {
+			c = "crypto/keys"
+		}
+		st, _, err = l.do(u, "GET", u.prefixURL+"/storage/"+c, nil, nil)
+	case p < 83:
+		newer := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
+		st, _, err = l.do(u, "GET", u.prefixURL+"/storage/history?full=1&newer="+newer, nil, nil)
+	case p < 93:
+		target := u.prefixURL + "/storage/history"
+		if p%2 == 1 {
+			target += "?batch=true&commit=true"
+		}
+		st, _, err = l.do(u, "POST", target, nil, records(1+r.IntN(100), fmt.Sprintf("b%d-", r.IntN(1000))))
+	case p < 96:
+		heavy := l.users[r.IntN(min(heavyUsers, len(l.users)))]
+		st, _, err = l.do(heavy, "GET", heavy.prefixURL+"/storage/history?full=1&limit=1000&sort=newest", nil, nil)
+	case p < 98:
+		st, _, err = l.do(u, "PUT", u.prefixURL+"/storage/tabs/"+strconv.Itoa(r.IntN(5)), nil, []byte(`{"payload":"`+strings.Repeat("t", 5000)+`"}`))
+	case p < 99:
+		st, _, err = l.do(u, "DELETE", u.prefixURL+"/storage/forms", nil, nil)
+	default:
+		st, _, err = l.do(u, "GET", u.prefixURL+"/info/collection_counts", nil, nil)
+	}
+	return st, err
 }
 
 // one runs one request of the scenario for a random user.
@@ -237,6 +319,8 @@ func (l *loader) one(r *mrand.Rand) (int, error) {
 		u := l.users[r.IntN(len(l.users))]
 		st, _, err := l.do(u, "POST", u.prefixURL+"/storage/history", nil, records(100, "p"))
 		return st, err
+	case "s6":
+		return l.blend(r)
 	}
 	return 0, fmt.Errorf("unknown scenario %q", l.o.scenario)
 }

@@ -124,3 +124,23 @@ func freePort(t *testing.T) string {
 	_, port, _ := strings.Cut(l.Addr().String(), ":")
 	return port
 }
+
+func TestLoadS6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	url := startServer(t)
+	sum, err := load(options{base: url, secret: secret, scenario: "s6", concurrency: 4,
+		duration: 2 * time.Second, warmup: 0, users: 12, firstUID: 1000000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.requests == 0 || sum.errors != 0 {
+		t.Fatalf("summary %s", sum)
+	}
+	for st := range sum.status {
+		if st != 200 && st != 304 {
+			t.Errorf("status %d in the blend: %v", st, sum.status)
+		}
+	}
+}
