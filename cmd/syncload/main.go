@@ -65,10 +65,20 @@ func main() {
 
 // user is one synthetic client with its own token.
 type user struct {
-	uid       int64
-	id, key   string
-	lastSeen  string // X-Last-Modified of its last info/collections
+	uid     int64
+	id, key string
+	// lastSeen is the X-Last-Modified of its last info/collections; the
+	// clients of the load share users, so it is read and written atomically.
+	lastSeen  atomic.Pointer[string]
 	prefixURL string
+}
+
+// seen returns lastSeen, or "" before the first info/collections.
+func (u *user) seen() string {
+	if p := u.lastSeen.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 type loader struct {
@@ -203,7 +213,7 @@ func (l *loader) setup() error {
 		if err != nil || st != 200 {
 			return fmt.Errorf("info/collections for uid %d: status %d, %v (is -secret right, and -url the server's public_url?)", u.uid, st, err)
 		}
-		u.lastSeen = lm
+		u.lastSeen.Store(&lm)
 		if l.o.scenario == "s6" {
 			if err := l.setupBlend(u); err != nil {
 				return err
@@ -245,7 +255,7 @@ func (l *loader) setupBlend(u *user) error {
 		}
 	}
 	_, lm, err := l.do(u, "GET", u.prefixURL+"/info/collections", nil, nil)
-	u.lastSeen = lm
+	u.lastSeen.Store(&lm)
 	return err
 }
 
@@ -261,13 +271,13 @@ func (l *loader) blend(r *mrand.Rand) (int, error) {
 	switch p := r.IntN(100); {
 	case p < 60:
 		var hdr map[string]string
-		if r.IntN(10) < 9 && u.lastSeen != "" {
-			hdr = map[string]string{"X-If-Modified-Since": u.lastSeen}
+		if seen := u.seen(); r.IntN(10) < 9 && seen != "" {
+			hdr = map[string]string{"X-If-Modified-Since": seen}
 		}
 		var lm string
 		st, lm, err = l.do(u, "GET", u.prefixURL+"/info/collections", hdr, nil)
 		if st == 200 {
-			u.lastSeen = lm
+			u.lastSeen.Store(&lm)
 		}
 	case p < 68:
 		c := "meta/global"
@@ -306,8 +316,8 @@ func (l *loader) one(r *mrand.Rand) (int, error) {
 	case "s1":
 		u := l.users[r.IntN(len(l.users))]
 		var hdr map[string]string
-		if r.IntN(10) < 7 && u.lastSeen != "" {
-			hdr = map[string]string{"X-If-Modified-Since": u.lastSeen}
+		if seen := u.seen(); r.IntN(10) < 7 && seen != "" {
+			hdr = map[string]string{"X-If-Modified-Since": seen}
 		}
 		st, _, err := l.do(u, "GET", u.prefixURL+"/info/collections", hdr, nil)
 		return st, err
