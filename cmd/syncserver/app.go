@@ -200,10 +200,7 @@ func (m *Main) Run(ctx context.Context) error {
 // rather than on the first token request. A failure is not fatal: the
 // tokenserver tries again on its first request.
 func (m *Main) ensureNode(ctx context.Context) {
-	node := strings.TrimRight(m.Config.Tokenserver.NodeURL, "/")
-	if node == "" {
-		node = m.Config.PublicURL.String()
-	}
+	node := m.Config.Tokenserver.NodeURL // public_url unless node_url is set
 	if err := m.Store.Users().EnsureNode(ctx, db.Service, node, tokenNodeCapacity); err != nil {
 		m.Logger.Warn("could not prepare the tokenserver tables; the first token request will try again", "node", node, "error", err.Error())
 	}

@@ -83,6 +83,22 @@ func (m *Main) openAdmin(ctx context.Context) (db.Admin, error) {
 	return admin, nil
 }
 
+// openAccount opens the database for administration and finds the account
+// named by who (an email, FxA uid or uid), as every per-account command
+// starts. The caller closes m when the error is nil.
+func (m *Main) openAccount(ctx context.Context, who string) (db.Admin, db.UID, error) {
+	admin, err := m.openAdmin(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	uid, err := resolve(ctx, admin, who)
+	if err != nil {
+		m.Close()
+		return nil, 0, err
+	}
+	return admin, uid, nil
+}
+
 // resolve finds the account named on the command line.
 func resolve(ctx context.Context, admin db.Admin, who string) (db.UID, error) {
 	uid, err := admin.ResolveUser(ctx, who)
@@ -230,15 +246,11 @@ func usersShow(ctx context.Context, m *Main, args []string) int {
 	if len(pos) != 1 {
 		return m.badArgs(fs, "users show takes one account")
 	}
-	admin, err := m.openAdmin(ctx)
+	admin, uid, err := m.openAccount(ctx, pos[0])
 	if err != nil {
 		return m.fail(err)
 	}
 	defer m.Close()
-	uid, err := resolve(ctx, admin, pos[0])
-	if err != nil {
-		return m.fail(err)
-	}
 	a, err := admin.UserInfo(ctx, uid)
 	if err != nil {
 		return m.fail(err)
@@ -309,15 +321,11 @@ func usersDelete(ctx context.Context, m *Main, args []string) int {
 	if status >= 0 {
 		return status
 	}
-	admin, err := m.openAdmin(ctx)
+	admin, uid, err := m.openAccount(ctx, who)
 	if err != nil {
 		return m.fail(err)
 	}
 	defer m.Close()
-	uid, err := resolve(ctx, admin, who)
-	if err != nil {
-		return m.fail(err)
-	}
 	a, err := admin.UserInfo(ctx, uid)
 	if err != nil {
 		return m.fail(err)
@@ -363,15 +371,11 @@ func usersRetire(ctx context.Context, m *Main, args []string) int {
 	if status >= 0 {
 		return status
 	}
-	admin, err := m.openAdmin(ctx)
+	admin, uid, err := m.openAccount(ctx, who)
 	if err != nil {
 		return m.fail(err)
 	}
 	defer m.Close()
-	uid, err := resolve(ctx, admin, who)
-	if err != nil {
-		return m.fail(err)
-	}
 	a, err := admin.UserInfo(ctx, uid)
 	if err != nil {
 		return m.fail(err)
@@ -443,15 +447,11 @@ func usersSetQuota(ctx context.Context, m *Main, args []string) int {
 			return m.badArgs(fs, "a quota of 0 bytes: say \"unlimited\" for no limit, or give a size")
 		}
 	}
-	admin, err := m.openAdmin(ctx)
+	admin, uid, err := m.openAccount(ctx, pos[0])
 	if err != nil {
 		return m.fail(err)
 	}
 	defer m.Close()
-	uid, err := resolve(ctx, admin, pos[0])
-	if err != nil {
-		return m.fail(err)
-	}
 	if useDefault {
 		err = admin.ClearUserQuota(ctx, uid)
 	} else {
