@@ -117,6 +117,8 @@ func buildRequest(r *http.Request, maxBytes int64) *handlers.Request {
 		Header:                  h,
 		RemoteAddr:              r.RemoteAddr,
 		UntrustedForwardedProto: untrusted,
+		FastCGI:                 true,
+		ServerSoftware:          fcgi.ProcessEnv(r)["SERVER_SOFTWARE"],
 	}
 	req.ContentLength, req.Body = body(r, maxBytes)
 	return req

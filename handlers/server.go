@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -108,7 +109,10 @@ type Server struct {
 
 	mismatchMu   sync.Mutex
 	mismatchSeen map[string]bool
-	noAuthOnce   sync.Once
+	// noAuthOnce and noAuthPlainOnce explain a missing Authorization
+	// header once: from a Sync client, and from anything else.
+	noAuthOnce      sync.Once
+	noAuthPlainOnce sync.Once
 
 	storage *storageState
 	token   *tokenState
@@ -228,7 +232,11 @@ func (s *Server) serve(ctx context.Context, c *call) *Response {
 	}
 	c.query = q
 	resp, err := s.route(ctx, c)
+	s.explainMissingPrefix(c, rawPath)
 	if err != nil {
+		if errors.Is(err, errNotFound) {
+			s.explainUnknownPrefix(c, rawPath)
+		}
 		return s.fail(c, err)
 	}
 	return resp
