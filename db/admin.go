@@ -9,7 +9,7 @@ import (
 // RetiredGeneration is the generation of a retired account's records:
 // no FxA token can carry a later one, so every token request of the
 // account fails with invalid-generation from then on (Mozilla's
-// tokenserver retire_user, spec/tokenserver-auth-config.md §2.5).
+// tokenserver retire_user).
 const RetiredGeneration int64 = math.MaxInt64
 
 // Errors of the Admin interface.

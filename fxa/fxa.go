@@ -1,6 +1,5 @@
 // Package fxa verifies the OAuth access tokens Firefox Accounts (FxA) issues,
-// so the tokenserver can trade one for storage credentials
-// (spec/tokenserver-auth-config.md §3). JWT access tokens are checked
+// so the tokenserver can trade one for storage credentials. JWT access tokens are checked
 // locally against the OAuth server's published keys; anything else is asked
 // of the OAuth server's /v1/verify endpoint.
 //

@@ -12,8 +12,7 @@ import (
 )
 
 // unauthorized is every Hawk failure: 401 with body 0 and the challenge
-// header, as the legacy server answered (spec/tokenserver-auth-config.md
-// §5.7). Firefox reacts to any storage 401 by fetching a new token, so the
+// header, as the legacy server answered. Firefox reacts to any storage 401 by fetching a new token, so the
 // reason only goes to the debug log; it never names the token or its key.
 func unauthorized(cause error, format string, args ...any) error {
 	e := weaveError(http.StatusUnauthorized, codeUnknown, "hawk: "+format, args...)

@@ -10,7 +10,7 @@ import (
 	"syncserver/db"
 )
 
-// Weave error codes (spec/storage-api.md §2.3) this server sends as bodies.
+// Weave error codes (Sync's "response codes") this server sends as bodies.
 const (
 	codeUnknown      = 0
 	codeIllegal      = 1  // other parameter or header errors
@@ -73,7 +73,7 @@ func (e *apiError) withHeader(k, v string) *apiError {
 }
 
 // tokenError is a tokenserver error: a JSON object with a status string and
-// one error description (spec/tokenserver-auth-config.md §1.5).
+// one error description, as the legacy tokenserver answers.
 type tokenError struct {
 	status      int
 	Status      string

@@ -53,7 +53,7 @@ func defaultPort(scheme string) int {
 }
 
 // Limits are the storage limits advertised in info/configuration and
-// enforced on every request (spec/storage-api.md §9.5).
+// enforced on every request (SyncStorage API 1.5, info/configuration).
 type Limits struct {
 	MaxRequestBytes       int64
 	MaxRecordPayloadBytes int64

@@ -215,7 +215,7 @@ func parseUIDSegment(seg string) (db.UID, bool) {
 
 // matchStorageRoute maps the decoded segments after the uid to an
 // endpoint. Names that break the collection or id rules never match, so
-// they are 404s like any unknown URL (spec §1.1, §13).
+// they are 404s like any unknown URL, as in the legacy server.
 func matchStorageRoute(rest []string) (route storageRoute, coll, item string, ok bool) {
 	switch {
 	case len(rest) == 0:

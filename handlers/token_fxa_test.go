@@ -9,7 +9,7 @@ import (
 	"syncserver/internal/fxatest"
 )
 
-// TestTokenFxAOutageIsNever401 checks DESIGN's rule: FxA unreachable, slow
+// TestTokenFxAOutageIsNever401 checks the rule that FxA unreachable, slow
 // or answering 5xx gives 503 with Retry-After, never a 401 that would sign
 // the user out.
 func TestTokenFxAOutageIsNever401(t *testing.T) {

@@ -21,7 +21,7 @@ var (
 
 // NonceCache rejects replayed requests: a nonce is accepted once per token
 // while its timestamp is within the window of the server's clock. Neither
-// legacy server checks this (spec §5.5), and clients' clocks are often
+// legacy server checks this (neither the Python nor the Rust one), and clients' clocks are often
 // wrong, so callers use a wide window (hours). Memory is strictly bounded:
 // at most maxEntries nonces are remembered, each as a fixed-size hash, and
 // when full the entry that would expire first is evicted. A NonceCache is

@@ -15,7 +15,7 @@ import (
 )
 
 func TestAccountKeys(t *testing.T) {
-	// Firefox's key-derivation test vector (spec §1.3) and the onepw
+	// Firefox's key-derivation test vector and the onepw
 	// protocol's sessionToken vector; SyncKey computed independently.
 	kB, _ := hex.DecodeString("eaf9570b7219a4187d3d6bf3cec2770c2e0719b7cc0dfbb38243d6f1881675e9")
 	a := Account{

@@ -2,7 +2,7 @@
 // httptest server on loopback that publishes signing keys, mints JWT and
 // opaque access tokens for the accounts a test defines, verifies them as
 // FxA's OAuth server does, and answers what Firefox itself asks of FxA
-// (spec/firefox-client.md §5). Tests can rotate its keys, make any endpoint
+// (devices, profile, attached clients). Tests can rotate its keys, make any endpoint
 // fail or stall, and count requests. Nothing here reaches the internet.
 package fxatest
 

@@ -1,5 +1,5 @@
 // Package layout holds the test that enforces the import rules of
-// DESIGN.md §2, so the package layout cannot drift silently.
+// docs/ARCHITECTURE.md, so the package layout cannot drift silently.
 package layout
 
 import (
@@ -94,7 +94,7 @@ func isStd(path string) bool {
 	return !strings.Contains(first, ".") && first != module
 }
 
-// violations lists every import of pkgs that DESIGN.md §2 forbids.
+// violations lists every import of pkgs that the import rules forbid.
 func violations(pkgs map[string]map[string]bool) []string {
 	var dirs []string
 	for d := range pkgs {
@@ -128,14 +128,15 @@ func violations(pkgs map[string]map[string]bool) []string {
 				}
 			}
 			if !permitted {
-				out = append(out, dir+" imports "+imp+"; DESIGN.md §2 allows only the standard library and "+strings.Join(rule, ", "))
+				out = append(out, dir+" imports "+imp+"; the import rules (docs/ARCHITECTURE.md) allow only the standard library and "+strings.Join(rule, ", "))
 			}
 		}
 	}
 	return out
 }
 
-// TestImportRules checks every package against DESIGN.md §2.
+// TestImportRules checks every package against the import rules of
+// docs/ARCHITECTURE.md.
 func TestImportRules(t *testing.T) {
 	pkgs := imports(t, "../..")
 	for _, want := range []string{"handlers", "db"} {
