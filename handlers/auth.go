@@ -72,6 +72,7 @@ func (s *Server) authenticate(c *call, uid db.UID, expiredOK bool) (hawk.Auth, e
 		Resource: c.clientResource(pu.Prefix),
 	}
 	if err := hawk.Verify([]byte(key), a, r); err != nil {
+		s.explainSignedWithoutPrefix(c, key, a, r)
 		return hawk.Auth{}, unauthorized(err, "MAC does not match %s %s on %s:%d (check public_url)", r.Method, r.Resource, r.Host, r.Port)
 	}
 	return a, nil

@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"strings"
+
+	"syncserver/hawk"
 )
 
 // A path prefix that public_url and the web server disagree on fails
@@ -62,6 +64,27 @@ func (s *Server) explainMissingPrefix(c *call, rawPath string) {
 		"clients reach syncserver at another URL than public_url, so Hawk-signed requests get 401; "+
 		"fix: if syncserver is served at the root of the host, set public_url = \""+pu.Origin()+"/\"; otherwise point Firefox at "+pu.String()+"/token/1.0/sync/1.5",
 		"public_url", pu.String()+"/", logPath, rawPath)
+}
+
+// explainSignedWithoutPrefix is called when a storage request's MAC does
+// not match over public_url's path. Whatever the front-end, a MAC that
+// matches over the path without public_url's prefix proves the client
+// signed the URL it used without that prefix: the same cause as
+// explainMissingPrefix, found where the path alone cannot tell (a proxy
+// may have stripped the prefix). It costs one more HMAC, on failures only.
+func (s *Server) explainSignedWithoutPrefix(c *call, key string, a hawk.Auth, r hawk.Request) {
+	pu := s.opts.PublicURL
+	if pu.Prefix == "" {
+		return
+	}
+	r.Resource = c.clientResource("")
+	if hawk.Verify([]byte(key), a, r) != nil || !s.firstReport("missing-prefix") {
+		return
+	}
+	s.log.Warn("storage request signed for path "+c.path+", without the path "+pu.Prefix+"/ of public_url "+pu.String()+"/: "+
+		"clients reach syncserver at another URL than public_url, so Hawk-signed requests get 401; "+
+		"fix: if syncserver is served at the root of the host, set public_url = \""+pu.Origin()+"/\"; otherwise point Firefox at "+pu.String()+"/token/1.0/sync/1.5",
+		"public_url", pu.String()+"/", logPath, c.path)
 }
 
 // firstReport reports whether a log explanation keyed by key is due: once

@@ -181,3 +181,45 @@ func TestMissingAuthorizationAdvice(t *testing.T) {
 		})
 	}
 }
+
+// TestSignedWithoutPrefixIsExplained: behind a proxy to the standalone
+// server the path cannot tell whether the client left out public_url's
+// prefix or the proxy stripped it, but the signature can: a MAC over the
+// path without the prefix is explained once; a MAC that fits neither is
+// only a 401.
+func TestSignedWithoutPrefixIsExplained(t *testing.T) {
+	ts := newTestServer(t) // public_url https://sync.example.com/ff-sync/
+	u := ts.user(7)
+	path := u.path("/info/collections")
+
+	wrong := newRequest(http.MethodGet, path, "")
+	wrong.RequestURI = path // as a proxy that strips /ff-sync would pass it
+	ts.signHawk(wrong, u.creds, "/ff-sync/other"+path, "", hawkAuth{})
+	if resp := ts.serve(wrong); resp.Status != http.StatusUnauthorized {
+		t.Fatalf("a bad MAC: %d, want 401", resp.Status)
+	}
+	if got := linesWith(ts.Logs.String(), "without the path /ff-sync/"); len(got) != 0 {
+		t.Fatalf("a MAC over another path was explained as a missing prefix:\n%s", got[0])
+	}
+
+	for range 3 {
+		r := newRequest(http.MethodGet, path, "")
+		r.RequestURI = path
+		ts.signHawk(r, u.creds, path, "", hawkAuth{}) // signed without /ff-sync
+		if resp := ts.serve(r); resp.Status != http.StatusUnauthorized {
+			t.Fatalf("signed without the prefix: %d, want 401", resp.Status)
+		}
+	}
+	got := linesWith(ts.Logs.String(), "level=WARN", "without the path /ff-sync/")
+	if len(got) != 1 {
+		t.Fatalf("%d explanations, want 1:\n%s", len(got), ts.Logs.String())
+	}
+	for _, sub := range []string{"public_url=https://sync.example.com/ff-sync/", "path=" + path, `public_url = \"https://sync.example.com/\"`} {
+		if !strings.Contains(got[0], sub) {
+			t.Errorf("the explanation lacks %q:\n%s", sub, got[0])
+		}
+	}
+
+	// Signed with the prefix, the request passes and nothing more is said.
+	u.mustDo(http.StatusOK, http.MethodGet, "/info/collections", "")
+}
