@@ -113,3 +113,22 @@ func TestNonceCacheFullIs503(t *testing.T) {
 		t.Errorf("503 not explained in the log: %s", ts.Logs)
 	}
 }
+
+// TestReplayWithinExpiredTokenGrace: GET info/collections still
+// authenticates with a token that expired less than two hours ago, so its
+// nonce is kept that long, not only until the token's expiry.
+func TestReplayWithinExpiredTokenGrace(t *testing.T) {
+	ts := newTestServer(t)
+	u := ts.user(1)
+	r := ts.hawkRequest(u.creds, http.MethodGet, u.path("/info/collections"), "")
+	c := capture(r)
+	wantResponse(t, ts.serve(r), http.StatusOK, "{}")
+	ts.Clock.Advance(90 * time.Minute) // the token expired 30 minutes ago
+	// Another user's request makes the cache sweep what expired.
+	ts.Clock.Advance(time.Minute)
+	ts.user(2).mustDo(http.StatusOK, http.MethodGet, "/info/collections", "")
+	want401(t, ts.serve(c.replay()))
+	if !strings.Contains(ts.Logs.String(), "nonce already used") {
+		t.Errorf("the replay was not refused as one: %s", ts.Logs)
+	}
+}
