@@ -1,7 +1,9 @@
 // Package fxa verifies the OAuth access tokens Firefox Accounts (FxA) issues,
 // so the tokenserver can trade one for storage credentials. JWT access tokens are checked
-// locally against the OAuth server's published keys; anything else is asked
-// of the OAuth server's /v1/verify endpoint.
+// locally against the OAuth server's published keys; anything else — and a
+// JWT whose kid none of those keys has, even after fetching them again
+// (at most once a second) — is asked of the OAuth server's /v1/verify
+// endpoint, as PyFxA does for the legacy tokenserver.
 //
 // Every failure is one of three kinds, matched with errors.Is: ErrRejected
 // (FxA or the signature says no: the client must sign in again),
@@ -59,6 +61,9 @@ const (
 	DefaultCacheSize     = 10000
 	DefaultKeysMaxAge    = time.Hour
 	DefaultRetryInterval = 10 * time.Second
+	// DefaultKeysFetchInterval is the least time between two fetches of
+	// the OAuth server's keys, whatever clients send.
+	DefaultKeysFetchInterval = time.Second
 )
 
 // Token is what a verified access token says.
@@ -110,10 +115,14 @@ type Config struct {
 	// KeysMaxAge is how long fetched keys are used before being fetched
 	// again, so that a key FxA withdraws stops being accepted.
 	KeysMaxAge time.Duration
-	// RetryInterval is the least time between two fetches of the keys for
-	// an unknown kid, and between two failed discovery attempts, so that a
-	// flood of bogus tokens cannot hammer FxA.
+	// RetryInterval is the least time between two failed discovery
+	// attempts.
 	RetryInterval time.Duration
+	// KeysFetchInterval is the least time between two fetches of the keys
+	// (for an unknown kid, or because KeysMaxAge passed), so that a flood
+	// of tokens naming bogus kids cannot hammer FxA: those go to
+	// /v1/verify instead, as tokens that are not JWTs always do.
+	KeysFetchInterval time.Duration
 }
 
 // Verifier verifies FxA access tokens. It is safe for concurrent use.
@@ -163,6 +172,9 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = DefaultRetryInterval
 	}
+	if cfg.KeysFetchInterval <= 0 {
+		cfg.KeysFetchInterval = DefaultKeysFetchInterval
+	}
 	if cfg.IdentityProvider != "" {
 		if _, err := originOf(cfg.IdentityProvider); err != nil {
 			return nil, fmt.Errorf("fxa: identity provider: %w", err)
@@ -181,7 +193,7 @@ func New(cfg Config) (*Verifier, error) {
 		log:   cfg.Logger,
 		now:   cfg.Now,
 	}
-	v.keys = &keySet{v: v}
+	v.keys = &keySet{v: v, mono: time.Now}
 	if cfg.JWKS != "" {
 		keys, err := parseJWKS([]byte(cfg.JWKS))
 		if err != nil {
@@ -234,6 +246,10 @@ func (v *Verifier) Verify(ctx context.Context, accessToken string) (Token, error
 	var c claims
 	if looksLikeJWT(accessToken) {
 		c, err = v.verifyJWT(ctx, ep, accessToken, now)
+		var uk *unknownKidError
+		if errors.As(err, &uk) {
+			c, err = v.verifyUnknownKid(ctx, ep, accessToken, uk)
+		}
 	} else {
 		c, err = v.verifyRemote(ctx, ep, accessToken)
 	}

@@ -38,8 +38,10 @@ const (
 	// wide because the legacy server did not check at all and many
 	// clients' clocks are wrong; Firefox has no retry for a stale ts.
 	DefaultHawkWindow = 365 * 24 * time.Hour
-	// DefaultNonceEntries bounds the memory of replay detection (a few
-	// MB): enough for every request of thousands of active clients.
+	// DefaultNonceEntries bounds the memory of replay detection, in units
+	// of hawk.NonceCache (a nonce is one, a user four): about 5 MB full,
+	// 14 MB at worst. Nonces are kept only while their token is accepted,
+	// so this is every request of thousands of clients.
 	DefaultNonceEntries = 1 << 16
 )
 
