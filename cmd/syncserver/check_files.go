@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"syncserver/internal/config"
@@ -98,18 +99,25 @@ func checkRunAs(cfg *config.Config, rep *checkReport) {
 	if os.Geteuid() != 0 || cfg.SQLURI.Driver != "sqlite" || cfg.SQLURI.IsMemory() {
 		return
 	}
-	owner := ""
 	for _, f := range []string{cfg.SQLURI.Path, filepath.Dir(cfg.SQLURI.Path)} {
-		if fi, err := os.Stat(f); err == nil {
-			owner = ownerName(fi)
-			break
+		fi, err := os.Stat(f)
+		if err != nil {
+			continue
 		}
-	}
-	if owner == "" || owner == "root" {
+		owner := ownerName(fi)
+		if owner == "" || owner == "root" {
+			return
+		}
+		how := "runuser -u " + owner + " --"
+		if uid, gid, ok := ownerIDs(fi); ok && owner == strconv.Itoa(uid) {
+			// A user without a name, as systemd's DynamicUser= is while
+			// its service is stopped.
+			how = fmt.Sprintf("setpriv --reuid=%d --regid=%d --clear-groups --", uid, gid)
+		}
+		rep.add("files", checkWarn, "check runs as root, which may write anywhere: run it as the server's user to test what the server "+
+			"may do (%s syncserver check …)", how)
 		return
 	}
-	rep.add("files", checkWarn, "check runs as root, which may write anywhere: run it as the server's user to test what the server "+
-		"may do (runuser -u %s -- syncserver check …)", owner)
 }
 
 // checkSecretFiles warns when a file that holds secrets is readable by

@@ -37,3 +37,12 @@ func ownerName(fi fs.FileInfo) string {
 	}
 	return uid
 }
+
+// ownerIDs is a file's owner and group ids.
+func ownerIDs(fi fs.FileInfo) (uid, gid int, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0, false
+	}
+	return int(st.Uid), int(st.Gid), true
+}

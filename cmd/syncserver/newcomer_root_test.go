@@ -319,6 +319,22 @@ func TestCheckTestsAsTheServiceUser(t *testing.T) {
 		check(t, 0, cfg, []string{svc.name + " may read and write " + db})
 	})
 
+	t.Run("check run as root", func(t *testing.T) {
+		dir := ownedDir(t, top, "asroot", svc)
+		cfg := ownerConfig(t, dir, filepath.Join(dir, "syncserver.db"))
+		if code, out := run(t, "", bin, "check", "-config", cfg); code != 0 || !strings.Contains(out, "runuser -u "+svc.name+" -- syncserver check") {
+			t.Errorf("check as root on %s's directory: exit %d\n%s", svc.name, code, out)
+		}
+		// A user with no name, as systemd's DynamicUser= is while its
+		// service is stopped.
+		if err := os.Chown(dir, 61999, 61999); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := run(t, "", bin, "check", "-config", cfg); code != 0 || !strings.Contains(out, "setpriv --reuid=61999 --regid=61999") {
+			t.Errorf("check as root on a dynamic user's directory: exit %d\n%s", code, out)
+		}
+	})
+
 	t.Run("socket directory", func(t *testing.T) {
 		dir := ownedDir(t, top, "socket", svc)
 		cfg := ownerConfig(t, dir, filepath.Join(dir, "syncserver.db"))
