@@ -72,7 +72,8 @@ func NewMain() *Main {
 
 const usage = `Usage:
   syncserver [flags]              serve (standalone HTTP, or FastCGI)
-  syncserver [flags] COMMAND ...  run a command (listed below)
+  syncserver [flags] COMMAND ...  run a command (listed below); the flags
+                                  may also follow the command
 
 Without -http or -fcgi, syncserver serves FastCGI on standard input when it
 is a socket (Apache mod_fcgid starts it that way), and otherwise standalone

@@ -325,3 +325,33 @@ func TestCheckAdvisesVacuumOnlyWhenWorthIt(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckLeavesServerDatabasesAlone: on MySQL and PostgreSQL too, check
+// reports the migrations of a legacy database and applies none.
+func TestCheckLeavesServerDatabasesAlone(t *testing.T) {
+	for _, tc := range []struct{ backend, schema string }{
+		{"mysql", "DATABASE()"},
+		{"postgres", "current_schema()"},
+	} {
+		t.Run(tc.backend, func(t *testing.T) {
+			uri := testdb.NewURI(t, tc.backend)
+			raw := testdb.Admin(t, uri)
+			if _, err := raw.Exec("CREATE TABLE collections (collectionid INTEGER PRIMARY KEY, name VARCHAR(32) NOT NULL)"); err != nil {
+				t.Fatal(err)
+			}
+			cfg := writeConfig(t, fmt.Sprintf("[syncserver]\npublic_url = \"http://localhost:5000/\"\nsqluri = %q\n", uri))
+			code, out := runCommand(t, nil, "check", "-config", cfg)
+			if code != exitOK || !strings.Contains(out, "legacy syncserver's database: needs migration 0 → ") ||
+				!strings.Contains(out, "back it up first") {
+				t.Errorf("check: exit %d\n%s", code, out)
+			}
+			var tables int
+			if err := raw.QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = " + tc.schema).Scan(&tables); err != nil {
+				t.Fatal(err)
+			}
+			if tables != 1 {
+				t.Errorf("%d tables after check, want the legacy one alone", tables)
+			}
+		})
+	}
+}
