@@ -64,6 +64,13 @@ func TestFlagsAfterTheCommand(t *testing.T) {
 		t.Errorf("the commands did not use the database of -config: %v", err)
 	}
 
+	// -h still shows the command's own usage.
+	for _, args := range [][]string{{"users", "-h"}, {"users", "-config", cfg, "--help"}, {"nodes", "-h"}} {
+		if code, out := runCommand(t, nil, args...); code != exitOK || !strings.Contains(out, "set-") {
+			t.Errorf("%q: exit %d\n%s", args, code, out)
+		}
+	}
+
 	// serve takes the program's flags after its name too.
 	m := NewMain()
 	m.Getenv = func(string) string { return "" }

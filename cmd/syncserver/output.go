@@ -95,8 +95,11 @@ func (f *listenFlag) Set(s string) error {
 func (m *Main) leadingGlobalFlags(args []string) ([]string, error) {
 	fs := flag.NewFlagSet("syncserver", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {} // the command prints its own
 	m.globalFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return []string{"-h"}, nil
+	} else if err != nil {
 		return nil, err
 	}
 	return fs.Args(), nil
