@@ -14,7 +14,11 @@ CONFIG  ?= ./syncserver.ini
 
 all: build
 
+# The first build compiles sqlite (C, through cgo) and prints nothing for
+# minutes: say so before, rather than look hung. (go list cannot tell a
+# cached build from a fresh one, so the line is always printed.)
 build:
+	@echo "building bin/syncserver (the first build compiles sqlite through cgo: 2-3 minutes without output; later ones take seconds)"
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/syncserver ./cmd/syncserver
 
 serve: build

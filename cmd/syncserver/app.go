@@ -72,7 +72,8 @@ func NewMain() *Main {
 
 const usage = `Usage:
   syncserver [flags]              serve (standalone HTTP, or FastCGI)
-  syncserver [flags] COMMAND ...  run a command (listed below)
+  syncserver [flags] COMMAND ...  run a command (listed below); the flags
+                                  may also follow the command
 
 Without -http or -fcgi, syncserver serves FastCGI on standard input when it
 is a socket (Apache mod_fcgid starts it that way), and otherwise standalone
@@ -89,9 +90,8 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 	if defConfig == "" {
 		defConfig = "./syncserver.ini"
 	}
-	fs.StringVar(&m.ConfigPath, "config", defConfig, "configuration `file`; $SYNCSERVER_CONFIG sets the default")
-	fs.StringVar(&m.HTTPAddr, "http", "", "serve standalone HTTP on `host:port`")
-	fs.StringVar(&m.FCGIAddr, "fcgi", "", "serve FastCGI on `host:port` or unix:/path/to/socket")
+	m.ConfigPath = defConfig
+	m.globalFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -106,6 +106,16 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 	}
 	if rest := fs.Args(); len(rest) > 0 {
 		m.Command, m.Args = rest[0], rest[1:]
+	}
+	if m.Command == "serve" {
+		// "syncserver serve -config X": serve's flags are the program's.
+		if err := fs.Parse(m.Args); err != nil {
+			return err
+		}
+		if rest := fs.Args(); len(rest) > 0 {
+			return fmt.Errorf("serve takes no arguments, got %q (try -h)", rest)
+		}
+		m.Args = nil
 	}
 	if _, ok := commands()[m.Command]; !ok && m.Command != "" && m.Command != "serve" {
 		return fmt.Errorf("unknown command %q (try -h)", m.Command)
@@ -266,10 +276,10 @@ func (m *Main) listen() error {
 		}
 		if m.FCGIAddr != "" {
 			l, err = fcgi.Listen(m.FCGIAddr, fopts)
-		} else {
-			l, err = fcgi.ListenerFromStdin()
-		}
-		if err != nil {
+			if err != nil {
+				return m.listenError(err, m.FCGIAddr)
+			}
+		} else if l, err = fcgi.ListenerFromStdin(); err != nil {
 			return err
 		}
 		srv := fcgi.NewServer(m.handler, fopts)
@@ -282,7 +292,7 @@ func (m *Main) listen() error {
 		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return err
+			return m.listenError(err, addr)
 		}
 		srv, err := httpd.NewServer(m.handler, httpd.Options{
 			MaxRequestBytes:   cfg.Storage.MaxRequestBytes,

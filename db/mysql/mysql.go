@@ -49,6 +49,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// Lazy lets Open succeed while the server is down (sqldb.Config.Lazy).
 	Lazy bool
+	// Inspect opens the database without changing it (sqldb.Config.Inspect).
+	Inspect bool
 	// Now is the clock; default time.Now. Tests inject one.
 	Now func() time.Time
 	// Logger receives migration notices; default discards.
@@ -100,7 +102,7 @@ func Open(ctx context.Context, uri string, opts Options) (*sqldb.Store, error) {
 		return nil, err
 	}
 	s, err := sqldb.New(ctx, sqldb.Config{Dialect: dialect(migrations, cfg.DBName), Writer: w, Reader: r,
-		Now: opts.Now, Logger: log, PoolTimeout: pool.Timeout, Lazy: opts.Lazy})
+		Now: opts.Now, Logger: log, PoolTimeout: pool.Timeout, Lazy: opts.Lazy, Inspect: opts.Inspect})
 	if err != nil {
 		w.Close()
 		r.Close()
