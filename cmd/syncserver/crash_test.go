@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -76,7 +77,7 @@ sqlite_synchronous = "FULL"
 		if t.Failed() {
 			t.Fatalf("run %d: server log:\n%s", run, logs)
 		}
-		integrityCheck(t, dbPath)
+		sqliteIntegrityCheck(t, dbPath)
 	}
 	cmd, _, _ := startBinary(t, bin, args...)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
@@ -93,9 +94,9 @@ sqlite_synchronous = "FULL"
 	}
 }
 
-// integrityCheck runs PRAGMA integrity_check on the database a killed
+// sqliteIntegrityCheck runs PRAGMA integrity_check on the database a killed
 // server left, as the next one to open it would find it.
-func integrityCheck(t *testing.T, path string) {
+func sqliteIntegrityCheck(t *testing.T, path string) {
 	t.Helper()
 	conn, err := sql.Open("sqlite3", "file:"+path)
 	if err != nil {
@@ -211,7 +212,7 @@ func (l *crashLedger) verify(t *testing.T, port int) int {
 			if got.Modified != r.acked.Modified {
 				t.Errorf("%v: modified %v, acknowledged %v", k, got.Modified, r.acked.Modified)
 			}
-		case !contains(r.pending, got.Payload):
+		case !slices.Contains(r.pending, got.Payload):
 			t.Errorf("%v holds %.40q…, which no write sent", k, got.Payload)
 		case r.acked != nil && got.Modified <= r.acked.Modified:
 			t.Errorf("%v: a write cut off by the kill is stored with modified %v, not after the acknowledged %v",
@@ -248,15 +249,6 @@ func (l *crashLedger) verify(t *testing.T, port int) int {
 	// Records of batches never committed belong to no batch and must
 	// never show: checked above as "never written" or not acknowledged.
 	return checked
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // crashWorker is one client. It owns the ids it writes (another worker of
@@ -307,7 +299,7 @@ func (w *crashWorker) payload(id string) string {
 
 // answered handles an answer: true when it is want; a transport error
 // (the kill) ends the worker; any other status is a failure of the test.
-func (w *crashWorker) answered(t *testing.T, what string, r *reply, err error, want int) bool {
+func (w *crashWorker) answered(t *testing.T, what string, r *storageReply, err error, want int) bool {
 	if err != nil {
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			// Sent, but the kill came before the answer.

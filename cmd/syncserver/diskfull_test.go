@@ -74,9 +74,9 @@ func fillFS(t *testing.T, path string, keep int64) int64 {
 	return n
 }
 
-// quickCheck runs PRAGMA quick_check on a sqlite file through a connection
+// sqliteQuickCheck runs PRAGMA quick_check on a sqlite file through a connection
 // of its own, as a second process would.
-func quickCheck(t *testing.T, path string) {
+func sqliteQuickCheck(t *testing.T, path string) {
 	t.Helper()
 	conn, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
 	if err != nil {
@@ -115,7 +115,7 @@ func TestDiskFull(t *testing.T) {
 		dir := mountSmallFS(t, 8<<20)
 		dbPath := filepath.Join(dir, "syncserver.db")
 		runDiskFull(t, dir, "sqlite:///"+dbPath, "[storage]\nsqlite_synchronous = \"FULL\"\n",
-			func() { quickCheck(t, dbPath) })
+			func() { sqliteQuickCheck(t, dbPath) })
 	})
 	// A PostgreSQL server of its own whose data directory is on the small
 	// file system.
@@ -233,7 +233,7 @@ func (s *diskFullState) ack(coll string, r storedBSO) {
 
 // refusedOK reports whether an answer that is not a success is the one a
 // full disk must give: 503 with Retry-After. Anything else fails the test.
-func (s *diskFullState) refusedOK(what string, r *reply, err error) {
+func (s *diskFullState) refusedOK(what string, r *storageReply, err error) {
 	s.t.Helper()
 	switch {
 	case err != nil:

@@ -56,20 +56,20 @@ func newStorageClient(t testing.TB, port int, uid int64) *storageClient {
 	}
 }
 
-// reply is one answer.
-type reply struct {
+// storageReply is one answer of the storage.
+type storageReply struct {
 	Status int
 	Header http.Header
 	Body   []byte
 }
 
-func (r *reply) String() string {
+func (r *storageReply) String() string {
 	return fmt.Sprintf("%d %.200s", r.Status, r.Body)
 }
 
 // do sends a Hawk-signed request for rel below the user's storage root
 // ("/storage/bookmarks?full=1"). A nil body sends none.
-func (c *storageClient) do(method, rel string, body []byte) (*reply, error) {
+func (c *storageClient) do(method, rel string, body []byte) (*storageReply, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
@@ -96,7 +96,7 @@ func (c *storageClient) do(method, rel string, body []byte) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &reply{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+	return &storageReply{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // storedBSO is a record as GET ?full=1 returns it.
