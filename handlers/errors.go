@@ -24,6 +24,9 @@ const (
 const (
 	retryConflict    = 10
 	retryUnavailable = 60
+	// retryFull: space comes back only when an operator frees it, so
+	// clients need not knock every minute.
+	retryFull = 300
 )
 
 // apiError is an error with its row in the error table: the status and the
@@ -123,6 +126,12 @@ func errorResponse(err error) *Response {
 	case errors.Is(err, db.ErrConflict):
 		r := jsonResponse(http.StatusServiceUnavailable, []byte("0"))
 		r.Header.Set("Retry-After", strconv.Itoa(retryConflict))
+		return r
+	case errors.Is(err, db.ErrFull):
+		// The write was rolled back; reads still work, and writes do
+		// again once the database has room.
+		r := jsonResponse(http.StatusServiceUnavailable, []byte("0"))
+		r.Header.Set("Retry-After", strconv.Itoa(retryFull))
 		return r
 	default:
 		// db.ErrUnavailable, db.ErrSchemaTooNew and anything unexpected: the

@@ -169,6 +169,7 @@ func dialect(migrations fs.FS) sqldb.Dialect {
 		LockUser:           " FOR UPDATE",
 		Returning:          true,
 		IsConflict:         isConflict,
+		IsFull:             isFull,
 		IsConnection:       isConnection,
 		TableColumns:       tableColumns,
 		BumpSequence: func(ctx context.Context, q sqldb.Querier, table, col string, min int64) error {
@@ -198,6 +199,10 @@ func isConflict(err error) bool {
 	}
 	return false
 }
+
+// isFull: disk_full (53100), what PostgreSQL answers when a table, index
+// or temporary file cannot grow.
+func isFull(err error) bool { return sqlState(err) == "53100" }
 
 // isConnection reports a connection refused, lost or ended by the server,
 // and a server starting or stopping, but not a refused login.

@@ -482,8 +482,9 @@ func (s *Store) begin(ctx context.Context, pool *sql.DB, opts *sql.TxOptions) (*
 }
 
 // dbErr maps a database error to the db package's sentinels: lock and busy
-// errors to db.ErrConflict, everything else to db.ErrUnavailable. Errors
-// already mapped, and sql.ErrNoRows, pass through.
+// errors to db.ErrConflict, a full database or disk to db.ErrFull (which
+// matches db.ErrUnavailable too), everything else to db.ErrUnavailable.
+// Errors already mapped, and sql.ErrNoRows, pass through.
 func (s *Store) dbErr(err error) error {
 	switch {
 	case err == nil:
@@ -492,6 +493,8 @@ func (s *Store) dbErr(err error) error {
 		return err
 	case s.d.isConflict(err):
 		return fmt.Errorf("%w: %s: %w", db.ErrConflict, s.d.Name, err)
+	case s.d.isFull(err):
+		return fmt.Errorf("%w: %w: %s: %w", db.ErrFull, db.ErrUnavailable, s.d.Name, err)
 	default:
 		return fmt.Errorf("%w: %s: %w", db.ErrUnavailable, s.d.Name, err)
 	}

@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -311,6 +312,7 @@ func dialect(migrations fs.FS) sqldb.Dialect {
 		},
 		Returning:    true,
 		IsConflict:   isBusy,
+		IsFull:       isFull,
 		TableColumns: tableColumns,
 		BumpSequence: bumpSequence,
 		Maintenance:  maintenance(),
@@ -322,6 +324,19 @@ func dialect(migrations fs.FS) sqldb.Dialect {
 func isBusy(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
+
+// isFull reports SQLITE_FULL ("database or disk is full") and any other
+// failure whose cause is a full disk or an exhausted disk quota: SQLite
+// answers some of those (growing the WAL index, syncing) as an I/O error
+// that carries the system's errno.
+func isFull(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrFull || se.SystemErrno == syscall.ENOSPC || se.SystemErrno == syscall.EDQUOT
+	}
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		strings.Contains(err.Error(), "database or disk is full")
 }
 
 func tableColumns(ctx context.Context, q sqldb.Querier, table string) ([]string, error) {
