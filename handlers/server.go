@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -98,6 +97,13 @@ type Options struct {
 	Token   TokenOptions
 	// Metrics, when set, receives the core's measurements.
 	Metrics Metrics
+	// BodyBufferBytes bounds the request bodies all requests together hold
+	// in memory ([server:main] max_body_buffer_bytes); zero or less selects
+	// DefaultBodyBufferBytes. A request that finds no room waits up to
+	// BodyBufferWait (zero or less: DefaultBodyBufferWait), then gets 503
+	// with Retry-After.
+	BodyBufferBytes int64
+	BodyBufferWait  time.Duration
 }
 
 // Server is the protocol core. It is safe for concurrent use.
@@ -112,6 +118,7 @@ type Server struct {
 
 	storage *storageState
 	token   *tokenState
+	budget  *bodyBudget
 }
 
 // New checks opts and builds a Server.
@@ -137,11 +144,18 @@ func New(opts Options) (*Server, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = noMetrics{}
 	}
+	if opts.BodyBufferBytes <= 0 {
+		opts.BodyBufferBytes = DefaultBodyBufferBytes
+	}
+	if opts.BodyBufferWait <= 0 {
+		opts.BodyBufferWait = DefaultBodyBufferWait
+	}
 	s := &Server{
 		opts:         opts,
 		log:          opts.Logger,
 		now:          opts.Now,
 		mismatchSeen: make(map[string]bool),
+		budget:       newBodyBudget(opts.BodyBufferBytes, opts.Limits.MaxRequestBytes),
 	}
 	var err error
 	if s.storage, err = newStorageState(s); err != nil {
@@ -169,6 +183,10 @@ type call struct {
 	route string
 	// uid is the authenticated user, when there is one.
 	uid db.UID
+	// bodyReserved bytes of the body budget are held for bodyUID until
+	// the response is done.
+	bodyUID      db.UID
+	bodyReserved int64
 }
 
 // Log keys, shared by every log line of the core.
@@ -197,6 +215,7 @@ func (s *Server) Serve(ctx context.Context, req *Request) (resp *Response) {
 				"stack", string(debug.Stack()))
 			resp = jsonResponse(http.StatusInternalServerError, []byte("0"))
 		}
+		s.releaseBody(c)
 		s.finish(c, resp)
 	}()
 	if req.Body == nil {
@@ -244,19 +263,6 @@ func (s *Server) fail(c *call, err error) *Response {
 		s.countDatabaseError(err)
 	}
 	return errorResponse(err)
-}
-
-// readBody reads the request body, refusing more than MaxRequestBytes.
-func (s *Server) readBody(c *call) ([]byte, error) {
-	max := s.opts.Limits.MaxRequestBytes
-	body, err := io.ReadAll(io.LimitReader(c.req.Body, max+1))
-	if err != nil {
-		return nil, weaveError(http.StatusBadRequest, codeIllegal, "reading body: %v", err)
-	}
-	if int64(len(body)) > max {
-		return nil, errTooLarge
-	}
-	return body, nil
 }
 
 // finish adds the headers every response carries and writes the access log.
