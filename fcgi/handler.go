@@ -190,7 +190,8 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // 500 rather than a panic inside net/http/fcgi.
 func writeResponse(w http.ResponseWriter, resp *handlers.Response) {
 	if resp == nil || resp.Status < 100 || resp.Status > 999 {
-		resp = &handlers.Response{Status: http.StatusInternalServerError}
+		resp = &handlers.Response{Status: http.StatusInternalServerError, Header: make(http.Header)}
+		handlers.SetSecurityHeaders(resp.Header)
 	}
 	h := w.Header()
 	for k, vs := range resp.Header {

@@ -170,3 +170,7 @@ func (b *bodyBudget) inUse() int64 {
 	defer b.mu.Unlock()
 	return b.used
 }
+
+// BodyBytesInUse reports how many bytes of the body budget
+// (Options.BodyBufferBytes) requests hold now.
+func (s *Server) BodyBytesInUse() int64 { return s.budget.inUse() }

@@ -271,6 +271,7 @@ func (s *Server) finish(c *call, resp *Response) {
 		resp.Header = make(http.Header)
 	}
 	resp.Header.Set("X-Weave-Timestamp", weaveTimestamp(c, resp).String())
+	SetSecurityHeaders(resp.Header)
 	s.addCORS(c, resp)
 	elapsed := s.now().Sub(c.start)
 	s.opts.Metrics.Request(c.route, c.req.Method, resp.Status, elapsed)
