@@ -71,6 +71,12 @@ type coreEnv struct {
 
 func newCoreEnv(t *testing.T, edit func(*handlers.Options)) *coreEnv {
 	t.Helper()
+	return newCoreEnvTimeout(t, edit, 10*time.Second)
+}
+
+// newCoreEnvTimeout is newCoreEnv with both front-ends' read_timeout.
+func newCoreEnvTimeout(t *testing.T, edit func(*handlers.Options), readTimeout time.Duration) *coreEnv {
+	t.Helper()
 	secrets, err := token.NewSecrets([]string{"adaptertest secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -105,8 +111,8 @@ func newCoreEnv(t *testing.T, edit func(*handlers.Options)) *coreEnv {
 		return resp
 	})
 	max := opts.Limits.MaxRequestBytes
-	e.http = startHTTPD(t, h, httpd.Options{MaxRequestBytes: max, ReadTimeout: 10 * time.Second})
-	e.fcgi = startFCGI(t, h, fcgi.Options{MaxRequestBytes: max})
+	e.http = startHTTPD(t, h, httpd.Options{MaxRequestBytes: max, ReadTimeout: readTimeout})
+	e.fcgi = startFCGI(t, h, fcgi.Options{MaxRequestBytes: max, ReadTimeout: readTimeout})
 	return e
 }
 
