@@ -14,6 +14,10 @@ import (
 // memory for request bodies stayed full: uploads take seconds, not minutes.
 const retryBodyBuffer = 10
 
+// errBodyBufferFull is the cause of a 503 for want of room in the body
+// budget: the server sheds load as configured, it has not failed.
+var errBodyBufferFull = errors.New("request bodies in memory at max_body_buffer_bytes")
+
 // bodyStep is the first reservation for a body of unknown length; each
 // later one doubles what the body holds, up to max_request_bytes.
 const bodyStep = 64 << 10
@@ -102,8 +106,8 @@ func (s *Server) reserveBody(ctx context.Context, c *call, uid db.UID, n int64) 
 	if !ok {
 		return (&apiError{
 			status: http.StatusServiceUnavailable, code: codeUnknown,
-			msg: "request bodies in memory reached max_body_buffer_bytes (" +
-				strconv.FormatInt(s.budget.size, 10) + "); refused after waiting " + s.opts.BodyBufferWait.String(),
+			msg:   "waited " + s.opts.BodyBufferWait.String(),
+			cause: errBodyBufferFull,
 		}).withHeader("Retry-After", strconv.Itoa(retryBodyBuffer))
 	}
 	c.bodyUID = uid

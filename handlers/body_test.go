@@ -167,6 +167,10 @@ func TestBodyBudget(t *testing.T) {
 	if took < wait {
 		t.Errorf("refused after %v, before the wait of %v", took, wait)
 	}
+	if logs := ts.Logs.String(); !strings.Contains(logs, `level=WARN msg="upload refused for now"`) ||
+		!strings.Contains(logs, "max_body_buffer_bytes=409600") {
+		t.Errorf("refusal not logged as a warning naming the setting:\n%s", logs)
+	}
 	hold(2)
 	hold(3)
 	waitInUse(t, ts, 4*size)

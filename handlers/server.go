@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -256,9 +257,13 @@ func (s *Server) serve(ctx context.Context, c *call) *Response {
 // fail turns err into its response and logs it once: client errors at
 // debug level, server failures at error level.
 func (s *Server) fail(c *call, err error) *Response {
-	if isClientError(err) {
+	switch {
+	case isClientError(err):
 		s.log.Debug("request refused", logRoute, c.route, logError, err.Error())
-	} else {
+	case errors.Is(err, errBodyBufferFull):
+		s.log.Warn("upload refused for now", logRoute, c.route, logError, err.Error(),
+			"max_body_buffer_bytes", s.budget.size)
+	default:
 		s.log.Error("request failed", logRoute, c.route, logMethod, c.req.Method, logPath, c.path, logError, err.Error())
 		s.countDatabaseError(err)
 	}
