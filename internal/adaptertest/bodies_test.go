@@ -155,3 +155,68 @@ func TestCutBodyWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestCutBodyOfUnknownLength: a body without a declared length (chunked to
+// the standalone server; streamed without CONTENT_LENGTH by the web
+// server) is stored only when it ends properly: with its last chunk, or
+// with the end of FCGI_STDIN. Cut off, it stores nothing.
+func TestCutBodyOfUnknownLength(t *testing.T) {
+	e := newCoreEnv(t, nil)
+	lines := syncLines()
+	all := strings.Join(lines, "")
+	four := strings.Join(lines[:4], "")
+	target := func(uid int64) string { return storagePath(uid, "/storage/c?batch=true&commit=true") }
+	newlines := [2]string{"Content-Type", "application/newlines"}
+	chunked := func(body string, last bool) []byte {
+		var b strings.Builder
+		for _, l := range strings.SplitAfter(body, "\n") {
+			if l != "" {
+				fmt.Fprintf(&b, "%x\r\n%s\r\n", len(l), l)
+			}
+		}
+		if last {
+			b.WriteString("0\r\n\r\n")
+		}
+		return []byte(b.String())
+	}
+	t.Run("httpd chunked, whole", func(t *testing.T) {
+		c := e.request(t, 401, "POST", target(401), chunked(all, true), newlines, [2]string{"Transfer-Encoding", "chunked"})
+		if r := doHTTP(t, e.http.addr, c.raw()); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"n5"`) {
+			t.Errorf("got %d %q", r.Status, r.Body)
+		}
+	})
+	for i, g := range clientsGone {
+		uid := int64(402 + i)
+		t.Run("httpd chunked, last chunk missing, "+g.name, func(t *testing.T) {
+			e.drainDone()
+			c := e.request(t, uid, "POST", target(uid), chunked(four, false), newlines, [2]string{"Transfer-Encoding", "chunked"})
+			raw := c.raw()
+			resp := sendCut(t, e.http.addr, raw, len(raw), g)
+			status := e.waitDone(t)
+			if status != http.StatusBadRequest || resp != nil && resp.StatusCode != status {
+				t.Errorf("core answered %d (client got %v), want 400", status, resp)
+			}
+			if got := e.collections(t, uid); got != "{}" {
+				t.Errorf("stored: %s", got)
+			}
+		})
+	}
+	t.Run("fcgi without CONTENT_LENGTH, whole", func(t *testing.T) {
+		c := e.request(t, 404, "POST", target(404), []byte(all), newlines)
+		if r := doFCGI(t, e.fcgi.addr, nginxParams(c), c.body); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"n5"`) {
+			t.Errorf("got %d %q", r.Status, r.Body)
+		}
+	})
+	t.Run("fcgi without CONTENT_LENGTH, connection closed", func(t *testing.T) {
+		e.drainDone()
+		c := e.request(t, 405, "POST", target(405), []byte(four), newlines)
+		raw := fcgiclient.Encode(nginxParams(c), c.body, 0)
+		sendCut(t, e.fcgi.addr, raw, len(raw)-8, clientGone{})
+		if s := e.waitDone(t); s != http.StatusBadRequest {
+			t.Errorf("core answered %d, want 400", s)
+		}
+		if got := e.collections(t, 405); got != "{}" {
+			t.Errorf("stored: %s", got)
+		}
+	})
+}
