@@ -228,7 +228,7 @@ func TestBudgetQueue(t *testing.T) {
 		n, _ := b.acquire(ctx, 1, 10, time.Minute)
 		got <- n
 	}()
-	for b.waiters.Len() == 0 {
+	for waiting(b) == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	if _, ok := b.acquire(ctx, 2, 50, 0); !ok {
@@ -241,7 +241,7 @@ func TestBudgetQueue(t *testing.T) {
 		_, ok := b.acquire(ctx, 3, 40, time.Minute)
 		big <- ok
 	}()
-	for b.waiters.Len() < 2 {
+	for waiting(b) < 2 {
 		time.Sleep(time.Millisecond)
 	}
 	if _, ok := b.acquire(ctx, 4, 1, 10*time.Millisecond); ok {
@@ -260,7 +260,14 @@ func TestBudgetQueue(t *testing.T) {
 	b.release(1, 10)
 	b.release(2, 50)
 	b.release(3, 40)
-	if u := b.inUse(); u != 0 || len(b.users) != 0 || b.waiters.Len() != 0 {
-		t.Fatalf("left: %d bytes, users %v, %d waiters", u, b.users, b.waiters.Len())
+	if u := b.inUse(); u != 0 || len(b.users) != 0 || waiting(b) != 0 {
+		t.Fatalf("left: %d bytes, users %v, %d waiters", u, b.users, waiting(b))
 	}
+}
+
+// waiting is how many requests wait for room in b.
+func waiting(b *bodyBudget) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.waiters.Len()
 }
