@@ -133,7 +133,7 @@ func (s *Server) serveStorage(ctx context.Context, c *call, uidSeg string, rest 
 	if err != nil {
 		return nil, err
 	}
-	body, err := s.readBody(c)
+	body, err := s.readBody(ctx, c, uid)
 	if err != nil {
 		return nil, err
 	}

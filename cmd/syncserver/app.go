@@ -269,6 +269,7 @@ func (m *Main) listen() error {
 		)
 		fopts := fcgi.Options{
 			MaxRequestBytes: cfg.Storage.MaxRequestBytes,
+			ReadTimeout:     cfg.Server.ReadTimeout,
 			ShutdownTimeout: shutdown,
 			Logger:          m.Logger,
 			SocketMode:      cfg.Server.SocketMode,

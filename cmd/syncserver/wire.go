@@ -120,6 +120,7 @@ func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
 			MaxTotalRecords:       cfg.Storage.MaxTotalRecords,
 			MaxTotalBytes:         cfg.Storage.MaxTotalBytes,
 		},
+		BodyBufferBytes:    cfg.Server.MaxBodyBufferBytes,
 		BatchUploadEnabled: cfg.Storage.BatchUploadEnabled,
 		QuotaBytes:         cfg.Storage.QuotaSize,
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,

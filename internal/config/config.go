@@ -73,6 +73,10 @@ type ServerConfig struct {
 	MaxHeaderBytes    int
 	SocketMode        os.FileMode // of a unix socket made by -fcgi unix:PATH
 	SocketGroup       string      // group name or id given to that socket ("" keeps ours)
+
+	// MaxBodyBufferBytes bounds the request bodies held in memory by all
+	// requests together; past it uploads wait, then get 503.
+	MaxBodyBufferBytes int64
 }
 
 // StorageConfig is [storage]: the limits Firefox reads from info/configuration.
@@ -176,6 +180,10 @@ func Default(dir string) *Config {
 		ShutdownTimeout:   30 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		SocketMode:        0o660,
+
+		// 15 bodies of the largest size at once, hundreds of usual ones;
+		// see handlers.DefaultBodyBufferBytes.
+		MaxBodyBufferBytes: 32 << 20,
 	}
 	c.Storage = StorageConfig{
 		BatchUploadEnabled:    true,

@@ -54,6 +54,7 @@ var keys = []key{
 	{section: "server:main", name: "idle_timeout", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Server.IdleTimeout = d })},
 	{section: "server:main", name: "shutdown_timeout", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Server.ShutdownTimeout = d })},
 	{section: "server:main", name: "max_header_bytes", kind: kindInt, set: intIn(1024, 1<<30, func(c *Config, n int64) { c.Server.MaxHeaderBytes = int(n) })},
+	{section: "server:main", name: "max_body_buffer_bytes", kind: kindInt, set: intIn(1<<20, 1<<50, func(c *Config, n int64) { c.Server.MaxBodyBufferBytes = n })},
 	{section: "server:main", name: "socket_mode", kind: kindMode, set: func(l *loader, p parsed) error {
 		l.c.Server.SocketMode = os.FileMode(p.i)
 		return nil
