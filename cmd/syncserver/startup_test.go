@@ -20,7 +20,11 @@ func TestSQLiteSynchronousReachesTheStore(t *testing.T) {
 		{`sqlite_synchronous = "normal"`, "NORMAL"},
 		{`sqlite_synchronous = "OFF"`, "OFF"},
 	} {
-		t.Run(tc.want+"/"+tc.setting, func(t *testing.T) {
+		name := tc.setting
+		if name == "" {
+			name = "unset"
+		}
+		t.Run(tc.want+"/"+name, func(t *testing.T) {
 			cfg := writeConfig(t, minimalConfig+"[storage]\n"+tc.setting+"\n")
 			m, logs := newTestMain(t, "-config", cfg, "-http", "127.0.0.1:0")
 			runMain(t, m, logs)
