@@ -264,13 +264,7 @@ func (m *Main) listen() error {
 			l   net.Listener
 			err error
 		)
-		fopts := fcgi.Options{
-			MaxRequestBytes: cfg.Storage.MaxRequestBytes,
-			ShutdownTimeout: shutdown,
-			Logger:          m.Logger,
-			SocketMode:      cfg.Server.SocketMode,
-			SocketGroup:     cfg.Server.SocketGroup,
-		}
+		fopts := fcgiOptions(cfg, m.Logger)
 		if m.FCGIAddr != "" {
 			l, err = fcgi.Listen(m.FCGIAddr, fopts)
 		} else {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"syncserver/db/sqlite"
+	"syncserver/fcgi"
 	"syncserver/fxa"
 	"syncserver/internal/config"
 	"syncserver/token"
@@ -43,6 +44,9 @@ func prepareStart(cfg *config.Config, log *slog.Logger) (*startParts, error) {
 	if err != nil {
 		return nil, settingError(cfg, "the Firefox Accounts settings (identity_provider, oauth_verifier)", err)
 	}
+	if err := fcgiOptions(cfg, log).Validate(); err != nil {
+		return nil, settingError(cfg, "[server:main] socket_group = "+config.Quote(cfg.Server.SocketGroup), err)
+	}
 	p := &startParts{verifier: verifier}
 	if len(cfg.Secrets) > 0 {
 		if p.tokens, err = token.NewSecrets(cfg.Secrets); err != nil {
@@ -76,4 +80,19 @@ func (e *startError) Unwrap() error { return e.err }
 // start-up validation and for opening one.
 func sqliteOptions(cfg *config.Config, log *slog.Logger) sqlite.Options {
 	return sqlite.Options{Synchronous: cfg.Storage.SQLiteSynchronous, Logger: log}
+}
+
+// fcgiOptions are the options of the FastCGI front-end: the same for the
+// start-up validation and for listening. (socket_group matters only on a
+// unix socket, but a group that does not exist is refused whatever the
+// front-end: check cannot know the flags the service will be started
+// with.)
+func fcgiOptions(cfg *config.Config, log *slog.Logger) fcgi.Options {
+	return fcgi.Options{
+		MaxRequestBytes: cfg.Storage.MaxRequestBytes,
+		ShutdownTimeout: cfg.Server.ShutdownTimeout,
+		Logger:          log,
+		SocketMode:      cfg.Server.SocketMode,
+		SocketGroup:     cfg.Server.SocketGroup,
+	}
 }

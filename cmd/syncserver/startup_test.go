@@ -75,6 +75,7 @@ func TestCheckRefusesWhatStartRefuses(t *testing.T) {
 		{"good", "", ""},
 		{"sqlite synchronous EXTRA", "[storage]\nsqlite_synchronous = \"EXTRA\"\n", `[storage] sqlite_synchronous = "EXTRA": sqlite: synchronous must be`},
 		{"sqlite synchronous unknown", "[storage]\nsqlite_synchronous = \"sometimes\"\n", `sqlite_synchronous = "SOMETIMES"`},
+		{"socket group that does not exist", "[\"server:main\"]\nsocket_group = \"no-such-group-syncserver\"\n", `[server:main] socket_group = "no-such-group-syncserver": fcgi: socket group`},
 		{"jwks with a 0-bit modulus", fmt.Sprintf("[oauth]\njwks = '%s'\n", badModulusJWKS), "[oauth] jwks: fxa: static JWKS: no usable RS256 key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
