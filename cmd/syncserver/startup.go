@@ -24,8 +24,8 @@ type startParts struct {
 // prepareStart builds, from the configuration alone, every part of the
 // server that a setting can make impossible, and so refuses each such
 // setting as the start does. It is the one start-up validation: load
-// runs it before opening the database (serving and every command), and
-// check runs the very same, so that check passes exactly the
+// runs it before opening the database (for serving and for the commands
+// that go through load), and check runs the very same, so that check passes exactly the
 // configurations the server starts with. config.Load has read and
 // checked each value on its own; what a value means to the part that
 // uses it (a key set, a sqlite level) is known only to that part, and
