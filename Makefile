@@ -4,13 +4,15 @@
 #   make test    go vet + the whole test suite with the race detector
 #   make lint    gofmt and go vet
 #   make build   bin/syncserver
+#   make mutants apply a fixed list of bugs, one at a time, to a copy of the
+#                tree and check that the tests catch each (not run in CI)
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 CONFIG  ?= ./syncserver.ini
 
-.PHONY: all build serve test lint bench clean
+.PHONY: all build serve test lint bench mutants clean
 
 all: build
 
@@ -40,6 +42,9 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+mutants:
+	GO=$(GO) $(GO) run ./scripts/mutants
 
 clean:
 	rm -rf bin

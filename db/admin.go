@@ -101,6 +101,10 @@ type Stats struct {
 	// a compaction (VACUUM, OPTIMIZE TABLE) would give back; -1 when the
 	// backend cannot tell.
 	DatabaseBytes, FreeBytes int64
+	// Synchronous is what a commit survives as the store runs it: SQLite's
+	// PRAGMA synchronous (FULL, NORMAL or OFF), read back from the
+	// database; "" for a backend without that setting.
+	Synchronous string
 }
 
 // Admin is what syncserver's administration commands and metrics need of

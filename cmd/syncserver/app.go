@@ -57,6 +57,9 @@ type Main struct {
 	served   chan error
 	// ops are the purge and metrics running beside the server (ops.go).
 	ops *operations
+	// parts are built from the configuration before the database is
+	// opened (startup.go).
+	parts *startParts
 }
 
 // NewMain returns a Main wired to the process's standard streams and
@@ -216,8 +219,9 @@ func (m *Main) ensureNode(ctx context.Context) {
 	}
 }
 
-// load reads the configuration, sets up the logger and opens the
-// database: what serving and every command that touches data need.
+// load reads the configuration, sets up the logger, runs the start-up
+// validation (prepareStart) and opens the database: what serving and
+// every command that touches data need.
 func (m *Main) load(ctx context.Context) error {
 	cfg, notices, err := config.Load(m.ConfigPath, m.Getenv)
 	if err != nil {
@@ -227,6 +231,9 @@ func (m *Main) load(ctx context.Context) error {
 	m.Logger = newLogger(m.Stderr, cfg)
 	for _, n := range notices {
 		m.Logger.Info("config: " + n.String())
+	}
+	if m.parts, err = prepareStart(cfg, m.Logger); err != nil {
+		return err
 	}
 	m.Store, err = openStore(ctx, cfg, m.Logger)
 	return err
@@ -267,14 +274,7 @@ func (m *Main) listen() error {
 			l   net.Listener
 			err error
 		)
-		fopts := fcgi.Options{
-			MaxRequestBytes: cfg.Storage.MaxRequestBytes,
-			ReadTimeout:     cfg.Server.ReadTimeout,
-			ShutdownTimeout: shutdown,
-			Logger:          m.Logger,
-			SocketMode:      cfg.Server.SocketMode,
-			SocketGroup:     cfg.Server.SocketGroup,
-		}
+		fopts := fcgiOptions(cfg, m.Logger)
 		if m.FCGIAddr != "" {
 			l, err = fcgi.Listen(m.FCGIAddr, fopts)
 			if err != nil {

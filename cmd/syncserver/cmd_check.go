@@ -104,6 +104,12 @@ func (m *Main) check(ctx context.Context, rep *checkReport) {
 	for _, n := range notices {
 		rep.add("config", checkWarn, "%s", n.String())
 	}
+	// The start-up validation itself, not a copy of it: what the server
+	// would refuse at its start, check refuses.
+	if _, err := prepareStart(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		rep.add("config", checkFail, "%v", err)
+		return
+	}
 	rep.Firefox = map[string]string{firefoxPref: cfg.PublicURL.String() + "/token/1.0/sync/1.5"}
 	checkPublicURL(cfg, m.HTTPAddr, rep)
 	checkRunAs(cfg, rep)
@@ -209,8 +215,16 @@ func (m *Main) checkDatabase(ctx context.Context, cfg *config.Config, rep *check
 			size += fmt.Sprintf(" (%s free: purge --vacuum gives it back)", formatBytes(st.FreeBytes))
 		}
 	}
+	if st.Synchronous != "" {
+		// Read back from the database: the level in force, not the one asked for.
+		size += "; sqlite synchronous " + st.Synchronous
+	}
 	rep.add("database", checkOK, "%s answers; schema version %d (up to date); %d accounts, %d live records%s",
 		cfg.SQLURI.Redacted(), version, st.Users, st.Records, size)
+	if st.Synchronous == "OFF" {
+		rep.add("database", checkWarn, "sqlite synchronous is OFF: a power cut can lose writes Firefox was told were saved; "+
+			"set [storage] sqlite_synchronous to FULL (the default) or NORMAL")
+	}
 	if st.ExpiredRecords > 0 {
 		status := checkOK
 		if cfg.Purge.Interval <= 0 {

@@ -28,10 +28,10 @@ type serviceUser struct {
 	uid, gid int
 }
 
-// needRoot skips the test unless it runs as root (it changes users and
+// needServiceUser skips the test unless it runs as root (it changes users and
 // owners), or fails it when SYNCSERVER_TEST_REQUIRE lists "root". It
 // returns the service's user: www-data, or nobody where there is none.
-func needRoot(t *testing.T) serviceUser {
+func needServiceUser(t *testing.T) serviceUser {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		msg := "not root: the tests of file owners run commands as root and the server as www-data"
@@ -186,7 +186,7 @@ func legacySQLite(t *testing.T, path string) {
 // belongs to the service's user, and the server running as that user
 // serves.
 func TestRootCommandsLeaveFilesTheServiceCanOpen(t *testing.T) {
-	svc := needRoot(t)
+	svc := needServiceUser(t)
 	top := openDir(t)
 	bin := binaryIn(t, top)
 
@@ -260,7 +260,7 @@ func TestRootCommandsLeaveFilesTheServiceCanOpen(t *testing.T) {
 // saying what to change, where the server would fail, and passes where
 // it serves.
 func TestCheckTestsAsTheServiceUser(t *testing.T) {
-	svc := needRoot(t)
+	svc := needServiceUser(t)
 	root := serviceUser{name: "root"}
 	top := openDir(t)
 	bin := binaryIn(t, top)

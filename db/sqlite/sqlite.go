@@ -63,6 +63,30 @@ type Options struct {
 	ReadOnly bool
 }
 
+// ErrSynchronous is the error of a Synchronous level Open does not know.
+var ErrSynchronous = errors.New("sqlite: synchronous must be FULL, NORMAL or OFF")
+
+// Validate reports what Open would refuse in opts before touching a
+// file: an unknown Synchronous level. It is the one place that knows the
+// levels; syncserver's start-up checks (and so its check command) ask it
+// rather than keeping a list of their own. The value is not echoed: the
+// caller names the setting and quotes it as it sees fit.
+func (o Options) Validate() error {
+	switch synchronous(o.Synchronous) {
+	case "FULL", "NORMAL", "OFF":
+		return nil
+	}
+	return ErrSynchronous
+}
+
+// synchronous is the PRAGMA synchronous level of a Synchronous option.
+func synchronous(s string) string {
+	if s = strings.ToUpper(strings.TrimSpace(s)); s == "" {
+		return "FULL"
+	}
+	return s
+}
+
 // Open opens (creating if needed) the database at path, or a private
 // in-memory database for Memory, and migrates it. A new file is created
 // readable by its owner only, like the legacy server's.
@@ -75,14 +99,10 @@ func Open(ctx context.Context, path string, opts Options) (*sqldb.Store, error) 
 type pools struct{ writer, reader *sql.DB }
 
 func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, error) {
-	syncMode := strings.ToUpper(opts.Synchronous)
-	switch syncMode {
-	case "":
-		syncMode = "FULL"
-	case "FULL", "NORMAL", "OFF":
-	default:
-		return nil, pools{}, fmt.Errorf("sqlite: synchronous must be FULL, NORMAL or OFF, not %q", opts.Synchronous)
+	if err := opts.Validate(); err != nil {
+		return nil, pools{}, fmt.Errorf("%w, not %q", err, opts.Synchronous)
 	}
+	syncMode := synchronous(opts.Synchronous)
 	busy := opts.BusyTimeout
 	if busy <= 0 {
 		busy = 10 * time.Second

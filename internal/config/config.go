@@ -236,7 +236,7 @@ type Error struct {
 	Msg  string
 }
 
-func (e *Error) Error() string { return position(e.File, e.Line) + e.Msg }
+func (e *Error) Error() string { return position(e.File, e.Line) + ClipMessage(e.Msg) }
 
 func position(file string, line int) string {
 	switch {
