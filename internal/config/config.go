@@ -32,6 +32,9 @@ type Config struct {
 	SecretFromEnvFile bool // read from SYNCSERVER_SECRET_FILE
 
 	SQLURI SQLURI
+	// SQLURIPasswordFile is the file the database password was read from
+	// and put into SQLURI ("" when none), so that it needs no encoding.
+	SQLURIPasswordFile string
 
 	// IdentityProvider is the Firefox Accounts server ("" means Mozilla's).
 	IdentityProvider string
@@ -110,6 +113,9 @@ type TokenserverConfig struct {
 	OAuthTimeout        time.Duration
 	DefaultIssuer       string
 	MetricsUIDSecretKey string
+	// OAuthScopes are the scopes of which an FxA access token must grant
+	// one ([oauth] scope): Firefox's oldsync, and others for other clients.
+	OAuthScopes []string
 	MaxUsers            int      // 0 means no limit
 	AllowedUsers        []string // emails or FxA uids; empty allows everyone
 	// MultiNode assigns newcomers among the nodes table (`syncserver
@@ -195,6 +201,7 @@ func Default(dir string) *Config {
 		TokenDuration: time.Hour,
 		NodeURL:       u.String(),
 		OAuthTimeout:  10 * time.Second,
+		OAuthScopes:   []string{OldSyncScope},
 	}
 	c.Purge = PurgeConfig{
 		Interval:           time.Hour,
