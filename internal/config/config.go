@@ -115,9 +115,9 @@ type TokenserverConfig struct {
 	MetricsUIDSecretKey string
 	// OAuthScopes are the scopes of which an FxA access token must grant
 	// one ([oauth] scope): Firefox's oldsync, and others for other clients.
-	OAuthScopes []string
-	MaxUsers            int      // 0 means no limit
-	AllowedUsers        []string // emails or FxA uids; empty allows everyone
+	OAuthScopes  []string
+	MaxUsers     int      // 0 means no limit
+	AllowedUsers []string // emails or FxA uids; empty allows everyone
 	// MultiNode assigns newcomers among the nodes table (`syncserver
 	// nodes`) and names each user's node in tokens; false: every user is
 	// on NodeURL.
