@@ -1,8 +1,9 @@
 // Package config reads syncserver.ini: the TOML file we ship, or the legacy
 // INI file of Mozilla's Python syncserver read with konfig's rules, so that an
-// operator who migrates keeps the file they have. Load applies the legacy
-// SYNCSERVER_* environment overrides, fills defaults and validates every value,
-// reporting problems as one line that names the file and the line.
+// operator who migrates keeps the file they have. Load applies the
+// SYNCSERVER_* environment variables (one for every key, see env.go), fills
+// defaults and validates every value, reporting problems as one line that
+// names the file and the line, or the variable.
 package config
 
 import (
@@ -113,15 +114,16 @@ type TokenserverConfig struct {
 	OAuthTimeout        time.Duration
 	DefaultIssuer       string
 	MetricsUIDSecretKey string
-	// OAuthScopes are the scopes of which an FxA access token must grant
-	// one ([oauth] scope): Firefox's oldsync, and others for other clients.
-	OAuthScopes  []string
-	MaxUsers     int      // 0 means no limit
-	AllowedUsers []string // emails or FxA uids; empty allows everyone
+	MaxUsers            int      // 0 means no limit
+	AllowedUsers        []string // emails or FxA uids; empty allows everyone
 	// MultiNode assigns newcomers among the nodes table (`syncserver
 	// nodes`) and names each user's node in tokens; false: every user is
 	// on NodeURL.
 	MultiNode bool
+
+	// OAuthScopes are the scopes of which an FxA access token must grant
+	// one ([oauth] scope): Firefox's oldsync, and others for other clients.
+	OAuthScopes []string
 }
 
 // PurgeConfig is [purge]: the background deletion of what nobody can see

@@ -91,10 +91,11 @@ type loader struct {
 	env     func(string) string
 	doc     *document
 	notices []Notice
-	set     map[string]int    // setKey(section, key) → line; 0 for the environment
+	set     map[string]int  // setKey(section, key) → line; 0 for the environment
+	line    int             // of the entry being read, for notices from set functions
+	told    map[string]bool // notice groups already told
+
 	fromEnv map[string]string // setKey(section, key) → the variable that set it
-	line    int               // of the entry being read, for notices from set functions
-	told    map[string]bool   // notice groups already told
 }
 
 func setKey(section, key string) string { return section + "\x00" + key }
