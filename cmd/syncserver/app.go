@@ -38,14 +38,15 @@ type Main struct {
 	Getenv func(string) string
 
 	ConfigPath string
-	// ConfigOptional: ConfigPath is the default, not asked for, so the
-	// server may run without it from the environment alone (config.go).
-	ConfigOptional bool
-	HTTPAddr       string
+	HTTPAddr   string
 	FCGIAddr   string
 	// Command is the subcommand ("" serves); Args are its arguments.
 	Command string
 	Args    []string
+
+	// ConfigOptional: ConfigPath is the default, not asked for, so the
+	// server may run without it from the environment alone (config.go).
+	ConfigOptional bool
 
 	Config *config.Config
 	Logger *slog.Logger
