@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -284,6 +285,36 @@ scope = ["https://identity.mozilla.com/apps/oldsync", "https://identity.thunderb
 		_, _, err := Load(MustWrite(t, "syncserver.ini", "[oauth]\nscope = "+bad+"\n"), nil)
 		if err == nil || !strings.Contains(err.Error(), "[oauth] scope: ") || !strings.Contains(err.Error(), "is not an OAuth scope") {
 			t.Errorf("%s: error %v", bad, err)
+		}
+	}
+}
+
+// TestREADMEVariables: the variables the README's Configuration section
+// names exist, and it names every one that does not follow the rule.
+func TestREADMEVariables(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start := strings.Index(text, "\n## Configuration\n")
+	if start < 0 {
+		t.Fatal("README has no Configuration section")
+	}
+	section := text[start+1:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	known := map[string]bool{EnvConfig: true, envSecretFile: true, "SYNCSERVER_SECRET": true}
+	for _, ev := range EnvVars() {
+		known[ev.Name] = true
+		if ev.Name != EnvName(ev.Section, ev.Key) && !strings.Contains(section, "`"+ev.Name) {
+			t.Errorf("the README's Configuration section does not name %s", ev.Name)
+		}
+	}
+	for _, name := range regexp.MustCompile(`SYNCSERVER_[A-Z0-9_]*`).FindAllString(section, -1) {
+		if !known[name] && !strings.HasSuffix(name, "_") { // "SYNCSERVER_" of the rule
+			t.Errorf("the README names %s, which is no variable", name)
 		}
 	}
 }
