@@ -47,6 +47,9 @@ type Main struct {
 	// ConfigOptional: ConfigPath is the default, not asked for, so the
 	// server may run without it from the environment alone (config.go).
 	ConfigOptional bool
+	// Environ lists the environment, to point out a misspelt variable
+	// (nil: not checked).
+	Environ func() []string
 
 	Config *config.Config
 	Logger *slog.Logger
@@ -71,6 +74,8 @@ func NewMain() *Main {
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
+
+		Environ: os.Environ,
 	}
 }
 

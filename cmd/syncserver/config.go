@@ -20,5 +20,9 @@ func (m *Main) loadConfig() (*config.Config, []config.Notice, error) {
 			path = ""
 		}
 	}
-	return config.Load(path, m.Getenv)
+	cfg, notices, err := config.Load(path, m.Getenv)
+	if err == nil && m.Environ != nil {
+		notices = append(notices, config.MisspeltEnv(m.Environ())...)
+	}
+	return cfg, notices, err
 }

@@ -34,6 +34,7 @@ func TestNoConfigFileServesFromEnvironment(t *testing.T) {
 	env := map[string]string{
 		"SYNCSERVER_SQLURI":     "sqlite:///" + filepath.Join(data, "sync.db"),
 		"SYNCSERVER_PUBLIC_URL": "http://localhost:5000/",
+		"SYNCSERVER_LOG_LEVL":   "debug",
 	}
 	m, logs := newEnvMain(t, env, "-http", "127.0.0.1:0")
 	runMain(t, m, logs)
@@ -48,6 +49,9 @@ func TestNoConfigFileServesFromEnvironment(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "config: no file ./syncserver.ini: configured by the SYNCSERVER_* environment variables") {
 		t.Errorf("log does not say no file was read:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "SYNCSERVER_LOG_LEVL is not a variable of ours and is ignored; did you mean SYNCSERVER_LOG_LEVEL?") {
+		t.Errorf("log does not point out the misspelt variable:\n%s", logs)
 	}
 
 	// Asked for, a missing file is an error.
@@ -74,6 +78,13 @@ func newEnvMain(t *testing.T, env map[string]string, args ...string) (*Main, *sy
 	m := NewMain()
 	m.Stdout, m.Stderr = logs, logs
 	m.Getenv = func(k string) string { return env[k] }
+	m.Environ = func() []string {
+		var list []string
+		for k, v := range env {
+			list = append(list, k+"="+v)
+		}
+		return list
+	}
 	if err := m.ParseFlags(context.Background(), args); err != nil {
 		t.Fatal(err)
 	}

@@ -187,3 +187,33 @@ func (l *loader) envNote(section string, keys ...string) string {
 	}
 	return " (set by " + strings.Join(names, " and ") + ")"
 }
+
+// MisspeltEnv reports the variables of environ (in os.Environ's form) whose
+// names are a slip of the keyboard away from one of ours: a misspelt name
+// would otherwise be ignored without a word. Other SYNCSERVER_* names (of
+// scripts and test suites) are left alone.
+func MisspeltEnv(environ []string) []Notice {
+	known := map[string]bool{EnvConfig: true, envSecretFile: true}
+	var names []string
+	for _, ev := range EnvVars() {
+		known[ev.Name] = true
+		names = append(names, ev.Name)
+	}
+	names = append(names, envSecretFile, EnvConfig)
+	for _, k := range keys {
+		if k.kind == kindIgnored {
+			known[EnvName(k.section, k.name)] = true
+		}
+	}
+	var out []Notice
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) || known[name] {
+			continue
+		}
+		if c := closest(name, names); c != "" {
+			out = append(out, Notice{Msg: name + " is not a variable of ours and is ignored; did you mean " + c + "?"})
+		}
+	}
+	return out
+}

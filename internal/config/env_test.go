@@ -313,8 +313,30 @@ func TestREADMEVariables(t *testing.T) {
 		}
 	}
 	for _, name := range regexp.MustCompile(`SYNCSERVER_[A-Z0-9_]*`).FindAllString(section, -1) {
-		if !known[name] && !strings.HasSuffix(name, "_") { // "SYNCSERVER_" of the rule
+		// "SYNCSERVER_" of the rule, and the example of a misspelt name.
+		if !known[name] && !strings.HasSuffix(name, "_") && len(MisspeltEnv([]string{name + "=x"})) == 0 {
 			t.Errorf("the README names %s, which is no variable", name)
 		}
+	}
+}
+
+func TestMisspeltEnv(t *testing.T) {
+	got := noticeStrings(MisspeltEnv([]string{
+		"SYNCSERVER_PUBLC_URL=https://x.example/", // a slip
+		"SYNCSERVER_SQLURI=sqlite:///x.db",        // ours
+		"SYNCSERVER_STORAGE_QUOTA_SIZ=1",          // a slip
+		"SYNCSERVER_SECRETFILE=/x",                // a slip
+		"SYNCSERVER_E2E_FIREFOX_DIR=/x",           // someone else's
+		"SYNCSERVER_STORAGE_RESET_ON_RETURN=1",    // ignored with its own notice
+		"PUBLIC_URL=x",                            // not ours
+		"SYNCSERVER_TEST_REQUIRE=mysql",
+	}))
+	want := []string{
+		"SYNCSERVER_PUBLC_URL is not a variable of ours and is ignored; did you mean SYNCSERVER_PUBLIC_URL?",
+		"SYNCSERVER_STORAGE_QUOTA_SIZ is not a variable of ours and is ignored; did you mean SYNCSERVER_STORAGE_QUOTA_SIZE?",
+		"SYNCSERVER_SECRETFILE is not a variable of ours and is ignored; did you mean SYNCSERVER_SECRET_FILE?",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }
