@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"syncserver/internal/fxatest"
+	"syncserver/internal/testdb"
 )
 
 // TestNoConfigFileServesFromEnvironment: without -config and
@@ -335,4 +336,44 @@ func startCmd(t *testing.T, cmd *exec.Cmd) (string, *syncBuffer) {
 		t.Fatalf("server did not start:\n%s", logs)
 	}
 	return "", nil
+}
+
+// TestSQLURIPasswordFileOnServers: a MySQL or PostgreSQL server is reached
+// with the password of sqluri_password_file, and a wrong one there keeps
+// the server from its database.
+func TestSQLURIPasswordFileOnServers(t *testing.T) {
+	for _, backend := range []string{"mysql", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			u, err := url.Parse(testdb.NewURI(t, backend))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pw, ok := u.User.Password()
+			if !ok {
+				t.Skipf("the test server's URI holds no password")
+			}
+			u.User = url.User(u.User.Username())
+			write := func(content string) string {
+				file := filepath.Join(t.TempDir(), "db-password")
+				if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				return fmt.Sprintf("sqluri_password_file = %q\n", file)
+			}
+			s := startDBServer(t, u.String(), write(pw+"\n"))
+			if status, _, body := get(t, s.Addr, "/__heartbeat__"); status != http.StatusOK {
+				t.Errorf("heartbeat %d: %s\n%s", status, body, s.Logs)
+			}
+			if strings.Contains(s.Logs.String(), pw) {
+				t.Error("the password is in the log")
+			}
+			// The password comes from the file: a wrong one there is refused.
+			m, logs := newTestMain(t, "-config", writeConfig(t, fmt.Sprintf("[syncserver]\nsqluri = %q\n%s", u.String(), write(pw+"-wrong\n"))), "-http", "127.0.0.1:0")
+			err = m.Run(context.Background())
+			m.Close()
+			if err == nil || !strings.Contains(err.Error(), "xxxxx") || strings.Contains(err.Error(), pw) {
+				t.Errorf("with a wrong password: %v\n%s", err, logs)
+			}
+		})
+	}
 }
