@@ -62,7 +62,7 @@ type EnvVar struct {
 var envAliases = []EnvVar{
 	{Name: "SYNCSERVER_HOST", Section: "server:main", Key: "host"},
 	{Name: "SYNCSERVER_PORT", Section: "server:main", Key: "port"},
-	// The legacy server's name, from before [storage] had its own prefix.
+	// The legacy server's name for it.
 	{Name: "SYNCSERVER_BATCH_UPLOAD_ENABLED", Section: "storage", Key: "batch_upload_enabled"},
 	// The legacy Docker image listened on $PORT.
 	{Name: "PORT", Section: "server:main", Key: "port", Fallback: true},
