@@ -97,11 +97,16 @@ type Config struct {
 	// JWKS is a static JSON key set ({"keys":[…]}) for offline operation:
 	// when set, the OAuth server's /v1/jwks is never fetched.
 	JWKS string
-	// Scope is the scope tokens must imply; default OldSyncScope.
-	Scope string
+	// Scopes are the scopes a token must imply one of; default
+	// OldSyncScope alone. Other clients of Sync 1.5 (Thunderbird) ask FxA
+	// for scopes of their own.
+	Scopes []string
 	// Timeout bounds each request to FxA; default DefaultTimeout.
 	Timeout time.Duration
-	// HTTPClient makes the requests; default a client of its own.
+	// HTTPClient makes the requests; default a client of its own, which
+	// goes through the proxy that HTTPS_PROXY (HTTP_PROXY for http URLs)
+	// names unless NO_PROXY lists the host, as servers that may reach the
+	// internet only through a proxy need.
 	HTTPClient *http.Client
 	// Logger receives key fetches and discovery results (never tokens).
 	Logger *slog.Logger
@@ -145,14 +150,14 @@ type Verifier struct {
 // be discovered is discovered by the first Verify (or an explicit Resolve),
 // and a failure there is retried later instead of stopping the server.
 func New(cfg Config) (*Verifier, error) {
-	if cfg.Scope == "" {
-		cfg.Scope = OldSyncScope
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{OldSyncScope}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		cfg.HTTPClient = &http.Client{Transport: proxyTransport()}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -256,8 +261,8 @@ func (v *Verifier) Verify(ctx context.Context, accessToken string) (Token, error
 	if err != nil {
 		return Token{}, err
 	}
-	if !ScopeSetImplies(c.scope, v.cfg.Scope) {
-		return Token{}, fmt.Errorf("%w: scope %q does not grant %s", ErrRejected, strings.Join(c.scope, " "), v.cfg.Scope)
+	if !v.scopeAccepted(c.scope) {
+		return Token{}, fmt.Errorf("%w: scope %q grants none of %s", ErrRejected, strings.Join(c.scope, " "), strings.Join(v.cfg.Scopes, ", "))
 	}
 	gen, err := parseGeneration(c.generation)
 	if err != nil {
@@ -272,6 +277,17 @@ func (v *Verifier) Verify(ctx context.Context, accessToken string) (Token, error
 		v.cache.put(key, t, until, now)
 	}
 	return t, nil
+}
+
+// scopeAccepted tells whether the granted scopes imply one of those
+// configured.
+func (v *Verifier) scopeAccepted(granted []string) bool {
+	for _, want := range v.cfg.Scopes {
+		if ScopeSetImplies(granted, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // claims is what either verification path learned, before the common

@@ -44,6 +44,13 @@ type Main struct {
 	Command string
 	Args    []string
 
+	// ConfigOptional: ConfigPath is the default, not asked for, so the
+	// server may run without it from the environment alone (config.go).
+	ConfigOptional bool
+	// Environ lists the environment, to point out a misspelt variable
+	// (nil: not checked).
+	Environ func() []string
+
 	Config *config.Config
 	Logger *slog.Logger
 	Store  db.Store
@@ -70,6 +77,8 @@ func NewMain() *Main {
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
+
+		Environ: os.Environ,
 	}
 }
 
@@ -107,6 +116,8 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	m.ConfigOptional = m.Getenv(config.EnvConfig) == ""
+	fs.Visit(func(f *flag.Flag) { m.ConfigOptional = m.ConfigOptional && f.Name != "config" })
 	if rest := fs.Args(); len(rest) > 0 {
 		m.Command, m.Args = rest[0], rest[1:]
 	}
@@ -223,12 +234,15 @@ func (m *Main) ensureNode(ctx context.Context) {
 // validation (prepareStart) and opens the database: what serving and
 // every command that touches data need.
 func (m *Main) load(ctx context.Context) error {
-	cfg, notices, err := config.Load(m.ConfigPath, m.Getenv)
+	cfg, notices, err := m.loadConfig()
 	if err != nil {
 		return err
 	}
 	m.Config = cfg
 	m.Logger = newLogger(m.Stderr, cfg)
+	if cfg.File == "" && m.ConfigPath != "" {
+		m.Logger.Info("config: no file " + m.ConfigPath + ": configured by the SYNCSERVER_* environment variables and the defaults")
+	}
 	for _, n := range notices {
 		m.Logger.Info("config: " + n.String())
 	}

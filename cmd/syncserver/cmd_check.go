@@ -89,7 +89,7 @@ func runCheck(ctx context.Context, m *Main) int {
 }
 
 func (m *Main) check(ctx context.Context, rep *checkReport) {
-	cfg, notices, err := config.Load(m.ConfigPath, m.Getenv)
+	cfg, notices, err := m.loadConfig()
 	if err != nil {
 		rep.add("config", checkFail, "%v", err)
 		return

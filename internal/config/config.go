@@ -1,8 +1,9 @@
 // Package config reads syncserver.ini: the TOML file we ship, or the legacy
 // INI file of Mozilla's Python syncserver read with konfig's rules, so that an
-// operator who migrates keeps the file they have. Load applies the legacy
-// SYNCSERVER_* environment overrides, fills defaults and validates every value,
-// reporting problems as one line that names the file and the line.
+// operator who migrates keeps the file they have. Load applies the
+// SYNCSERVER_* environment variables (one for every key, see env.go), fills
+// defaults and validates every value, reporting problems as one line that
+// names the file and the line, or the variable.
 package config
 
 import (
@@ -32,6 +33,9 @@ type Config struct {
 	SecretFromEnvFile bool // read from SYNCSERVER_SECRET_FILE
 
 	SQLURI SQLURI
+	// SQLURIPasswordFile is the file the database password was read from
+	// and put into SQLURI ("" when none), so that it needs no encoding.
+	SQLURIPasswordFile string
 
 	// IdentityProvider is the Firefox Accounts server ("" means Mozilla's).
 	IdentityProvider string
@@ -120,6 +124,10 @@ type TokenserverConfig struct {
 	// nodes`) and names each user's node in tokens; false: every user is
 	// on NodeURL.
 	MultiNode bool
+
+	// OAuthScopes are the scopes of which an FxA access token must grant
+	// one ([oauth] scope): Firefox's oldsync, and others for other clients.
+	OAuthScopes []string
 }
 
 // PurgeConfig is [purge]: the background deletion of what nobody can see
@@ -203,6 +211,7 @@ func Default(dir string) *Config {
 		TokenDuration: time.Hour,
 		NodeURL:       u.String(),
 		OAuthTimeout:  10 * time.Second,
+		OAuthScopes:   []string{OldSyncScope},
 	}
 	c.Purge = PurgeConfig{
 		Interval:           time.Hour,

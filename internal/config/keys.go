@@ -81,6 +81,7 @@ var keys = []key{
 		l.c.SQLURI = u
 		return err
 	}},
+	{section: "syncserver", name: "sqluri_password_file", kind: kindString, set: func(l *loader, p parsed) error { l.c.SQLURIPasswordFile = p.s; return nil }},
 	{section: "syncserver", name: "identity_provider", kind: kindString, set: httpURL(func(c *Config, s string) { c.IdentityProvider = s })},
 	{section: "syncserver", name: "oauth_verifier", kind: kindString, set: httpURL(func(c *Config, s string) { c.OAuthVerifier = s })},
 	{section: "syncserver", name: "allow_new_users", kind: kindBool, set: func(l *loader, p parsed) error {
@@ -185,7 +186,7 @@ var keys = []key{
 	{section: "oauth", name: "timeout", kind: kindSeconds, set: seconds(time.Millisecond, func(c *Config, d time.Duration) { c.Tokenserver.OAuthTimeout = d })},
 	{section: "oauth", name: "jwks", same: "tokenserver.jwks", kind: kindString, set: setJWKS},
 	{section: "oauth", name: "backend", note: "is ignored: FxA OAuth tokens are verified by this server"},
-	{section: "oauth", name: "scope", note: "is ignored: the scope is always https://identity.mozilla.com/apps/oldsync"},
+	{section: "oauth", name: "scope", kind: kindList, set: setScopes},
 
 	// [purge]
 	{section: "purge", name: "interval", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Purge.Interval = d })},

@@ -168,6 +168,9 @@ func parseSQLite(raw, rest, dir string) (SQLURI, error) {
 func parseServerURI(raw, driver string) (SQLURI, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		if userinfoBroken(raw, err) {
+			return SQLURI{}, errEncodeUserinfo
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
