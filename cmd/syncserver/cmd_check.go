@@ -246,9 +246,11 @@ func openForCheck(ctx context.Context, cfg *config.Config, log *slog.Logger) (*s
 	switch u.Driver {
 	case "sqlite":
 		if u.IsMemory() {
-			return sqlite.Open(ctx, u.Path, sqlite.Options{Logger: log})
+			return sqlite.Open(ctx, u.Path, sqliteOptions(cfg, log))
 		}
-		return sqlite.Open(ctx, u.Path, sqlite.Options{ReadOnly: true, Logger: log})
+		opts := sqliteOptions(cfg, log)
+		opts.ReadOnly = true
+		return sqlite.Open(ctx, u.Path, opts)
 	case "mysql":
 		return mysql.Open(ctx, u.Raw, mysql.Options{Pool: pool, Inspect: true, Logger: log})
 	case "postgres":
