@@ -76,3 +76,34 @@ authsalt = bytes(range(32))
 s = hashlib.scrypt(authpw, salt=authsalt, n=1 << 16, r=8, p=1, dklen=32, maxmem=128 << 20)
 print("verifyHash   ", hkdf(s, NS + "verifyHash", 32).hex())
 print("wrapWrapKb   ", xor(wrapkb, hkdf(s, NS + "wrapwrapKey", 32)).hex())
+
+# keys_jwe with fixed keys and IV, built as Firefox's jwcrypto.sys.mjs
+# expects (spec: ECDH-ES, Concat KDF with empty PartyU/PartyV, A256GCM,
+# AAD = the ASCII b64url header, "hdr..iv.ct.tag"). Needs python3-cryptography
+# for the curve arithmetic and AES-GCM only; the KDF is written out here.
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+import json
+import struct
+
+recipient = ec.derive_private_key(int("c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721", 16), ec.SECP256R1())
+ephemeral = ec.derive_private_key(int("519b423d715f8b581f4fa8ee59f4771a5b44c8130b4e3eacca54a56dda72b464", 16), ec.SECP256R1())
+z = ephemeral.exchange(ec.ECDH(), recipient.public_key())
+alg = b"A256GCM"
+cek = hashlib.sha256(struct.pack(">I", 1) + z + struct.pack(">I", len(alg)) + alg +
+                     struct.pack(">I", 0) + struct.pack(">I", 0) + struct.pack(">I", 256)).digest()
+pub = ephemeral.public_key().public_numbers()
+epk = {"kty": "EC", "crv": "P-256", "x": b64(pub.x.to_bytes(32, "big")), "y": b64(pub.y.to_bytes(32, "big"))}
+hdr = b64(json.dumps({"alg": "ECDH-ES", "enc": "A256GCM", "epk": epk}, separators=(",", ":")).encode())
+iv = bytes(range(12))
+kb = bytes.fromhex("eaf9570b7219a4187d3d6bf3cec2770c2e0719b7cc0dfbb38243d6f1881675e9")
+k, kid = oldsync(kb, 1510726317123)
+scope = "https://identity.mozilla.com/apps/oldsync"
+pt = json.dumps({scope: {"kid": kid, "k": k, "kty": "oct", "scope": scope}}, separators=(",", ":")).encode()
+sealed = AESGCM(cek).encrypt(iv, pt, hdr.encode())
+print("jwe plaintext", pt.decode())
+print("jwe cek      ", cek.hex())
+print("jwe          ", ".".join([hdr, "", b64(iv), b64(sealed[:-16]), b64(sealed[-16:])]))
+rp = recipient.public_key().public_numbers()
+print("keys_jwk     ", b64(json.dumps({"crv": "P-256", "ext": True, "key_ops": [], "kty": "EC",
+                                        "x": b64(rp.x.to_bytes(32, "big")), "y": b64(rp.y.to_bytes(32, "big"))}).encode()))
