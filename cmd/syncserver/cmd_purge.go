@@ -229,7 +229,7 @@ func printPurge(w io.Writer, r purgeReport) {
 	t.row("  expired records", r.ExpiredRecords)
 	t.row("  abandoned batches", fmt.Sprintf("%d (%d staged records)", r.Batches, r.BatchItems))
 	t.row("  replaced or retired uids", fmt.Sprintf("%d (%d records)%s", len(r.ReplacedUIDs), r.ReplacedRecords, uidList(r.ReplacedUIDs)))
-	t.row("  expired accounts codes, tokens, invites, commands", r.Accounts)
+	t.row("  built-in accounts", fmt.Sprintf("%d expired codes, keyFetch tokens, invites, device commands", r.Accounts))
 	t.flush()
 	if d := r.Database; d != nil {
 		switch {
