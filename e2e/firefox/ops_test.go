@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"syncserver/internal/fxatest"
 )
 
 // What the test does in Firefox, as privileged JavaScript.
@@ -11,23 +13,78 @@ import (
 // signIn signs the profile in to the account as the FxA web flow would end
 // (setSignedInUser). Over an account already signed in it is what
 // happens when the user signs in again after a password reset elsewhere.
+//
+// Over an account, the sign-in must not overlap a sync. Firefox starts
+// syncs of its own: its error handler one at once after a 401 from
+// storage (as B's sync with the old keys gets), its scheduler one when
+// local changes add up. Such a sync may fetch a token with the old key
+// while the new account is put in place; the tokenserver refuses the old
+// key id, Firefox retries with the new account's key and gets the new uid,
+// but it builds its key bundle from the key of its first try
+// (_fetchTokenForUser in services-sync's sync_auth.sys.mjs). Every sync
+// then fails to decrypt crypto/keys (error.login.reason.recoverykey) until
+// that token expires. So over an account the sign-in holds Sync's lock: it
+// waits for a running sync to end, a sync that tries to start meanwhile
+// gives up, and scheduled ones are cancelled. Once the new account is in
+// place, Sync must hold no token and no key bundle (it derives them again
+// from the new key), and FxA must give the new key id.
+//
+// A fresh profile has no account for Sync to use, so nothing can overlap
+// its first sign-in, which must not find the lock taken: Firefox would
+// then skip its first-sync set-up.
 func (b *browser) signIn(t *testing.T, data map[string]any) {
 	t.Helper()
+	keys, _ := data["scopedKeys"].(map[string]any)
+	key, _ := keys[fxatest.OldSyncScope].(map[string]any)
+	wantKid, _ := key["kid"].(string)
+	if wantKid == "" {
+		t.Fatalf("firefox %s: sign-in data without an oldsync key id: %v", b.name, data)
+	}
 	var got struct {
 		Email    string `json:"email"`
 		Verified bool   `json:"verified"`
+		Kid      string `json:"kid"`
+		Kept     string `json:"kept"` // what Sync kept from before, if anything
 	}
 	b.run(t, &got, `
-const [data] = arguments;
+const [data, scope] = arguments;
 return (async () => {
   const fxAccounts = getFxAccountsSingleton();
   await Weave.Service.promiseInitialized;
-  await fxAccounts._internal.setSignedInUser(data);
-  await Weave.Service.configure();
-  return await fxAccounts.getSignedInUser();
-})();`, data)
+  const identity = Weave.Service.identity;
+  const signIn = async () => {
+    await fxAccounts._internal.setSignedInUser(data);
+    await Weave.Service.configure();
+    // Sync's observers of the sign-in (they drop its credentials) have run.
+    await identity.asyncObserver.promiseObserversComplete();
+  };
+  const over = !!(await fxAccounts.getSignedInUser());
+  let kept = "";
+  if (over) {
+    await withSyncLock(async () => {
+      Weave.Service.scheduler.clearSyncTriggers();
+      // A token fetch is only begun by a sync, which holds the lock; wait
+      // for one begun otherwise all the same.
+      await identity._ensureValidTokenPromise?.catch(() => {});
+      await signIn();
+      // Checked holding the lock: no sync can have fetched a token since.
+      kept = [identity._token && "a token", identity._syncKeyBundle && "a key bundle"].filter(Boolean).join(" and ");
+    });
+  } else {
+    await signIn();
+  }
+  const user = await fxAccounts.getSignedInUser();
+  const key = await fxAccounts.keys.getKeyForScope(scope);
+  return { email: user.email, verified: user.verified, kid: key.kid, kept };
+})();`, data, fxatest.OldSyncScope)
 	if got.Email != data["email"] || !got.Verified {
 		t.Fatalf("firefox %s: signed in as %+v, want %v", b.name, got, data["email"])
+	}
+	if got.Kid != wantKid {
+		t.Fatalf("firefox %s: after the sign-in FxA gives the key id %q, want %q", b.name, got.Kid, wantKid)
+	}
+	if got.Kept != "" {
+		t.Fatalf("firefox %s: after signing in over an account Sync still holds %s from before", b.name, got.Kept)
 	}
 }
 
