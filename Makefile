@@ -3,14 +3,16 @@
 #   make serve   build and run with ./syncserver.ini (sqlite, http://localhost:5000/)
 #   make test    go vet + the whole test suite with the race detector
 #   make lint    gofmt and go vet
+#   make fuzz    run every fuzz target for FUZZTIME each (make test runs their seeds)
 #   make build   bin/syncserver
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 CONFIG  ?= ./syncserver.ini
+FUZZTIME ?= 30s
 
-.PHONY: all build serve test lint bench clean
+.PHONY: all build serve test lint fuzz bench clean
 
 all: build
 
@@ -33,6 +35,18 @@ test:
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# go test -fuzz takes one target at a time, so loop over the packages that
+# have Fuzz functions and over their targets. A failing input is written to
+# the package's testdata/fuzz/FuzzXxx/; commit it, and plain go test (so
+# make test) replays it from then on.
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for target in $$($(GO) test -list '^Fuzz' $$dir | grep '^Fuzz'); do \
+			echo "== $$dir $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
