@@ -11,6 +11,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 CONFIG  ?= ./syncserver.ini
 FUZZTIME ?= 30s
+# Each new interesting input is shrunk for up to this long (go test's
+# default, 60s, can spend a whole FUZZTIME on one input).
+FUZZMINIMIZE ?= 2s
 
 .PHONY: all build serve test lint fuzz bench clean
 
@@ -44,7 +47,7 @@ fuzz:
 	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 		for target in $$($(GO) test -list '^Fuzz' $$dir | grep '^Fuzz'); do \
 			echo "== $$dir $$target"; \
-			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$dir; \
 		done; \
 	done
 
