@@ -48,6 +48,9 @@ var bsoSeeds = []string{
 	`[{"id":"a","payload":"\ud800\u2028\n\"\\"}] `, `[{"id":"a"}] x`, `[{"id":"a",}]`, "{\"id\":\"a\"}\r\n",
 }
 
+// FuzzBSOBody runs POST and PUT bodies of every readable type through the
+// parsers and the record rules, with small limits so that short inputs
+// reach every per-record failure.
 func FuzzBSOBody(f *testing.F) {
 	for _, body := range bsoSeeds {
 		for i := range fuzzBodyTypes {

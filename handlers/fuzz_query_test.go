@@ -7,14 +7,12 @@ package handlers
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -135,52 +133,6 @@ func referenceLimit(v string) (int, bool) {
 		return math.MaxInt32, true
 	}
 	return int(n), true
-}
-
-// fuzzClient signs requests of one user against a Server over a real store.
-// Its nonces are its own, so that the fuzz function can use it through the
-// *testing.T of each input.
-type fuzzClient struct {
-	ts    *testServer
-	creds testCreds
-	errs  *lastLine
-	n     uint64
-}
-
-func newFuzzClient(f *testing.F) *fuzzClient {
-	errs := &lastLine{}
-	ts := newTestServer(f, func(o *Options) {
-		// Only errors, and only the last one: a long run would otherwise
-		// keep every access line.
-		o.Logger = slog.New(slog.NewTextHandler(errs, &slog.HandlerOptions{Level: slog.LevelError}))
-	})
-	return &fuzzClient{ts: ts, creds: ts.mintToken(1), errs: errs}
-}
-
-func (c *fuzzClient) do(method, target, body string, hdr ...string) *Response {
-	c.n++
-	r := newRequest(method, target, body, hdr...)
-	c.ts.signHawk(r, c.creds, c.ts.opts.PublicURL.Prefix+target, body, hawkAuth{Nonce: "fz" + strconv.FormatUint(c.n, 36)})
-	return c.ts.serve(r)
-}
-
-// lastLine keeps the last line written to it.
-type lastLine struct {
-	mu   sync.Mutex
-	line string
-}
-
-func (l *lastLine) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	l.line = string(p)
-	l.mu.Unlock()
-	return len(p), nil
-}
-
-func (l *lastLine) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.line
 }
 
 // fuzzRecord is a seeded record of collection "fuzz", as the store keeps it.
