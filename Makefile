@@ -5,6 +5,8 @@
 #   make lint    gofmt and go vet
 #   make fuzz    run every fuzz target for FUZZTIME each (make test runs their seeds)
 #   make build   bin/syncserver
+#   make mutants apply a fixed list of bugs, one at a time, to a copy of the
+#                tree and check that the tests catch each (not run in CI)
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -15,11 +17,15 @@ FUZZTIME ?= 30s
 # default, 60s, can spend a whole FUZZTIME on one input).
 FUZZMINIMIZE ?= 2s
 
-.PHONY: all build serve test lint fuzz bench clean
+.PHONY: all build serve test lint fuzz bench mutants clean
 
 all: build
 
+# The first build compiles sqlite (C, through cgo) and prints nothing for
+# minutes: say so before, rather than look hung. (go list cannot tell a
+# cached build from a fresh one, so the line is always printed.)
 build:
+	@echo "building bin/syncserver (the first build compiles sqlite through cgo: 2-3 minutes without output; later ones take seconds)"
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/syncserver ./cmd/syncserver
 
 serve: build
@@ -53,6 +59,9 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+mutants:
+	GO=$(GO) $(GO) run ./scripts/mutants
 
 clean:
 	rm -rf bin

@@ -9,7 +9,7 @@ import (
 // RetiredGeneration is the generation of a retired account's records:
 // no FxA token can carry a later one, so every token request of the
 // account fails with invalid-generation from then on (Mozilla's
-// tokenserver retire_user, spec/tokenserver-auth-config.md §2.5).
+// tokenserver retire_user).
 const RetiredGeneration int64 = math.MaxInt64
 
 // Errors of the Admin interface.
@@ -101,6 +101,10 @@ type Stats struct {
 	// a compaction (VACUUM, OPTIMIZE TABLE) would give back; -1 when the
 	// backend cannot tell.
 	DatabaseBytes, FreeBytes int64
+	// Synchronous is what a commit survives as the store runs it: SQLite's
+	// PRAGMA synchronous (FULL, NORMAL or OFF), read back from the
+	// database; "" for a backend without that setting.
+	Synchronous string
 }
 
 // Admin is what syncserver's administration commands and metrics need of

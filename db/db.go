@@ -27,6 +27,12 @@ var (
 	// ErrUnavailable: the database cannot be reached or failed; nothing was
 	// written.
 	ErrUnavailable = errors.New("db: unavailable")
+	// ErrFull: the database, or the disk under it, has no room for the
+	// write; nothing was written. Reads go on working, and writes work
+	// again once space is freed, without a restart. An error matching
+	// ErrFull matches ErrUnavailable too, so callers that only know
+	// "the database failed" treat it as such.
+	ErrFull = errors.New("db: out of space")
 	// ErrSchemaTooNew: the database was migrated by a newer syncserver.
 	ErrSchemaTooNew = errors.New("db: database schema is newer than this syncserver")
 	// ErrStaleClientState and friends belong to the Users interface.

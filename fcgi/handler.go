@@ -17,6 +17,7 @@ package fcgi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"syncserver/handlers"
@@ -40,6 +42,13 @@ type Options struct {
 	// sees at most MaxRequestBytes+1 bytes, enough to know the body is too
 	// large and answer 413 itself. Zero or less selects DefaultMaxRequestBytes.
 	MaxRequestBytes int64
+	// ReadTimeout bounds reading a request's body, from the moment the
+	// web server has sent the request's parameters ([server:main]
+	// read_timeout; zero or less: no bound). Web servers bound their
+	// clients themselves, but one that streams a stalled upload through
+	// (mod_proxy_fcgi does) would otherwise hold the core's body budget
+	// for as long as its client likes. The core answers 400 when it passes.
+	ReadTimeout time.Duration
 	// ShutdownTimeout bounds Server.Shutdown in addition to its context;
 	// zero leaves the bound to the context alone.
 	ShutdownTimeout time.Duration
@@ -70,15 +79,16 @@ func (o Options) logger() *slog.Logger {
 
 // adapter is the http.Handler that net/http/fcgi calls.
 type adapter struct {
-	h        handlers.Handler
-	maxBytes int64
-	log      *slog.Logger
+	h           handlers.Handler
+	maxBytes    int64
+	readTimeout time.Duration
+	log         *slog.Logger
 }
 
 // NewHandler adapts h to the *http.Request values net/http/fcgi produces. It
 // is meant for fcgi.Serve; Server wraps it with graceful shutdown.
 func NewHandler(h handlers.Handler, opts Options) http.Handler {
-	return &adapter{h: h, maxBytes: opts.maxRequestBytes(), log: opts.logger()}
+	return &adapter{h: h, maxBytes: opts.maxRequestBytes(), readTimeout: opts.ReadTimeout, log: opts.logger()}
 }
 
 func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -91,9 +101,47 @@ func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeResponse(w, nil)
 		}
 	}()
+	if a.readTimeout > 0 && r.Body != nil {
+		d := newDeadlineBody(r.Body, a.readTimeout)
+		defer d.stop()
+		r.Body = d
+	}
 	req := buildRequest(r, a.maxBytes)
 	writeResponse(w, a.h.Serve(r.Context(), req))
 }
+
+// errReadTimeout is what reading a body returns once ReadTimeout has passed.
+var errReadTimeout = errors.New("fcgi: request body not received within read_timeout")
+
+// deadlineBody is a request body that stops at a deadline. net/http/fcgi's
+// body is a pipe fed by the connection's reader, which has no deadline of
+// its own; closing the pipe at the deadline ends a Read waiting on it, and
+// the connection's reader then drops what still arrives for the request.
+type deadlineBody struct {
+	io.ReadCloser
+	timer   *time.Timer
+	expired atomic.Bool
+}
+
+func newDeadlineBody(body io.ReadCloser, timeout time.Duration) *deadlineBody {
+	d := &deadlineBody{ReadCloser: body}
+	d.timer = time.AfterFunc(timeout, func() {
+		d.expired.Store(true)
+		body.Close()
+	})
+	return d
+}
+
+func (d *deadlineBody) Read(p []byte) (int, error) {
+	n, err := d.ReadCloser.Read(p)
+	if err != nil && d.expired.Load() {
+		err = errReadTimeout
+	}
+	return n, err
+}
+
+// stop disarms the deadline once the handler is done with the body.
+func (d *deadlineBody) stop() { d.timer.Stop() }
 
 // buildRequest copies the facts of r into a handlers.Request.
 func buildRequest(r *http.Request, maxBytes int64) *handlers.Request {
@@ -117,6 +165,8 @@ func buildRequest(r *http.Request, maxBytes int64) *handlers.Request {
 		Header:                  h,
 		RemoteAddr:              r.RemoteAddr,
 		UntrustedForwardedProto: untrusted,
+		FastCGI:                 true,
+		ServerSoftware:          fcgi.ProcessEnv(r)["SERVER_SOFTWARE"],
 	}
 	req.ContentLength, req.Body = body(r, maxBytes)
 	return req
@@ -190,7 +240,8 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // 500 rather than a panic inside net/http/fcgi.
 func writeResponse(w http.ResponseWriter, resp *handlers.Response) {
 	if resp == nil || resp.Status < 100 || resp.Status > 999 {
-		resp = &handlers.Response{Status: http.StatusInternalServerError}
+		resp = &handlers.Response{Status: http.StatusInternalServerError, Header: make(http.Header)}
+		handlers.SetSecurityHeaders(resp.Header)
 	}
 	h := w.Header()
 	for k, vs := range resp.Header {

@@ -1,8 +1,9 @@
 // Package fxa verifies the OAuth access tokens Firefox Accounts (FxA) issues,
-// so the tokenserver can trade one for storage credentials
-// (spec/tokenserver-auth-config.md §3). JWT access tokens are checked
-// locally against the OAuth server's published keys; anything else is asked
-// of the OAuth server's /v1/verify endpoint.
+// so the tokenserver can trade one for storage credentials. JWT access tokens are checked
+// locally against the OAuth server's published keys; anything else — and a
+// JWT whose kid none of those keys has, even after fetching them again
+// (at most once a second) — is asked of the OAuth server's /v1/verify
+// endpoint, as PyFxA does for the legacy tokenserver.
 //
 // Every failure is one of three kinds, matched with errors.Is: ErrRejected
 // (FxA or the signature says no: the client must sign in again),
@@ -60,6 +61,9 @@ const (
 	DefaultCacheSize     = 10000
 	DefaultKeysMaxAge    = time.Hour
 	DefaultRetryInterval = 10 * time.Second
+	// DefaultKeysFetchInterval is the least time between two fetches of
+	// the OAuth server's keys, whatever clients send.
+	DefaultKeysFetchInterval = time.Second
 )
 
 // Token is what a verified access token says.
@@ -93,11 +97,16 @@ type Config struct {
 	// JWKS is a static JSON key set ({"keys":[…]}) for offline operation:
 	// when set, the OAuth server's /v1/jwks is never fetched.
 	JWKS string
-	// Scope is the scope tokens must imply; default OldSyncScope.
-	Scope string
+	// Scopes are the scopes a token must imply one of; default
+	// OldSyncScope alone. Other clients of Sync 1.5 (Thunderbird) ask FxA
+	// for scopes of their own.
+	Scopes []string
 	// Timeout bounds each request to FxA; default DefaultTimeout.
 	Timeout time.Duration
-	// HTTPClient makes the requests; default a client of its own.
+	// HTTPClient makes the requests; default a client of its own, which
+	// goes through the proxy that HTTPS_PROXY (HTTP_PROXY for http URLs)
+	// names unless NO_PROXY lists the host, as servers that may reach the
+	// internet only through a proxy need.
 	HTTPClient *http.Client
 	// Logger receives key fetches and discovery results (never tokens).
 	Logger *slog.Logger
@@ -111,10 +120,14 @@ type Config struct {
 	// KeysMaxAge is how long fetched keys are used before being fetched
 	// again, so that a key FxA withdraws stops being accepted.
 	KeysMaxAge time.Duration
-	// RetryInterval is the least time between two fetches of the keys for
-	// an unknown kid, and between two failed discovery attempts, so that a
-	// flood of bogus tokens cannot hammer FxA.
+	// RetryInterval is the least time between two failed discovery
+	// attempts.
 	RetryInterval time.Duration
+	// KeysFetchInterval is the least time between two fetches of the keys
+	// (for an unknown kid, or because KeysMaxAge passed), so that a flood
+	// of tokens naming bogus kids cannot hammer FxA: those go to
+	// /v1/verify instead, as tokens that are not JWTs always do.
+	KeysFetchInterval time.Duration
 }
 
 // Verifier verifies FxA access tokens. It is safe for concurrent use.
@@ -137,14 +150,14 @@ type Verifier struct {
 // be discovered is discovered by the first Verify (or an explicit Resolve),
 // and a failure there is retried later instead of stopping the server.
 func New(cfg Config) (*Verifier, error) {
-	if cfg.Scope == "" {
-		cfg.Scope = OldSyncScope
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{OldSyncScope}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		cfg.HTTPClient = &http.Client{Transport: proxyTransport()}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -164,6 +177,9 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = DefaultRetryInterval
 	}
+	if cfg.KeysFetchInterval <= 0 {
+		cfg.KeysFetchInterval = DefaultKeysFetchInterval
+	}
 	if cfg.IdentityProvider != "" {
 		if _, err := originOf(cfg.IdentityProvider); err != nil {
 			return nil, fmt.Errorf("fxa: identity provider: %w", err)
@@ -182,7 +198,7 @@ func New(cfg Config) (*Verifier, error) {
 		log:   cfg.Logger,
 		now:   cfg.Now,
 	}
-	v.keys = &keySet{v: v}
+	v.keys = &keySet{v: v, mono: time.Now}
 	if cfg.JWKS != "" {
 		keys, err := parseJWKS([]byte(cfg.JWKS))
 		if err != nil {
@@ -235,14 +251,18 @@ func (v *Verifier) Verify(ctx context.Context, accessToken string) (Token, error
 	var c claims
 	if looksLikeJWT(accessToken) {
 		c, err = v.verifyJWT(ctx, ep, accessToken, now)
+		var uk *unknownKidError
+		if errors.As(err, &uk) {
+			c, err = v.verifyUnknownKid(ctx, ep, accessToken, uk)
+		}
 	} else {
 		c, err = v.verifyRemote(ctx, ep, accessToken)
 	}
 	if err != nil {
 		return Token{}, err
 	}
-	if !ScopeSetImplies(c.scope, v.cfg.Scope) {
-		return Token{}, fmt.Errorf("%w: scope %q does not grant %s", ErrRejected, strings.Join(c.scope, " "), v.cfg.Scope)
+	if !v.scopeAccepted(c.scope) {
+		return Token{}, fmt.Errorf("%w: scope %q grants none of %s", ErrRejected, strings.Join(c.scope, " "), strings.Join(v.cfg.Scopes, ", "))
 	}
 	gen, err := parseGeneration(c.generation)
 	if err != nil {
@@ -257,6 +277,17 @@ func (v *Verifier) Verify(ctx context.Context, accessToken string) (Token, error
 		v.cache.put(key, t, until, now)
 	}
 	return t, nil
+}
+
+// scopeAccepted tells whether the granted scopes imply one of those
+// configured.
+func (v *Verifier) scopeAccepted(granted []string) bool {
+	for _, want := range v.cfg.Scopes {
+		if ScopeSetImplies(granted, want) {
+			return true
+		}
+	}
+	return false
 }
 
 // claims is what either verification path learned, before the common

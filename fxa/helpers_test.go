@@ -239,7 +239,15 @@ func newVerifier(t testing.TB, f *fakeFxA, c *clock, edit func(*Config)) *Verifi
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The rate bound of key fetches follows the test's clock too.
+	v.keys.mono = c.Now
 	return v
+}
+
+// rejectAll makes the fake's /v1/verify answer as FxA does for a token it
+// did not issue.
+func rejectAll(f *fakeFxA) {
+	f.verify = answer(http.StatusBadRequest, `{"code":400,"errno":108,"error":"Bad Request","message":"Invalid token"}`)
 }
 
 // noNetwork is an HTTP transport that fails the test when used.

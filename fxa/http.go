@@ -16,6 +16,21 @@ import (
 // maxResponseBytes bounds what is read of any FxA answer.
 const maxResponseBytes = 1 << 20
 
+// proxyTransport is the transport of the default client: Go's default,
+// whose Proxy is http.ProxyFromEnvironment, set again here because a server
+// that may reach FxA only through a proxy depends on it. (That function
+// reads the environment once, and never proxies localhost or a loopback
+// address.)
+func proxyTransport() http.RoundTripper {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t = t.Clone()
+	t.Proxy = http.ProxyFromEnvironment
+	return t
+}
+
 // fetcher makes the JSON requests to FxA with a time limit of its own.
 type fetcher struct {
 	client  *http.Client

@@ -67,6 +67,7 @@ func TestVerifyJWTRejected(t *testing.T) {
 		{"alg RS512", jwtSpec{key: k, header: map[string]any{"alg": "RS512"}}, ErrRejected, 0},
 		{"alg lower case", jwtSpec{key: k, header: map[string]any{"alg": "rs256"}}, ErrRejected, 0},
 		{"critical extension", jwtSpec{key: k, header: map[string]any{"crit": []string{"exp"}}}, ErrRejected, 0},
+		{"critical b64 extension", jwtSpec{key: k, header: map[string]any{"crit": []string{"b64"}, "b64": false}}, ErrRejected, 0},
 		{"typ JWT", jwtSpec{key: k, header: map[string]any{"typ": "JWT"}}, ErrRejected, 0},
 		{"typ missing", jwtSpec{key: k, header: map[string]any{"typ": nil}}, ErrRejected, 0},
 		{"typ at+jwt", jwtSpec{key: k, header: map[string]any{"typ": "at+jwt"}}, nil, 1},
@@ -145,34 +146,38 @@ func TestJWKSRefetchOnUnknownKid(t *testing.T) {
 	if n := f.hitCount("GET /v1/jwks"); n != 2 {
 		t.Errorf("jwks fetched %d times, want 2", n)
 	}
+	if n := f.hitCount("POST /v1/verify"); n != 0 {
+		t.Errorf("/v1/verify asked %d times, want 0: every kid was found in fetched keys", n)
+	}
 }
 
-func TestJWKSBogusKidsAreRateLimited(t *testing.T) {
+// TestJWKSUnknownKidsAreRateLimited: tokens naming kids we do not have
+// make us fetch the keys at most once per KeysFetchInterval, whatever
+// clients send; the others are asked of FxA's /v1/verify, whose "no" is a
+// rejection (never "come back later").
+func TestJWKSUnknownKidsAreRateLimited(t *testing.T) {
 	c := newClock()
 	f := newFakeFxA(t)
 	k := newTestKey(t, "k1")
-	f.set(func(f *fakeFxA) { f.jwks = jwksJSON(k) })
-	v := newVerifier(t, f, c, func(cfg *Config) { cfg.RetryInterval = 10 * time.Second })
+	f.set(func(f *fakeFxA) { f.jwks = jwksJSON(k); rejectAll(f) })
+	v := newVerifier(t, f, c, nil)
 	ctx := context.Background()
 	bogus := func(i int) string {
 		return mintJWT(t, jwtSpec{key: testKey{kid: fmt.Sprintf("bogus-%d", i), priv: k.priv}})
 	}
-	// The first unknown kid is looked up, and the fresh key set proves it
-	// bogus.
-	_, err := v.Verify(ctx, bogus(0))
-	wantKind(t, err, ErrRejected)
-	// The flood that follows cannot trigger fetches; as a kid FxA started
-	// using a moment ago would look the same, the answer is "come back
-	// later", never a rejection.
-	for i := 1; i < 50; i++ {
+	for i := range 50 {
 		_, err := v.Verify(ctx, bogus(i))
-		wantKind(t, err, ErrUnavailable)
+		wantKind(t, err, ErrRejected)
+		c.Add(10 * time.Millisecond) // 50 requests within 0.5 s
 	}
 	if n := f.hitCount("GET /v1/jwks"); n != 1 {
-		t.Errorf("jwks fetched %d times for 50 bogus kids, want 1", n)
+		t.Errorf("jwks fetched %d times for 50 bogus kids within 0.5 s, want 1", n)
 	}
-	c.Add(11 * time.Second)
-	_, err = v.Verify(ctx, bogus(50))
+	if n := f.hitCount("POST /v1/verify"); n != 50 {
+		t.Errorf("/v1/verify asked %d times, want 50", n)
+	}
+	c.Add(DefaultKeysFetchInterval)
+	_, err := v.Verify(ctx, bogus(50))
 	wantKind(t, err, ErrRejected)
 	if n := f.hitCount("GET /v1/jwks"); n != 2 {
 		t.Errorf("jwks fetched %d times, want 2 once the interval passed", n)
@@ -182,12 +187,14 @@ func TestJWKSBogusKidsAreRateLimited(t *testing.T) {
 func TestJWKSConcurrentUnknownKidFetchesOnce(t *testing.T) {
 	f := newFakeFxA(t)
 	k := newTestKey(t, "k1")
-	f.set(func(f *fakeFxA) { f.jwks = jwksJSON(k); f.stall = 200 * time.Millisecond })
+	f.set(func(f *fakeFxA) { f.jwks = jwksJSON(k); f.stall = 200 * time.Millisecond; rejectAll(f) })
+	// The real clock: the requests come within the stall.
 	v := newVerifier(t, f, newClock(), nil)
-	tok := mintJWT(t, jwtSpec{key: testKey{kid: "bogus", priv: k.priv}})
+	v.keys.mono = time.Now
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
 	for i := range errs {
+		tok := mintJWT(t, jwtSpec{key: testKey{kid: fmt.Sprint("bogus-", i), priv: k.priv}})
 		wg.Go(func() { _, errs[i] = v.Verify(context.Background(), tok) })
 	}
 	wg.Wait()
@@ -199,11 +206,74 @@ func TestJWKSConcurrentUnknownKidFetchesOnce(t *testing.T) {
 	}
 }
 
-func TestJWKSRotationDropsWithdrawnKeys(t *testing.T) {
+// TestJWKSThrottledGenuineKid: a token signed with a key FxA started using
+// right after our last fetch is accepted on its first request, through
+// /v1/verify, and its key is fetched as soon as the rate bound allows, so
+// that later tokens are checked locally even while FxA is down.
+func TestJWKSThrottledGenuineKid(t *testing.T) {
 	c := newClock()
 	f := newFakeFxA(t)
 	k1, k2 := newTestKey(t, "k1"), newTestKey(t, "k2")
 	f.set(func(f *fakeFxA) { f.jwks = jwksJSON(k1) })
+	v := newVerifier(t, f, c, func(cfg *Config) { cfg.CacheTTL = -1 })
+	v.keys.mono = time.Now // the refresh waits on the real clock
+	ctx := context.Background()
+	_, err := v.Verify(ctx, mintJWT(t, jwtSpec{key: k1}))
+	wantKind(t, err, nil)
+
+	fresh := mintJWT(t, jwtSpec{key: k2})
+	f.set(func(f *fakeFxA) {
+		f.jwks = jwksJSON(k1, k2)
+		f.verify = func(w http.ResponseWriter, tok string) {
+			if tok != fresh {
+				answer(http.StatusBadRequest, `{"code":400,"errno":108}`)(w, tok)
+				return
+			}
+			w.Write([]byte(`{"user":"` + testUID + `","client_id":"5882386c6d801776","scope":["` + OldSyncScope + `"],"generation":1700000000123}`))
+		}
+	})
+	got, err := v.Verify(ctx, fresh)
+	wantKind(t, err, nil)
+	if got.UID != testUID || got.Generation != 1700000000123 || !got.Expires.Equal(t0.Add(time.Hour)) {
+		t.Errorf("Verify = %+v", got)
+	}
+	if n := f.hitCount("POST /v1/verify"); n != 1 {
+		t.Errorf("/v1/verify asked %d times, want 1", n)
+	}
+	deadline := time.Now().Add(5 * DefaultKeysFetchInterval)
+	for f.hitCount("GET /v1/jwks") < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := f.hitCount("GET /v1/jwks"); n != 2 {
+		t.Fatalf("jwks fetched %d times, want 2: the new key is fetched once the interval passed", n)
+	}
+	// FxA goes down; tokens signed with the new key are still accepted.
+	f.set(func(f *fakeFxA) { f.jwksStatus = 503; f.verify = nil })
+	_, err = v.Verify(ctx, mintJWT(t, jwtSpec{key: k2, claims: map[string]any{"jti": "later"}}))
+	wantKind(t, err, nil)
+}
+
+// TestJWKSUnknownKidFxADown: with FxA unreachable an unknown kid is
+// unavailable (the key may be new), and a /v1/verify that answers decides
+// even when the keys cannot be fetched.
+func TestJWKSUnknownKidFxADown(t *testing.T) {
+	k := newTestKey(t, "k1")
+	f := newFakeFxA(t)
+	f.set(func(f *fakeFxA) { f.jwksStatus = 503 })
+	v := newVerifier(t, f, newClock(), nil)
+	tok := mintJWT(t, jwtSpec{key: k})
+	_, err := v.Verify(context.Background(), tok)
+	wantKind(t, err, ErrUnavailable)
+	f.set(rejectAll)
+	_, err = v.Verify(context.Background(), tok)
+	wantKind(t, err, ErrRejected)
+}
+
+func TestJWKSRotationDropsWithdrawnKeys(t *testing.T) {
+	c := newClock()
+	f := newFakeFxA(t)
+	k1, k2 := newTestKey(t, "k1"), newTestKey(t, "k2")
+	f.set(func(f *fakeFxA) { f.jwks = jwksJSON(k1); rejectAll(f) })
 	v := newVerifier(t, f, c, func(cfg *Config) { cfg.KeysMaxAge = time.Hour; cfg.CacheTTL = -1 })
 	ctx := context.Background()
 	old := mintJWT(t, jwtSpec{key: k1, claims: map[string]any{"exp": t0.Add(3 * time.Hour).Unix()}})
@@ -215,6 +285,7 @@ func TestJWKSRotationDropsWithdrawnKeys(t *testing.T) {
 	_, err = v.Verify(ctx, old)
 	wantKind(t, err, nil) // keys are not refetched before KeysMaxAge
 	c.Add(31 * time.Minute)
+	// The withdrawn kid is unknown now, and FxA says no.
 	_, err = v.Verify(ctx, old)
 	wantKind(t, err, ErrRejected)
 	_, err = v.Verify(ctx, mintJWT(t, jwtSpec{key: k2, claims: map[string]any{"exp": t0.Add(3 * time.Hour).Unix()}}))
@@ -272,10 +343,10 @@ func TestJWKSOutageKeepsKnownKeys(t *testing.T) {
 	_, err = v.Verify(ctx, tok)
 	wantKind(t, err, nil)
 	if n := f.hitCount("GET /v1/jwks"); n != 2 {
-		t.Errorf("jwks fetched %d times, want 2 (no retry within RetryInterval)", n)
+		t.Errorf("jwks fetched %d times, want 2 (no retry within KeysFetchInterval)", n)
 	}
 	// An unknown kid during the outage is unavailable, not rejected: the
-	// key may be new.
+	// key may be new, and /v1/verify cannot answer either.
 	c.Add(time.Minute)
 	_, err = v.Verify(ctx, mintJWT(t, jwtSpec{key: testKey{kid: "k2", priv: k.priv}}))
 	wantKind(t, err, ErrUnavailable)
@@ -314,6 +385,9 @@ func TestStaticJWKSForms(t *testing.T) {
 		{"EC only", `{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`, false},
 		{"wrong alg", strings.Replace(jwksJSON(k), `"RS256"`, `"RS512"`, 1), false},
 		{"small key", `{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}`, false},
+		// A key the parser cannot read does not spoil the usable ones.
+		{"unreadable key beside a good one", strings.Replace(jwksJSON(k), `"keys":[`, `"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"},{"kty":"OKP"},`, 1), true},
+		{"even exponent", strings.Replace(jwksJSON(k), `"e":"AQAB"`, `"e":"AQAA"`, 1), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,8 +12,7 @@ import (
 )
 
 // unauthorized is every Hawk failure: 401 with body 0 and the challenge
-// header, as the legacy server answered (spec/tokenserver-auth-config.md
-// §5.7). Firefox reacts to any storage 401 by fetching a new token, so the
+// header, as the legacy server answered. Firefox reacts to any storage 401 by fetching a new token, so the
 // reason only goes to the debug log; it never names the token or its key.
 func unauthorized(cause error, format string, args ...any) error {
 	e := weaveError(http.StatusUnauthorized, codeUnknown, "hawk: "+format, args...)
@@ -73,6 +72,7 @@ func (s *Server) authenticate(c *call, uid db.UID, expiredOK bool) (hawk.Auth, e
 		Resource: c.clientResource(pu.Prefix),
 	}
 	if err := hawk.Verify([]byte(key), a, r); err != nil {
+		s.explainSignedWithoutPrefix(c, key, a, r)
 		return hawk.Auth{}, unauthorized(err, "MAC does not match %s %s on %s:%d (check public_url)", r.Method, r.Resource, r.Host, r.Port)
 	}
 	return a, nil
@@ -86,10 +86,29 @@ func (s *Server) checkPayloadAndReplay(c *call, a hawk.Auth, body []byte) error 
 	if err := hawk.VerifyPayload(a, c.req.Header.Get("Content-Type"), body); err != nil {
 		return unauthorized(err, "body does not match the signed payload hash")
 	}
-	if err := s.storage.nonces.Check(a.ID, a.Nonce, a.TS, c.start); err != nil {
-		return unauthorized(err, "%s (ts %d, server time %d)", replayReason(err), a.TS, c.start.Unix())
+	// The nonces are partitioned by user, so the uid comes from the token
+	// again (a cache hit: authenticate parsed it). A replay can succeed
+	// only while the token is accepted, so the nonce is kept no longer.
+	st := s.storage
+	p, _, err := st.tokens.Parse(a.ID)
+	if err != nil {
+		return unauthorized(err, "token not accepted")
 	}
-	return nil
+	until := p.Expires
+	if c.route == storageRoutes[routeInfoCollections].name && c.req.Method == http.MethodGet {
+		until += max(st.expiredGrace, 0) // the one request an expired token may make
+	}
+	err = st.nonces.Check(p.UID, a.ID, a.Nonce, a.TS, until, c.start)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, hawk.ErrFull):
+		// Not the client's fault, and no reason to sign it out.
+		e := weaveError(http.StatusServiceUnavailable, codeUnknown, "hawk: nonce cache full of other users' nonces")
+		e.cause = err
+		return e.withHeader("Retry-After", strconv.Itoa(retryUnavailable))
+	}
+	return unauthorized(err, "%s (ts %d, server time %d)", replayReason(err), a.TS, c.start.Unix())
 }
 
 func replayReason(err error) string {
@@ -98,6 +117,8 @@ func replayReason(err error) string {
 		return "nonce already used with this token"
 	case errors.Is(err, hawk.ErrStaleTimestamp):
 		return "timestamp outside the allowed window"
+	case errors.Is(err, hawk.ErrForgotten):
+		return "timestamp not after a nonce forgotten after a flood of this user's requests"
 	}
 	return fmt.Sprint(err)
 }

@@ -9,7 +9,8 @@ import (
 	"syncserver/token"
 )
 
-// The vectors of spec/tokenserver-auth-config.md §4.7 and §5.9.
+// The token and Hawk known-answer vectors of the token and hawk packages
+// (checked against Mozilla's tokenlib and hawkauthlib 2.0.0).
 const (
 	vectorToken = "eyJ1aWQiOjEsIm5vZGUiOiJodHRwczovL3N5bmMuZXhhbXBsZS5jb20vZmYtc3luYyIsImV4cGlyZXMiOjE3MDAwMDAzMDAsImZ4YV91aWQiOiJhZWFhMTcyNWM3YTI0ZmY5ODNjNjI5NTcyNWQ1ZmM5YiIsImZ4YV9raWQiOiIxNTEwNzI2MzE3MTIzLUlxUXY0b25jN1ZjVkUxa1RRa3l5T3ciLCJoYXNoZWRfZnhhX3VpZCI6IjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmIiwiaGFzaGVkX2RldmljZV9pZCI6ImZlZGNiYTk4NzY1NDMyMTBmZWRjYmE5ODc2NTQzMjEwIiwic2FsdCI6ImExYjJjMyJ9NYSFkcizVsNM8TlQQUmH7ECBbedTmGsu66JoNajYFpU="
 	vectorKey   = "1JtaI7l6y7pMB5Usg5vVIC4bYVsXHLndA7_qN3AW7Eg="

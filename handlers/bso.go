@@ -14,8 +14,8 @@ import (
 	"syncserver/db"
 )
 
-// Record validation follows the legacy Python server (spec/storage-api.md
-// §5), which is what existing clients were written against: sortindex and
+// Record validation follows the legacy Python server (server-syncstorage's
+// bso.py), which is what existing clients were written against: sortindex and
 // ttl go through Python's int() (so "12" and 12.7 pass), a ttl over a year
 // is dropped, null means absent, and the POST failure reasons are its
 // strings.

@@ -19,7 +19,7 @@ func decodeObject(t *testing.T, s string) map[string]any {
 	return v.(map[string]any)
 }
 
-// Spec §17: the legacy BSO unit rules.
+// The legacy functional tests pin it: the legacy BSO unit rules.
 func TestBSOValidationRules(t *testing.T) {
 	s := &Server{opts: Options{Limits: DefaultLimits}}
 	big := func(n int) string { b, _ := json.Marshal(strings.Repeat("x", n)); return string(b) }

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// CORS headers, as the current upstream answers them (DESIGN.md §1).
+// CORS headers, as the current upstream (syncstorage-rs) answers them.
 const (
 	corsMethods = "GET, POST, PUT, DELETE, OPTIONS"
 	corsHeaders = "Authorization, Content-Type, Accept, X-If-Modified-Since, X-If-Unmodified-Since, " +

@@ -10,7 +10,7 @@ import (
 	"syncserver/db"
 )
 
-// Weave error codes (spec/storage-api.md §2.3) this server sends as bodies.
+// Weave error codes (Sync's "response codes") this server sends as bodies.
 const (
 	codeUnknown      = 0
 	codeIllegal      = 1  // other parameter or header errors
@@ -24,6 +24,9 @@ const (
 const (
 	retryConflict    = 10
 	retryUnavailable = 60
+	// retryFull: space comes back only when an operator frees it, so
+	// clients need not knock every minute.
+	retryFull = 300
 )
 
 // apiError is an error with its row in the error table: the status and the
@@ -73,7 +76,7 @@ func (e *apiError) withHeader(k, v string) *apiError {
 }
 
 // tokenError is a tokenserver error: a JSON object with a status string and
-// one error description (spec/tokenserver-auth-config.md §1.5).
+// one error description, as the legacy tokenserver answers.
 type tokenError struct {
 	status      int
 	Status      string
@@ -123,6 +126,12 @@ func errorResponse(err error) *Response {
 	case errors.Is(err, db.ErrConflict):
 		r := jsonResponse(http.StatusServiceUnavailable, []byte("0"))
 		r.Header.Set("Retry-After", strconv.Itoa(retryConflict))
+		return r
+	case errors.Is(err, db.ErrFull):
+		// The write was rolled back; reads still work, and writes do
+		// again once the database has room.
+		r := jsonResponse(http.StatusServiceUnavailable, []byte("0"))
+		r.Header.Set("Retry-After", strconv.Itoa(retryFull))
 		return r
 	default:
 		// db.ErrUnavailable, db.ErrSchemaTooNew and anything unexpected: the

@@ -33,3 +33,13 @@ func CleanHeader(h http.Header) {
 		}
 	}
 }
+
+// SetSecurityHeaders adds the headers every response carries whatever it
+// is: X-Content-Type-Options: nosniff, so that a browser never reads a
+// JSON or plain-text answer (which may echo what a client sent) as HTML or
+// script. The core adds them to each of its responses; the adapters call it
+// for the few answers they make themselves (a request the core never saw,
+// a last-resort 500).
+func SetSecurityHeaders(h http.Header) {
+	h.Set("X-Content-Type-Options", "nosniff")
+}

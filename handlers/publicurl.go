@@ -103,14 +103,39 @@ func splitHostPort(hostport string) (string, int) {
 	return h, n
 }
 
-// warnNoAuthorization reports, once per process, a request that came without
-// an Authorization header. Firefox always sends one, so its absence almost
-// always means the web server in front drops it: Apache withholds it from
-// FastCGI programs unless told otherwise.
+// warnNoAuthorization explains a request that came without an
+// Authorization header. Firefox always sends one, so when a Sync client's
+// request lacks it, the web server in front dropped it: Apache withholds it
+// from FastCGI programs unless "CGIPassAuth On". That advice is given only
+// where it can be right, for a FastCGI request from Apache; elsewhere the
+// warning says only that something in front drops the header. A request
+// made by hand (curl on the README's check step) is expected to get 401: it
+// gets one info line, without advice. Each is logged once per process.
 func (s *Server) warnNoAuthorization(c *call) {
+	if !fromSyncClient(c.req) {
+		s.noAuthPlainOnce.Do(func() {
+			s.log.Info("request without an Authorization header ("+c.req.Method+" "+c.path+") answered 401, as expected for a request without credentials (a check with curl); Firefox always sends one",
+				logRoute, c.route, logRemote, c.req.RemoteAddr)
+		})
+		return
+	}
 	s.noAuthOnce.Do(func() {
-		s.log.Warn("request without an Authorization header ("+c.req.Method+" "+c.path+"): Firefox always sends one, so the web server in front probably drops it; "+
-			"fix: Apache needs \"CGIPassAuth On\" in the <Location> that passes requests to syncserver over FastCGI (mod_proxy_fcgi, mod_fcgid)",
-			logRoute, c.route, logRemote, c.req.RemoteAddr)
+		msg := "request from a Sync client without an Authorization header (" + c.req.Method + " " + c.path + "): Firefox always sends one, so the web server or proxy in front drops it"
+		if c.req.FastCGI && strings.Contains(strings.ToLower(c.req.ServerSoftware), "apache") {
+			msg += "; fix: Apache needs \"CGIPassAuth On\" in the <Location> that passes requests to syncserver over FastCGI (mod_proxy_fcgi, mod_fcgid)"
+		}
+		s.log.Warn(msg, logRoute, c.route, logRemote, c.req.RemoteAddr, "server_software", c.req.ServerSoftware)
 	})
+}
+
+// fromSyncClient reports whether r looks like a Sync client's request, which
+// always carries an Authorization header: a token request with the key
+// headers Firefox sends, or a Firefox Sync User-Agent ("… FxSync/…",
+// "Firefox-iOS-Sync/…", "Mobile-Android-Sync/… (Firefox…)").
+func fromSyncClient(r *Request) bool {
+	if r.Header.Get(headerKeyID) != "" || r.Header.Get(headerClientState) != "" {
+		return true
+	}
+	ua := r.Header.Get("User-Agent")
+	return strings.Contains(ua, "FxSync") || strings.Contains(ua, "Firefox")
 }

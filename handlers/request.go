@@ -40,6 +40,16 @@ type Request struct {
 	// UntrustedForwardedProto is an X-Forwarded-Proto value the adapter saw
 	// but did not trust; the core only logs it to explain a mismatch.
 	UntrustedForwardedProto string
+	// FastCGI is true when the request came over FastCGI. RequestURI is
+	// then the web server's REQUEST_URI: the target the client sent, never
+	// one with a location's prefix stripped, so a path that lacks
+	// public_url's prefix is one the client used.
+	FastCGI bool
+	// ServerSoftware is the web server in front as FastCGI's SERVER_SOFTWARE
+	// names it ("nginx/1.22.1", "Apache/2.4.62 (Debian)"); "" on the
+	// standalone HTTP server, where a proxy in front is invisible. The core
+	// only uses it to give advice that fits the web server in its logs.
+	ServerSoftware string
 }
 
 // Response is what the core answers. Adapters copy it out verbatim.

@@ -8,7 +8,7 @@ import (
 )
 
 // route finds the endpoint for c.path, the path with any public_url prefix
-// removed. Routes (DESIGN.md §1): tokenserver under /token/1.0 and /1.0,
+// removed. Routes (docs/ARCHITECTURE.md): tokenserver under /token/1.0 and /1.0,
 // storage under /storage/1.5/{uid} and /1.5/{uid}, and the service
 // endpoints; the legacy bundle's /token/… and /storage/… variants of the
 // service endpoints answer too.

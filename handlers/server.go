@@ -2,8 +2,8 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -52,7 +52,7 @@ func defaultPort(scheme string) int {
 }
 
 // Limits are the storage limits advertised in info/configuration and
-// enforced on every request (spec/storage-api.md §9.5).
+// enforced on every request (SyncStorage API 1.5, info/configuration).
 type Limits struct {
 	MaxRequestBytes       int64
 	MaxRecordPayloadBytes int64
@@ -98,6 +98,13 @@ type Options struct {
 	Token   TokenOptions
 	// Metrics, when set, receives the core's measurements.
 	Metrics Metrics
+	// BodyBufferBytes bounds the request bodies all requests together hold
+	// in memory ([server:main] max_body_buffer_bytes); zero or less selects
+	// DefaultBodyBufferBytes. A request that finds no room waits up to
+	// BodyBufferWait (zero or less: DefaultBodyBufferWait), then gets 503
+	// with Retry-After.
+	BodyBufferBytes int64
+	BodyBufferWait  time.Duration
 }
 
 // Server is the protocol core. It is safe for concurrent use.
@@ -108,10 +115,14 @@ type Server struct {
 
 	mismatchMu   sync.Mutex
 	mismatchSeen map[string]bool
-	noAuthOnce   sync.Once
+	// noAuthOnce and noAuthPlainOnce explain a missing Authorization
+	// header once: from a Sync client, and from anything else.
+	noAuthOnce      sync.Once
+	noAuthPlainOnce sync.Once
 
 	storage *storageState
 	token   *tokenState
+	budget  *bodyBudget
 }
 
 // New checks opts and builds a Server.
@@ -137,11 +148,18 @@ func New(opts Options) (*Server, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = noMetrics{}
 	}
+	if opts.BodyBufferBytes <= 0 {
+		opts.BodyBufferBytes = DefaultBodyBufferBytes
+	}
+	if opts.BodyBufferWait <= 0 {
+		opts.BodyBufferWait = DefaultBodyBufferWait
+	}
 	s := &Server{
 		opts:         opts,
 		log:          opts.Logger,
 		now:          opts.Now,
 		mismatchSeen: make(map[string]bool),
+		budget:       newBodyBudget(opts.BodyBufferBytes, opts.Limits.MaxRequestBytes),
 	}
 	var err error
 	if s.storage, err = newStorageState(s); err != nil {
@@ -169,6 +187,10 @@ type call struct {
 	route string
 	// uid is the authenticated user, when there is one.
 	uid db.UID
+	// bodyReserved bytes of the body budget are held for bodyUID until
+	// the response is done.
+	bodyUID      db.UID
+	bodyReserved int64
 }
 
 // Log keys, shared by every log line of the core.
@@ -197,6 +219,7 @@ func (s *Server) Serve(ctx context.Context, req *Request) (resp *Response) {
 				"stack", string(debug.Stack()))
 			resp = jsonResponse(http.StatusInternalServerError, []byte("0"))
 		}
+		s.releaseBody(c)
 		s.finish(c, resp)
 	}()
 	if req.Body == nil {
@@ -228,7 +251,11 @@ func (s *Server) serve(ctx context.Context, c *call) *Response {
 	}
 	c.query = q
 	resp, err := s.route(ctx, c)
+	s.explainMissingPrefix(c, rawPath)
 	if err != nil {
+		if errors.Is(err, errNotFound) {
+			s.explainUnknownPrefix(c, rawPath)
+		}
 		return s.fail(c, err)
 	}
 	return resp
@@ -237,26 +264,17 @@ func (s *Server) serve(ctx context.Context, c *call) *Response {
 // fail turns err into its response and logs it once: client errors at
 // debug level, server failures at error level.
 func (s *Server) fail(c *call, err error) *Response {
-	if isClientError(err) {
+	switch {
+	case isClientError(err):
 		s.log.Debug("request refused", logRoute, c.route, logError, err.Error())
-	} else {
+	case errors.Is(err, errBodyBufferFull):
+		s.log.Warn("upload refused for now", logRoute, c.route, logError, err.Error(),
+			"max_body_buffer_bytes", s.budget.size)
+	default:
 		s.log.Error("request failed", logRoute, c.route, logMethod, c.req.Method, logPath, c.path, logError, err.Error())
 		s.countDatabaseError(err)
 	}
 	return errorResponse(err)
-}
-
-// readBody reads the request body, refusing more than MaxRequestBytes.
-func (s *Server) readBody(c *call) ([]byte, error) {
-	max := s.opts.Limits.MaxRequestBytes
-	body, err := io.ReadAll(io.LimitReader(c.req.Body, max+1))
-	if err != nil {
-		return nil, weaveError(http.StatusBadRequest, codeIllegal, "reading body: %v", err)
-	}
-	if int64(len(body)) > max {
-		return nil, errTooLarge
-	}
-	return body, nil
 }
 
 // finish adds the headers every response carries and writes the access log.
@@ -265,6 +283,7 @@ func (s *Server) finish(c *call, resp *Response) {
 		resp.Header = make(http.Header)
 	}
 	resp.Header.Set("X-Weave-Timestamp", weaveTimestamp(c, resp).String())
+	SetSecurityHeaders(resp.Header)
 	s.addCORS(c, resp)
 	elapsed := s.now().Sub(c.start)
 	s.opts.Metrics.Request(c.route, c.req.Method, resp.Status, elapsed)

@@ -298,20 +298,3 @@ func TestAccessLogOneLineNoSecrets(t *testing.T) {
 		t.Errorf("access line lacks status:\n%s", out)
 	}
 }
-
-func TestMissingAuthorizationIsExplainedOnce(t *testing.T) {
-	s, logs := newCoreServer(t, okPing, nil)
-	for _, target := range []string{"/storage/1.5/1/info/collections", "/token/1.0/sync/1.5", "/1.5/1/info/collections"} {
-		resp := s.Serve(context.Background(), get(target))
-		if resp.Status != http.StatusUnauthorized {
-			t.Errorf("%s: status %d, want 401", target, resp.Status)
-		}
-	}
-	out := logs.String()
-	if n := strings.Count(out, "without an Authorization header"); n != 1 {
-		t.Fatalf("explained %d times, want once:\n%s", n, out)
-	}
-	if !strings.Contains(out, "CGIPassAuth On") {
-		t.Errorf("the explanation lacks the Apache fix:\n%s", out)
-	}
-}

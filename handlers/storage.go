@@ -38,8 +38,10 @@ const (
 	// wide because the legacy server did not check at all and many
 	// clients' clocks are wrong; Firefox has no retry for a stale ts.
 	DefaultHawkWindow = 365 * 24 * time.Hour
-	// DefaultNonceEntries bounds the memory of replay detection (a few
-	// MB): enough for every request of thousands of active clients.
+	// DefaultNonceEntries bounds the memory of replay detection, in units
+	// of hawk.NonceCache (a nonce is one, a user four): about 5 MB full,
+	// 14 MB at worst. Nonces are kept only while their token is accepted,
+	// so this is every request of thousands of clients.
 	DefaultNonceEntries = 1 << 16
 )
 
@@ -131,7 +133,7 @@ func (s *Server) serveStorage(ctx context.Context, c *call, uidSeg string, rest 
 	if err != nil {
 		return nil, err
 	}
-	body, err := s.readBody(c)
+	body, err := s.readBody(ctx, c, uid)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +217,7 @@ func parseUIDSegment(seg string) (db.UID, bool) {
 
 // matchStorageRoute maps the decoded segments after the uid to an
 // endpoint. Names that break the collection or id rules never match, so
-// they are 404s like any unknown URL (spec §1.1, §13).
+// they are 404s like any unknown URL, as in the legacy server.
 func matchStorageRoute(rest []string) (route storageRoute, coll, item string, ok bool) {
 	switch {
 	case len(rest) == 0:

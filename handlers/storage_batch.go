@@ -10,7 +10,7 @@ import (
 	"syncserver/db"
 )
 
-// batchMode says what a POST does with batches (spec storage-api.md §9).
+// batchMode says what a POST does with batches (SyncStorage API 1.5, batch uploads).
 type batchMode int
 
 const (
@@ -194,7 +194,7 @@ func appendBatch(tx db.Tx, coll string, id int64, updates []db.BSOUpdate) error 
 
 // checkBatchTotals enforces max_total_records and max_total_bytes over the
 // whole batch, what is staged plus this request, not only the totals the
-// client announces in headers (DESIGN.md): a client cannot grow a batch
+// client announces in headers: a client cannot grow a batch
 // without bound by sending many small POSTs. Over the limit is a 400 with
 // 17 and nothing is staged.
 func (s *Server) checkBatchTotals(b db.Batch, items *postItems) error {

@@ -35,7 +35,7 @@ func batchQuery(id string, commit bool) string {
 	return q
 }
 
-// Spec §17: staged items are invisible and X-Last-Modified is unchanged;
+// The legacy functional tests pin it: staged items are invisible and X-Last-Modified is unchanged;
 // the commit gives every item modified = the commit T, which
 // info/collections shows; an empty commit a second later still stamps
 // the commit time.
@@ -83,7 +83,7 @@ func TestBatchStagedInvisibleThenCommittedTogether(t *testing.T) {
 	wantResponse(t, u.do(http.MethodPost, "/storage/c"+batchQuery(id, false), `[]`), http.StatusBadRequest, "0")
 }
 
-// Spec §17: batch=sammich is a 400; commit=true without batch is a 400
+// The legacy functional tests pin it: batch=sammich is a 400; commit=true without batch is a 400
 // with body 0; commit must be true.
 func TestBatchBadParameters(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -129,7 +129,7 @@ func TestBatchIDForms(t *testing.T) {
 	wantIDs(t, u.mustDo(http.StatusOK, http.MethodGet, "/storage/c?sort=oldest", ""), "a", "b", "c")
 }
 
-// Spec §17: a batch's partial update keeps the existing sortindex, and
+// The legacy functional tests pin it: a batch's partial update keeps the existing sortindex, and
 // records the batch does not touch keep their modified.
 func TestBatchPartialUpdateKeepsSortIndex(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -146,7 +146,7 @@ func TestBatchPartialUpdateKeepsSortIndex(t *testing.T) {
 	}
 }
 
-// Spec §17: a batch record's ttl counts from the commit, not the upload.
+// The legacy functional tests pin it: a batch record's ttl counts from the commit, not the upload.
 func TestBatchTTLCountsFromCommit(t *testing.T) {
 	ts := newTestServer(t)
 	u := ts.user(1)
@@ -159,7 +159,7 @@ func TestBatchTTLCountsFromCommit(t *testing.T) {
 	wantResponse(t, u.do(http.MethodGet, "/storage/c/a", ""), http.StatusNotFound, "0")
 }
 
-// Spec §17: batch=true&commit=true answers modified and no batch key.
+// The legacy functional tests pin it: batch=true&commit=true answers modified and no batch key.
 func TestBatchImmediateCommit(t *testing.T) {
 	u := newTestServer(t).user(1)
 	r := u.mustDo(http.StatusOK, http.MethodPost, "/storage/c?batch=true&commit=true", `[{"id":"a"},{"id":"a\t"}]`)
@@ -168,7 +168,7 @@ func TestBatchImmediateCommit(t *testing.T) {
 	wantIDs(t, u.mustDo(http.StatusOK, http.MethodGet, "/storage/c", ""), "a")
 }
 
-// Spec §17: a commit updates info/collections for its own collection only.
+// The legacy functional tests pin it: a commit updates info/collections for its own collection only.
 func TestBatchCommitUpdatesOnlyItsCollection(t *testing.T) {
 	u := newTestServer(t).user(1)
 	T1 := u.put("one", "a", `{}`)
@@ -181,7 +181,7 @@ func TestBatchCommitUpdatesOnlyItsCollection(t *testing.T) {
 	wantJSON(t, u.mustDo(http.StatusOK, http.MethodGet, "/info/collections", ""), `{"one":`+T3.String()+`,"two":`+T2.String()+`}`)
 }
 
-// Spec §17: a batch with failing items still commits the good ones.
+// The legacy functional tests pin it: a batch with failing items still commits the good ones.
 func TestBatchWithFailingItemsCommitsGoodOnes(t *testing.T) {
 	u := newTestServer(t).user(1)
 	r := u.mustDo(http.StatusAccepted, http.MethodPost, "/storage/c?batch=true", `[{"id":"a"},{"id":"b","sortindex":"x"}]`)
@@ -193,7 +193,7 @@ func TestBatchWithFailingItemsCommitsGoodOnes(t *testing.T) {
 	wantIDs(t, u.mustDo(http.StatusOK, http.MethodGet, "/storage/c?sort=oldest", ""), "a", "d")
 }
 
-// Spec §17: a batch id belongs to its user and collection; elsewhere it
+// The legacy functional tests pin it: a batch id belongs to its user and collection; elsewhere it
 // is a 400 (body 0).
 func TestBatchIDScopedToUserAndCollection(t *testing.T) {
 	ts := newTestServer(t)
@@ -208,7 +208,7 @@ func TestBatchIDScopedToUserAndCollection(t *testing.T) {
 	wantResponse(t, u1.do(http.MethodGet, "/storage/d", ""), http.StatusOK, "[]")
 }
 
-// Spec §17 (RS): an id sent in the batch and again in the commit request
+// syncstorage-rs's tests pin it: an id sent in the batch and again in the commit request
 // ends with the commit's payload, with failed {}.
 func TestBatchCommitCollisionCommitWins(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -233,7 +233,7 @@ func TestBatchExpiresAfterTwoHours(t *testing.T) {
 	wantResponse(t, u.do(http.MethodPost, "/storage/c"+batchQuery(id, true), `[]`), http.StatusBadRequest, "0")
 }
 
-// DESIGN: max_total_records and max_total_bytes hold across the whole
+// By design: max_total_records and max_total_bytes hold across the whole
 // batch, not only for what the client announces: over them is 400 with 17
 // and nothing more is staged.
 func TestBatchTotalsEnforcedAcrossBatch(t *testing.T) {
@@ -250,7 +250,7 @@ func TestBatchTotalsEnforcedAcrossBatch(t *testing.T) {
 	wantResponse(t, u.do(http.MethodPost, "/storage/c?batch=true", `[{"id":"a"},{"id":"b"},{"id":"c"},{"id":"d"}]`), http.StatusBadRequest, "17")
 }
 
-// Spec §17: with batch uploads disabled, batch=true is ignored, batch=<id>
+// The legacy functional tests pin it: with batch uploads disabled, batch=true is ignored, batch=<id>
 // is a 400 with 1, commit=true alone is a plain POST, and
 // info/configuration lists only the two per-request limits.
 func TestBatchUploadsDisabled(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"syncserver/db"
 )
 
-// parseQuery reads the listing parameters of GET collection (spec
-// storage-api.md §7.1). Every malformed value is a 400 with 1; unknown
+// parseQuery reads the listing parameters of GET collection (SyncStorage
+// API 1.5). Every malformed value is a 400 with 1; unknown
 // parameters are ignored.
 func parseQuery(c *call) (db.Query, error) {
 	q := db.Query{Limit: -1}

@@ -45,7 +45,7 @@ func wantIDs(tb testing.TB, r *Response, want ...string) {
 	}
 }
 
-// Spec §17: GET on an unknown collection returns [], not 404.
+// The legacy functional tests pin it: GET on an unknown collection returns [], not 404.
 func TestGetUnknownCollectionReturnsEmptyList(t *testing.T) {
 	u := newTestServer(t).user(1)
 	r := u.mustDo(http.StatusOK, http.MethodGet, "/storage/nothing", "")
@@ -55,7 +55,7 @@ func TestGetUnknownCollectionReturnsEmptyList(t *testing.T) {
 	wantHeader(t, r, "Content-Type", "application/json")
 }
 
-// Spec §17: X-Weave-Records equals the number of items returned.
+// The legacy functional tests pin it: X-Weave-Records equals the number of items returned.
 func TestXWeaveRecordsEqualsItemsReturned(t *testing.T) {
 	u := newTestServer(t).user(1)
 	u.post("bookmarks", `[{"id":"a"},{"id":"b"},{"id":"c"}]`)
@@ -64,7 +64,7 @@ func TestXWeaveRecordsEqualsItemsReturned(t *testing.T) {
 	}
 }
 
-// Spec §17: newer and older are strict bounds and combine.
+// The legacy functional tests pin it: newer and older are strict bounds and combine.
 func TestNewerAndOlderAreStrict(t *testing.T) {
 	u := newTestServer(t).user(1)
 	t1 := mustTimestamp(t, string(u.post("c", `[{"id":"a"},{"id":"b"}]`).Modified))
@@ -80,7 +80,7 @@ func TestNewerAndOlderAreStrict(t *testing.T) {
 	wantIDs(t, get("newer=0"), "a", "b", "c", "d")
 }
 
-// Spec §17: ids= returns only the existing ids among those listed.
+// The legacy functional tests pin it: ids= returns only the existing ids among those listed.
 func TestIDsReturnsOnlyExistingListed(t *testing.T) {
 	u := newTestServer(t).user(1)
 	u.post("c", `[{"id":"1"},{"id":"2"},{"id":"3"},{"id":"17"}]`)
@@ -90,7 +90,7 @@ func TestIDsReturnsOnlyExistingListed(t *testing.T) {
 	wantIDs(t, u.mustDo(http.StatusOK, http.MethodGet, "/storage/c?sort=oldest&ids=1%2C%203", ""), "1", "3")
 }
 
-// Spec §17: exactly 100 ids is allowed for GET and DELETE; 101 is a 400.
+// The legacy functional tests pin it: exactly 100 ids is allowed for GET and DELETE; 101 is a 400.
 // 100 random ids that do not exist give [].
 func TestHundredIDsAllowedHundredOneRejected(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -116,7 +116,7 @@ func TestEmptyIDsElementIs400(t *testing.T) {
 	wantIDs(t, u.mustDo(http.StatusOK, http.MethodGet, "/storage/c", ""), "a")
 }
 
-// Spec §17: random text in newer/older/limit/offset gives 400; unknown
+// The legacy functional tests pin it: random text in newer/older/limit/offset gives 400; unknown
 // parameters are ignored. Also sort, and limit=-1 (negative fields).
 func TestRandomTextInParamsIs400AndUnknownParamsIgnored(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -143,7 +143,7 @@ func TestFullIsPresenceWithAnyValue(t *testing.T) {
 	}
 }
 
-// Spec §17: sort=newest / oldest / index; sortindexes -1, 34, 12 by index
+// The legacy functional tests pin it: sort=newest / oldest / index; sortindexes -1, 34, 12 by index
 // give [34, 12, -1].
 func TestSortOrders(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -164,7 +164,7 @@ func TestSortOrders(t *testing.T) {
 	}
 }
 
-// Spec §17: paging with limit/offset works for every sort and none, also
+// The legacy functional tests pin it: paging with limit/offset works for every sort and none, also
 // across equal timestamps with newer+oldest and older+newest; limit=10000
 // with the last offset returns the rest without a next offset.
 func TestPagingEverySortAcrossEqualTimestamps(t *testing.T) {
@@ -230,7 +230,7 @@ func TestPagingEverySortAcrossEqualTimestamps(t *testing.T) {
 	}
 }
 
-// Spec §17 (RS DB rule): limit=0 returns [] with next offset "0" when
+// syncstorage-rs's database rule: limit=0 returns [] with next offset "0" when
 // something matches.
 func TestLimitZeroReturnsEmptyListWithOffsetZero(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -258,7 +258,7 @@ func TestNoLimitReturnsEverything(t *testing.T) {
 	wantHeader(t, r, "X-Weave-Next-Offset", "")
 }
 
-// Spec §17: full output has exactly id, modified and payload when
+// The legacy functional tests pin it: full output has exactly id, modified and payload when
 // sortindex is null, and modified has exactly two decimals.
 func TestFullOutputKeysAndTwoDecimals(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -284,7 +284,7 @@ func TestFullOutputKeysAndTwoDecimals(t *testing.T) {
 	}
 }
 
-// Spec §17: Accept application/newlines gives newline-terminated JSON
+// The legacy functional tests pin it: Accept application/newlines gives newline-terminated JSON
 // lines; a newline inside a payload survives the round trip; an unknown
 // Accept is a 406; no Accept gives JSON.
 func TestNewlinesOutputAndAcceptNegotiation(t *testing.T) {
@@ -335,7 +335,7 @@ func TestEncodeListingEscapesNewlines(t *testing.T) {
 	}
 }
 
-// Spec §17: GET collection and items of other collections, X-Last-Modified
+// The legacy functional tests pin it: GET collection and items of other collections, X-Last-Modified
 // is the collection's timestamp.
 func TestGetCollectionLastModifiedIsCollectionTimestamp(t *testing.T) {
 	u := newTestServer(t).user(1)

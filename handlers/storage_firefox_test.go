@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Quirks Firefox needs (spec/firefox-client.md §5), each a test.
+// Quirks Firefox needs (observed with Debian's firefox-esr), each a test.
 
 // A new user's info/collections is 200 {}: a 404 ends the sync as a login
 // failure.

@@ -19,7 +19,7 @@ func headerValue(h http.Header, key string) (string, bool) {
 }
 
 // preconditions are the X-If-Modified-Since and X-If-Unmodified-Since
-// headers of a request (spec/storage-api.md §4.1).
+// headers of a request (SyncStorage API 1.5, "Request headers").
 type preconditions struct {
 	modifiedSince   db.Timestamp
 	unmodifiedSince db.Timestamp
@@ -169,7 +169,7 @@ func mediaType(ct string) string {
 }
 
 // postLimitHeaders are the X-Weave-* headers by which a client announces
-// the size of a POST and of its whole batch (spec §4.1).
+// the size of a POST and of its whole batch (SyncStorage API 1.5).
 var postLimitHeaders = []struct {
 	name  string
 	limit func(Limits) int64
@@ -201,7 +201,7 @@ func (s *Server) checkPostHeaders(h http.Header) error {
 }
 
 // quotaWarning is the remaining space below which writes report
-// X-Weave-Quota-Remaining (spec §11).
+// X-Weave-Quota-Remaining, as the legacy server does.
 const quotaWarning = 1 << 20
 
 // checkQuota refuses, inside the write's transaction, a PUT or POST that

@@ -23,15 +23,15 @@ import (
 	"syncserver/token"
 )
 
-// testSecret is the master secret of the spec's token vector
-// (spec/tokenserver-auth-config.md §4.7).
+// testSecret is the master secret of the token vector (token package's
+// tests, checked against Mozilla's tokenlib 2.0.0).
 const testSecret = "db8a203aed5fe3e4594d4b75990acb76242efd35"
 
-// testPublicURL is the public_url of the spec's vectors; its path prefix
+// testPublicURL is the public_url of the token and Hawk vectors; its path prefix
 // makes every test exercise prefix handling.
 var testPublicURL = PublicURL{Scheme: "https", Host: "sync.example.com", Port: 443, Prefix: "/ff-sync"}
 
-// testEpoch is the clock of the Hawk vector (spec §5.9): ts 1700000000.
+// testEpoch is the clock of the Hawk vector (hawk package's tests): ts 1700000000.
 var testEpoch = time.Unix(1700000000, 0)
 
 // testClock is a settable clock shared by the server and the test.

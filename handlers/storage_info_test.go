@@ -88,7 +88,7 @@ func TestInfoCollectionUsageAndCounts(t *testing.T) {
 		u.mustDo(http.StatusOK, http.MethodGet, "/storage/empty", "").Header.Get("X-Last-Modified")+`}`)
 }
 
-// Spec §17 (RS DB rule) and DESIGN: DELETE collection answers
+// syncstorage-rs's database rule, kept by design: DELETE collection answers
 // {"modified": T}, moves the storage timestamp forward to T and hides the
 // collection from info/collections; deleting a missing collection is fine.
 func TestDeleteCollectionBumpsStorageTimestampAndHidesIt(t *testing.T) {
@@ -110,7 +110,7 @@ func TestDeleteCollectionBumpsStorageTimestampAndHidesIt(t *testing.T) {
 	}
 }
 
-// Spec §17: DELETE storage empties everything (meta/global and tabs too);
+// The legacy functional tests pin it: DELETE storage empties everything (meta/global and tabs too);
 // a later DELETE collection still gives 200. Both URLs work.
 func TestDeleteStorageEmptiesEverything(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -130,7 +130,7 @@ func TestDeleteStorageEmptiesEverything(t *testing.T) {
 	}
 }
 
-// Spec §17: ids with dashes, and GUIDs such as the passwords engine's,
+// The legacy functional tests pin it: ids with dashes, and GUIDs such as the passwords engine's,
 // work with ids= deletion; DELETE ?ids answers {"modified": T}.
 func TestDashedAndGUIDIDsDeletion(t *testing.T) {
 	u := newTestServer(t).user(1)

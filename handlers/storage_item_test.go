@@ -35,7 +35,7 @@ func TestPutThenGetItem(t *testing.T) {
 	wantHeader(t, get, "X-Last-Modified", T.String())
 }
 
-// Spec §17: a client-supplied modified is ignored; the stored modified
+// The legacy functional tests pin it: a client-supplied modified is ignored; the stored modified
 // equals the PUT's X-Weave-Timestamp.
 func TestClientModifiedIgnored(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -45,7 +45,7 @@ func TestClientModifiedIgnored(t *testing.T) {
 	}
 }
 
-// Spec §17: a PUT's body equals its X-Weave-Timestamp, over 200
+// The legacy functional tests pin it: a PUT's body equals its X-Weave-Timestamp, over 200
 // consecutive PUTs (the store moves the clock on when writes share it).
 func TestPutBodyEqualsXWeaveTimestamp(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -63,7 +63,7 @@ func TestPutBodyEqualsXWeaveTimestamp(t *testing.T) {
 	}
 }
 
-// Spec §17: X-Weave-Timestamp on a GET is not before the client's clock
+// The legacy functional tests pin it: X-Weave-Timestamp on a GET is not before the client's clock
 // just before the request; on writes it is the write's timestamp.
 func TestXWeaveTimestampOnGetAndWrites(t *testing.T) {
 	ts := newTestServer(t)
@@ -85,7 +85,7 @@ func TestXWeaveTimestampOnGetAndWrites(t *testing.T) {
 	}
 }
 
-// Spec §17: PUT as text/plain works; octet-stream, newlines or no
+// The legacy functional tests pin it: PUT as text/plain works; octet-stream, newlines or no
 // Content-Type give 415 and write nothing.
 func TestPutInputFormats(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -101,7 +101,7 @@ func TestPutInputFormats(t *testing.T) {
 	wantResponse(t, u.do(http.MethodGet, "/storage/c/x", ""), http.StatusNotFound, "0")
 }
 
-// Spec §17: GET or DELETE of a missing item gives 404.
+// The legacy functional tests pin it: GET or DELETE of a missing item gives 404.
 func TestMissingItemGetAndDeleteAre404(t *testing.T) {
 	u := newTestServer(t).user(1)
 	wantResponse(t, u.do(http.MethodGet, "/storage/c/nope", ""), http.StatusNotFound, "0")
@@ -111,7 +111,7 @@ func TestMissingItemGetAndDeleteAre404(t *testing.T) {
 	wantResponse(t, u.do(http.MethodDelete, "/storage/c/nope", ""), http.StatusNotFound, "0")
 }
 
-// Spec §17: DELETE item bumps the collection's and so the storage's
+// The legacy functional tests pin it: DELETE item bumps the collection's and so the storage's
 // last-modified; it answers {"modified": T}.
 func TestDeleteItemBumpsCollectionAndStorage(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -129,7 +129,7 @@ func TestDeleteItemBumpsCollectionAndStorage(t *testing.T) {
 	wantResponse(t, u.do(http.MethodGet, "/storage/c/a", ""), http.StatusNotFound, "0")
 }
 
-// Spec §17: ttl 0 is invisible at once; ttl 2 is visible, then gone after
+// The legacy functional tests pin it: ttl 0 is invisible at once; ttl 2 is visible, then gone after
 // 2.1 s; a re-PUT with the same ttl keeps a single item.
 func TestTTLExpiry(t *testing.T) {
 	ts := newTestServer(t)
@@ -151,7 +151,7 @@ func TestTTLExpiry(t *testing.T) {
 	}
 }
 
-// Spec §17: a ttl-only PUT extends an existing item's life and keeps its
+// The legacy functional tests pin it: a ttl-only PUT extends an existing item's life and keeps its
 // payload (and modified); on a new id it creates payload ""; a
 // sortindex-only PUT leaves the ttl alone.
 func TestTTLOnlyAndSortIndexOnlyPuts(t *testing.T) {
@@ -174,7 +174,7 @@ func TestTTLOnlyAndSortIndexOnlyPuts(t *testing.T) {
 	wantResponse(t, u.do(http.MethodGet, "/storage/c/s", ""), http.StatusNotFound, "0")
 }
 
-// Spec §17: ttl null on create means no expiry; null on an update leaves
+// The legacy functional tests pin it: ttl null on create means no expiry; null on an update leaves
 // the ttl as it was.
 func TestNullTTLMeansNoExpiry(t *testing.T) {
 	ts := newTestServer(t)
@@ -188,7 +188,7 @@ func TestNullTTLMeansNoExpiry(t *testing.T) {
 	wantResponse(t, u.do(http.MethodGet, "/storage/c/b", ""), http.StatusNotFound, "0")
 }
 
-// Spec §17 (RS DB rule) and DESIGN: a ttl-only or sortindex-only update
+// syncstorage-rs's database rule, kept by design: a ttl-only or sortindex-only update
 // does not change modified.
 func TestTTLOrSortIndexOnlyUpdateKeepsModified(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -201,7 +201,7 @@ func TestTTLOrSortIndexOnlyUpdateKeepsModified(t *testing.T) {
 	}
 }
 
-// Spec §17: the collection field is accepted and ignored in PUT (and POST).
+// The legacy functional tests pin it: the collection field is accepted and ignored in PUT (and POST).
 func TestCollectionFieldIgnored(t *testing.T) {
 	u := newTestServer(t).user(1)
 	u.put("c", "a", `{"payload":"x","collection":"other"}`)
@@ -216,7 +216,7 @@ func TestCollectionFieldIgnored(t *testing.T) {
 	}
 }
 
-// Spec §17: a bad crypto IV is refused on crypto for PUT and POST, and
+// The legacy functional tests pin it: a bad crypto IV is refused on crypto for PUT and POST, and
 // allowed in other collections.
 func TestKnownBadCryptoIVRejected(t *testing.T) {
 	u := newTestServer(t).user(1)

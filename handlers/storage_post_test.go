@@ -31,7 +31,7 @@ func TestEmptyPostBumpsCollection(t *testing.T) {
 	wantJSON(t, u.mustDo(http.StatusOK, http.MethodGet, "/info/collections", ""), `{"c":`+string(res.Modified)+`}`)
 }
 
-// Spec §17: POST as application/newlines works; octet-stream gives 415 and
+// The legacy functional tests pin it: POST as application/newlines works; octet-stream gives 415 and
 // writes nothing. One trailing newline ends the last line; any other empty
 // line is an error; an empty body is an empty list.
 func TestPostInputFormats(t *testing.T) {
@@ -65,7 +65,7 @@ func TestPostInputFormats(t *testing.T) {
 	wantIDs(t, u.mustDo(http.StatusOK, http.MethodGet, "/storage/c?sort=oldest", ""), "a", "b", "c", "d")
 }
 
-// Spec §17: invalid ids in POST items (containing, ending or starting with
+// The legacy functional tests pin it: invalid ids in POST items (containing, ending or starting with
 // a newline, with a tab, empty, 65 characters) fail alone.
 func TestInvalidIDsInPostFailPerItem(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -87,7 +87,7 @@ func TestInvalidIDsInPostFailPerItem(t *testing.T) {
 	}
 }
 
-// Spec §17: bad sortindex, payload, ttl or an unknown field fail the item
+// The legacy functional tests pin it: bad sortindex, payload, ttl or an unknown field fail the item
 // alone in a POST (with the legacy reason); PUT refuses them with 8.
 func TestInvalidFieldsFailPerItemInPost(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -141,7 +141,7 @@ func TestSortIndexAndTTLAcceptPythonIntegers(t *testing.T) {
 	}
 }
 
-// Spec §17: PUT bodies "notabso", 42, {"id": [...], …} and POST bodies
+// The legacy functional tests pin it: PUT bodies "notabso", 42, {"id": [...], …} and POST bodies
 // "notalist", 42 are 400 with 8; a list with "BAD" is a 400; a list with
 // one valid and one unknown-field item gives one success, one failure.
 // Bad JSON is 6. Non-scalar fields, a missing or null id and a repeated id
@@ -187,7 +187,7 @@ func TestInvalidJSONInUploads(t *testing.T) {
 	}
 }
 
-// Spec §17: max_post_records − 5 items all succeed, + 5 gives exactly 5
+// The legacy functional tests pin it: max_post_records − 5 items all succeed, + 5 gives exactly 5
 // failures ("retry bso"); one byte over max_post_bytes fails the last
 // item ("retry bytes") and every later one.
 func TestMultiItemPostLimits(t *testing.T) {
@@ -234,7 +234,7 @@ func TestPostPayloadTooLargeFailsAlone(t *testing.T) {
 	}
 }
 
-// Spec §17: X-Weave-Records / -Bytes / -Total-Records / -Total-Bytes equal
+// The legacy functional tests pin it: X-Weave-Records / -Bytes / -Total-Records / -Total-Bytes equal
 // to the limit are fine, one more is 400 with 17; a value that is not an
 // integer is 400 with 1.
 func TestWeaveSizeHeaders(t *testing.T) {
@@ -255,7 +255,7 @@ func TestWeaveSizeHeaders(t *testing.T) {
 	}
 }
 
-// Spec §17: quota. One 500-byte PUT raises info/quota's first element by
+// The legacy functional tests pin it: quota. One 500-byte PUT raises info/quota's first element by
 // 500/1024; near the quota X-Weave-Quota-Remaining appears; over it is
 // 403 with 14 and nothing is written.
 func TestQuota(t *testing.T) {
@@ -281,7 +281,7 @@ func TestQuota(t *testing.T) {
 	wantHeader(t, roomy.mustDo(http.StatusOK, http.MethodPut, "/storage/c/a", `{"payload":"x"}`), "X-Weave-Quota-Remaining", "")
 }
 
-// Spec §17: a bulk ttl-only POST does not bump modified of the records
+// The legacy functional tests pin it: a bulk ttl-only POST does not bump modified of the records
 // whose payload it leaves alone, but new records and payload changes get
 // the POST's timestamp.
 func TestBulkTTLOnlyPostKeepsModifiedOfUntouchedRecords(t *testing.T) {
@@ -298,7 +298,7 @@ func TestBulkTTLOnlyPostKeepsModifiedOfUntouchedRecords(t *testing.T) {
 	}
 }
 
-// Spec §17: limit=-1, X-If-Modified-Since: -3, X-If-Unmodified-Since: -3
+// The legacy functional tests pin it: limit=-1, X-If-Modified-Since: -3, X-If-Unmodified-Since: -3
 // on PUT and ttl -1 are refused; sortindex -42 is fine.
 func TestNegativeIntegerFieldsNotAccepted(t *testing.T) {
 	u := newTestServer(t).user(1)

@@ -21,7 +21,7 @@ func want412(tb testing.TB, r *Response, ts db.Timestamp) {
 	wantHeader(tb, r, "X-Last-Modified", ts.String())
 }
 
-// Spec §17: X-If-Modified-Since equal to the collection's last modified
+// The legacy functional tests pin it: X-If-Modified-Since equal to the collection's last modified
 // gives 304 with X-Last-Modified; an earlier value gives 200.
 func TestIfModifiedSinceOnCollection(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -34,7 +34,7 @@ func TestIfModifiedSinceOnCollection(t *testing.T) {
 	wantIDs(t, u.mustDo(http.StatusOK, http.MethodGet, "/storage/c?ids=z", ""))
 }
 
-// Spec §17: an item's X-If-Modified-Since at or after its modified (even
+// The legacy functional tests pin it: an item's X-If-Modified-Since at or after its modified (even
 // one second after) gives 304.
 func TestIfModifiedSinceOnItem(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -44,7 +44,7 @@ func TestIfModifiedSinceOnItem(t *testing.T) {
 	u.mustDo(http.StatusOK, http.MethodGet, "/storage/c/a", "", "X-If-Modified-Since", (T - 10).String())
 }
 
-// Spec §17: X-If-Unmodified-Since earlier than the resource gives 412 for
+// The legacy functional tests pin it: X-If-Unmodified-Since earlier than the resource gives 412 for
 // PUT, DELETE item, POST, DELETE ?ids, GET item and GET collection, every
 // 412 with X-Last-Modified and nothing written; an equal value succeeds;
 // 0 on a PUT of a missing item succeeds.
@@ -75,7 +75,7 @@ func TestIfUnmodifiedSince(t *testing.T) {
 	u.mustDo(http.StatusOK, http.MethodPut, "/storage/c/new", `{"payload":"n"}`, h, "0")
 }
 
-// Spec §17: DELETE ?ids with X-If-Unmodified-Since gives 412 when any
+// The legacy functional tests pin it: DELETE ?ids with X-If-Unmodified-Since gives 412 when any
 // item of the collection changed since, not only the listed ones.
 func TestDeleteIDsIfUnmodifiedSinceSeesAnyItem(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -89,8 +89,8 @@ func TestDeleteIDsIfUnmodifiedSinceSeesAnyItem(t *testing.T) {
 }
 
 // Both precondition headers at once, or a malformed or negative value, is
-// a 400 with 1 (spec §17: X-If-Modified-Since: -3, X-If-Unmodified-Since:
-// -3 on PUT).
+// a 400 with 1, as the legacy server's functional tests pin it
+// (X-If-Modified-Since: -3, X-If-Unmodified-Since: -3 on PUT).
 func TestBadPreconditionHeadersAre400(t *testing.T) {
 	u := newTestServer(t).user(1)
 	u.put("c", "a", `{}`)
@@ -119,7 +119,7 @@ func TestBadPreconditionHeadersAre400(t *testing.T) {
 	wantIDs(t, u.mustDo(http.StatusOK, http.MethodGet, "/storage/c", ""), "a")
 }
 
-// Spec §17: the info views honour X-If-Modified-Since against the storage
+// The legacy functional tests pin it: the info views honour X-If-Modified-Since against the storage
 // timestamp.
 func TestInfoViewsHonourIfModifiedSince(t *testing.T) {
 	u := newTestServer(t).user(1)
@@ -139,7 +139,7 @@ func TestInfoViewsHonourIfModifiedSince(t *testing.T) {
 	}
 }
 
-// Spec §17: every GET carries X-Last-Modified.
+// The legacy functional tests pin it: every GET carries X-Last-Modified.
 func TestEveryGetHasXLastModified(t *testing.T) {
 	u := newTestServer(t).user(1)
 	for _, rel := range []string{"/info/collections", "/info/collection_counts", "/info/collection_usage", "/info/quota", "/info/configuration", "/storage/c"} {

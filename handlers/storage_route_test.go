@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Spec §17: a 404 on an unknown URL has Content-Type application/json and
+// The legacy functional tests pin it: a 404 on an unknown URL has Content-Type application/json and
 // body 0. Names that break the uid, collection or id rules are unknown URLs.
 func TestUnknownURLIs404WithJSONZero(t *testing.T) {
 	ts := newTestServer(t)
@@ -47,7 +47,7 @@ func TestItemIDWithEscapedSlashAndSpace(t *testing.T) {
 	wantJSON(t, r, `[{"id":"a/b c","modified":`+r.Header.Get("X-Last-Modified")+`,"payload":"p"}]`)
 }
 
-// Spec §17 (RS): PATCH on a collection is a 405, which lists what is allowed.
+// syncstorage-rs's tests pin it: PATCH on a collection is a 405, which lists what is allowed.
 func TestWrongMethodIs405WithAllow(t *testing.T) {
 	ts := newTestServer(t)
 	u := ts.user(1)

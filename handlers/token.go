@@ -194,7 +194,7 @@ func (s *Server) serveToken(ctx context.Context, c *call, app, version string) (
 	return resp, nil
 }
 
-// tokenResponse is the success body (spec §1.4), keys in the legacy order.
+// tokenResponse is the success body of the tokenserver API 1.0, keys in the legacy order.
 type tokenResponse struct {
 	ID           string  `json:"id"`
 	Key          string  `json:"key"`

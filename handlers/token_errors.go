@@ -8,8 +8,8 @@ import (
 	"syncserver/db"
 )
 
-// The tokenserver's rows of the error table (spec/tokenserver-auth-config.md
-// §1.5): a status, the cornice-style status string and one error
+// The tokenserver's rows of the error table (the legacy tokenserver's
+// answers): a status, the cornice-style status string and one error
 // description. Values shared here are never modified; because copies them
 // to attach a cause for the log.
 var (
@@ -55,8 +55,8 @@ func errUnsupportedVersion(version string) *tokenError {
 		Location: "url", Name: version, Description: "Unsupported application version"}
 }
 
-// errUnacceptableClientState is a refused change of client state (§2.4
-// step 4); reason is the legacy text ("stale value", …).
+// errUnacceptableClientState is a refused change of client state (the
+// client-state rule of tokenUser); reason is the legacy text ("stale value", …).
 func errUnacceptableClientState(reason string) *tokenError {
 	return &tokenError{status: http.StatusUnauthorized, Status: "invalid-client-state",
 		Location: "header", Name: "X-Client-State", Description: "Unacceptable client-state value " + reason}

@@ -12,8 +12,8 @@ import (
 	"syncserver/internal/fxatest"
 )
 
-// TestTokenErrorRows walks every row of the error table of
-// spec/tokenserver-auth-config.md §1.5 that applies to an OAuth-only
+// TestTokenErrorRows walks every row of the legacy tokenserver's error
+// table (tokenerrors.go) that applies to an OAuth-only
 // tokenserver, and the validators' order (first failure wins).
 func TestTokenErrorRows(t *testing.T) {
 	type env struct {

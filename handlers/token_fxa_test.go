@@ -9,7 +9,7 @@ import (
 	"syncserver/internal/fxatest"
 )
 
-// TestTokenFxAOutageIsNever401 checks DESIGN's rule: FxA unreachable, slow
+// TestTokenFxAOutageIsNever401 checks the rule that FxA unreachable, slow
 // or answering 5xx gives 503 with Retry-After, never a 401 that would sign
 // the user out.
 func TestTokenFxAOutageIsNever401(t *testing.T) {
@@ -20,10 +20,15 @@ func TestTokenFxAOutageIsNever401(t *testing.T) {
 		break_ func(fx *fxatest.Server)
 		opaque bool
 	}{
-		{"jwks 503", nil, func(fx *fxatest.Server) { fx.Fail(fxatest.PathJWKS, 503, 0) }, false},
-		{"jwks 500", nil, func(fx *fxatest.Server) { fx.Fail(fxatest.PathJWKS, 500, 0) }, false},
-		{"jwks 404", nil, func(fx *fxatest.Server) { fx.Fail(fxatest.PathJWKS, 404, 0) }, false},
-		{"jwks slow", short, func(fx *fxatest.Server) { fx.Stall(fxatest.PathJWKS, 5*time.Second) }, false},
+		// Without its keys a JWT is asked of /v1/verify: an outage is when
+		// neither answers.
+		{"jwks 503", nil, func(fx *fxatest.Server) { fx.Fail(fxatest.PathJWKS, 503, 0); fx.Fail(fxatest.PathVerify, 503, 0) }, false},
+		{"jwks 500", nil, func(fx *fxatest.Server) { fx.Fail(fxatest.PathJWKS, 500, 0); fx.Fail(fxatest.PathVerify, 500, 0) }, false},
+		{"jwks 404", nil, func(fx *fxatest.Server) { fx.Fail(fxatest.PathJWKS, 404, 0); fx.Fail(fxatest.PathVerify, 502, 0) }, false},
+		{"jwks slow", short, func(fx *fxatest.Server) {
+			fx.Stall(fxatest.PathJWKS, 5*time.Second)
+			fx.Stall(fxatest.PathVerify, 5*time.Second)
+		}, false},
 		{"verify 500", nil, func(fx *fxatest.Server) { fx.Fail(fxatest.PathVerify, 500, 0) }, true},
 		{"verify 503", nil, func(fx *fxatest.Server) { fx.Fail(fxatest.PathVerify, 503, 0) }, true},
 		{"verify 429", nil, func(fx *fxatest.Server) { fx.Fail(fxatest.PathVerify, 429, 0) }, true},

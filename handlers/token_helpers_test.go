@@ -41,7 +41,7 @@ func (a fxaAdapter) Verify(ctx context.Context, accessToken string) (VerifiedTok
 	}
 }
 
-// testMetricsKey is the metrics key of the spec's vector (§4.7).
+// testMetricsKey is the metrics key of the token vector.
 const testMetricsKey = "metricskey"
 
 // tokenTest is a server with a tokenserver and the FxA stand-in it trusts.

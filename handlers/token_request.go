@@ -80,7 +80,7 @@ func splitAuthorization(h string) (scheme, credential string, ok bool) {
 }
 
 // keyState returns the client state and keys_changed_at the request
-// claims (spec §1.3): from X-KeyID when present, cross-checked with
+// claims: from X-KeyID ("<keys_changed_at>-<client state, base64url>") when present, cross-checked with
 // X-Client-State; otherwise X-Client-State (or "") and 0. The client state
 // must be hex, since tokens carry it decoded in fxa_kid.
 func (cred tokenCredentials) keyState() (string, int64, error) {

@@ -168,7 +168,7 @@ func TestTokenBadEndpointPatternFailsAtStart(t *testing.T) {
 }
 
 func TestTokenMetricsKeyVector(t *testing.T) {
-	// spec §4.7: the metrics key "metricskey" and this FxA uid.
+	// The token vector: the metrics key "metricskey" and this FxA uid.
 	tt := newTokenTest(t, nil)
 	a := tt.account()
 	a.UID = "aeaa1725c7a24ff983c6295725d5fc9b"

@@ -11,7 +11,7 @@ import (
 )
 
 // tokenUser finds or creates the user record for email and applies the
-// tokenserver consistency rules of spec/tokenserver-auth-config.md §2.4, in
+// consistency rules of Mozilla's tokenserver (its views.py), in
 // their order: generation and keys_changed_at (kca) only move forward, a
 // new client state (a key change) needs one of them to move and gives a
 // new uid with an empty storage, and a client state used before is never

@@ -48,7 +48,7 @@ func (s tokenStep) headers() []string {
 func errPtr(e tokenErr) *tokenErr { return &e }
 
 // TestTokenConsistencyRules walks every branch of the user record rules of
-// spec/tokenserver-auth-config.md §2.4, in scenarios of successive logins.
+// Mozilla's tokenserver (tokenUser), in scenarios of successive logins.
 func TestTokenConsistencyRules(t *testing.T) {
 	k := func(gen, kca int64, cs, want string) tokenStep {
 		return tokenStep{gen: gen, kca: kca, cs: cs, keyID: true, want: want}

@@ -1,5 +1,5 @@
 // Package hawk authenticates storage requests with Hawk as Firefox Sync uses
-// it (spec/tokenserver-auth-config.md §5): parsing the Authorization header,
+// it (as Mozilla's hawkauthlib does for the legacy server): parsing the Authorization header,
 // recomputing the request MAC, and optional payload-hash and replay checks.
 // It knows nothing about HTTP servers or tokens, so both front-ends and the
 // tests drive it with plain values.

@@ -34,7 +34,7 @@ type Request struct {
 	Resource string
 }
 
-// NormalizedString returns the text whose HMAC is the Hawk MAC (spec §5.2):
+// NormalizedString returns the text whose HMAC is the Hawk MAC (Hawk 1.x):
 // nine lines, each ending in "\n", with empty lines for an absent hash or ext.
 func NormalizedString(a Auth, r Request) string {
 	return string(appendNormalized(nil, a, r))

@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// The known-answer vector of spec/tokenserver-auth-config.md §5.9, which
-// uses the token and derived key of §4.7.
+// A known-answer vector, computed independently and checked against
+// Mozilla's hawkauthlib 2.0.0; it uses the token and derived key of the
+// token package's vector (checked against tokenlib 2.0.0).
 const (
 	vecToken      = "eyJ1aWQiOjEsIm5vZGUiOiJodHRwczovL3N5bmMuZXhhbXBsZS5jb20vZmYtc3luYyIsImV4cGlyZXMiOjE3MDAwMDAzMDAsImZ4YV91aWQiOiJhZWFhMTcyNWM3YTI0ZmY5ODNjNjI5NTcyNWQ1ZmM5YiIsImZ4YV9raWQiOiIxNTEwNzI2MzE3MTIzLUlxUXY0b25jN1ZjVkUxa1RRa3l5T3ciLCJoYXNoZWRfZnhhX3VpZCI6IjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWJjZGVmIiwiaGFzaGVkX2RldmljZV9pZCI6ImZlZGNiYTk4NzY1NDMyMTBmZWRjYmE5ODc2NTQzMjEwIiwic2FsdCI6ImExYjJjMyJ9NYSFkcizVsNM8TlQQUmH7ECBbedTmGsu66JoNajYFpU="
 	vecKey        = "1JtaI7l6y7pMB5Usg5vVIC4bYVsXHLndA7_qN3AW7Eg="

@@ -10,61 +10,126 @@ import (
 	"time"
 )
 
-// Errors returned by NonceCache.Check. Callers answer them with a 401.
+// Errors returned by NonceCache.Check. Callers answer ErrReplay,
+// ErrForgotten and ErrStaleTimestamp with a 401, ErrFull with a 503.
 var (
 	// ErrReplay reports a (token, nonce) pair that was already accepted:
 	// somebody is replaying a captured request.
 	ErrReplay = errors.New("hawk: replayed nonce")
-	// ErrStaleTimestamp reports a ts too far from the server's clock.
+	// ErrForgotten reports a request whose ts is not later than that of a
+	// nonce its owner's partition had to forget to stay within its bound:
+	// it may be a replay of that request, so it is refused. A genuine
+	// client gets this only after a flood of its own user's requests.
+	ErrForgotten = errors.New("hawk: timestamp not after a forgotten nonce")
+	// ErrStaleTimestamp reports a ts too far from the server's clock, or
+	// credentials that expired.
 	ErrStaleTimestamp = errors.New("hawk: stale timestamp")
+	// ErrFull reports that the cache holds its maximum of owners and no
+	// nonce it could forget: it cannot take a new owner without forgetting
+	// what protects another. Nothing is known about the request.
+	ErrFull = errors.New("hawk: nonce cache full")
 )
 
 // NonceCache rejects replayed requests: a nonce is accepted once per token
-// while its timestamp is within the window of the server's clock. Neither
-// legacy server checks this (spec §5.5), and clients' clocks are often
-// wrong, so callers use a wide window (hours). Memory is strictly bounded:
-// at most maxEntries nonces are remembered, each as a fixed-size hash, and
-// when full the entry that would expire first is evicted. A NonceCache is
-// safe for concurrent use.
+// while the request could still authenticate, that is while its timestamp
+// is within the window of the server's clock and its credentials have not
+// expired. Neither legacy server checks this (neither the Python nor the Rust one), and clients'
+// clocks are often wrong, so callers use a wide window.
+//
+// Memory is strictly bounded: the cache holds at most max units, a unit
+// being one remembered nonce (a fixed-size hash, whatever the client
+// sends); an owner costs ownerUnits more. The cache is partitioned by owner (the user the
+// credentials belong to), so that one user's requests can never make
+// another user's nonces forgettable:
+//
+//   - When the cache is full, the nonce forgotten is the earliest-expiring
+//     one of the owner holding the most nonces — the flooder, not its
+//     victims.
+//   - A partition that forgets a nonce remembers the highest ts it forgot
+//     (its floor) for as long as a forgotten nonce could still be
+//     replayed, and refuses every request of that owner with a ts not
+//     after it (ErrForgotten). So no forgotten nonce is ever accepted
+//     again: a user's own flood costs that user refusals, never a replay.
+//   - A new owner is refused (ErrFull) only when the cache holds
+//     max/ownerUnits owners, none with a nonce left to forget: that many
+//     distinct owners were active within the lifetime of their
+//     credentials. Only then does a user who floods with many accounts
+//     delay others, and never by making a replay succeed.
+//
+// A NonceCache is safe for concurrent use.
 type NonceCache struct {
 	window int64 // seconds; 0 disables the timestamp check
-	max    int
+	max    int   // units: nonces plus ownerUnits per owner
 
-	mu      sync.Mutex
-	entries map[nonceKey]struct{}
-	byAge   expiryHeap
-	seq     uint64
+	mu        sync.Mutex
+	owners    map[int64]*partition
+	bySize    sizeHeap // every partition; the largest first
+	units     int
+	nextSweep int64 // Unix seconds of the next sweep of every partition
 }
 
-// nonceKey is SHA-256 of the id and the nonce, so that an entry costs the
-// same whatever the client sends.
-type nonceKey [sha256.Size]byte
+// ownerUnits is what an owner costs, in nonces: its partition's map,
+// heap and bookkeeping take about five times the memory of a nonce.
+const ownerUnits = 4
+
+// sweepInterval is how often every partition is swept of expired nonces,
+// so that owners who stopped sending requests give back their room.
+const sweepInterval = 60
+
+// nonceKey is a truncated SHA-256 of the id and the nonce, so that an entry
+// costs the same whatever the client sends. 128 bits make a collision
+// within one owner's partition (the only place one matters) unreachable.
+type nonceKey [16]byte
 
 type nonceEntry struct {
 	key     nonceKey
-	expires int64  // Unix seconds after which a replay is stale anyway
-	seq     uint64 // insertion order, to evict the oldest among equals
+	expires int64 // Unix seconds after which a replay is refused anyway
+	ts      int64 // the request's ts, which the floor keeps
 }
 
-// NewNonceCache returns a cache that accepts timestamps within window of the
-// current time and remembers at most maxEntries nonces (at least 1).
-// A window of 0 disables the timestamp check; nonces are then remembered
-// until pushed out by newer ones. The window is used in whole seconds.
-func NewNonceCache(window time.Duration, maxEntries int) *NonceCache {
-	maxEntries = max(maxEntries, 1)
+// partition is the nonces of one owner.
+type partition struct {
+	owner   int64
+	entries map[nonceKey]struct{}
+	byAge   expiryHeap
+	// peak is the size entries and byAge were allocated for; they are
+	// rebuilt when the partition shrinks well below it, as neither a map
+	// nor a slice gives memory back by itself.
+	peak int
+	// floor is the highest ts of a forgotten nonce; requests with a ts not
+	// after it are refused until floorUntil, when every forgotten nonce
+	// would be refused anyway. hasFloor is false until one is forgotten.
+	floor      int64
+	floorUntil int64
+	hasFloor   bool
+	index      int // in NonceCache.bySize
+}
+
+// NewNonceCache returns a cache that accepts timestamps within window of
+// the current time and holds at most maxUnits units (at least
+// ownerUnits+1): one per nonce plus ownerUnits per owner. Full, it takes
+// about 70 bytes a unit (measured), 210 at worst (every map and slice at
+// the end of its growth). A window of 0 disables the timestamp check;
+// nonces are then remembered until their credentials expire. The window
+// is used in whole seconds.
+func NewNonceCache(window time.Duration, maxUnits int) *NonceCache {
 	return &NonceCache{
-		window:  max(int64(window/time.Second), 0),
-		max:     maxEntries,
-		entries: make(map[nonceKey]struct{}),
+		window: max(int64(window/time.Second), 0),
+		max:    max(maxUnits, ownerUnits+1),
+		owners: make(map[int64]*partition),
 	}
 }
 
-// Check records the nonce of a request authenticated with id and sent at ts
-// (Unix seconds). It returns ErrStaleTimestamp if ts is more than the window
-// away from now, ErrReplay if the pair was already recorded and has not
-// expired, and nil otherwise. Call it only after Verify, so that
-// unauthenticated requests cannot fill the cache.
-func (c *NonceCache) Check(id, nonce string, ts int64, now time.Time) error {
+// Check records the nonce of a request authenticated with the token id,
+// sent at ts (Unix seconds), for owner (the user the token is for), with
+// credentials accepted until the Unix second until (0 for no limit). It
+// returns ErrStaleTimestamp if ts is more than the window away from now or
+// until has passed, ErrReplay if the pair was already recorded and could
+// still authenticate, ErrForgotten if ts is not after a nonce of this owner
+// the cache had to forget, ErrFull if there is no room for a new owner,
+// and nil otherwise. Call it only after the credentials are verified, so
+// that unauthenticated requests cannot fill the cache.
+func (c *NonceCache) Check(owner int64, id, nonce string, ts, until int64, now time.Time) error {
 	nowSec := now.Unix()
 	expires := int64(math.MaxInt64)
 	if c.window > 0 {
@@ -75,22 +140,52 @@ func (c *NonceCache) Check(id, nonce string, ts int64, now time.Time) error {
 		// A replay after ts+window would be stale, so the entry can go then.
 		expires = ts + c.window
 	}
+	if until > 0 {
+		if until < nowSec {
+			return ErrStaleTimestamp
+		}
+		// Nor can a replay authenticate once the credentials expired.
+		expires = min(expires, until)
+	}
 	key := hashNonce(id, nonce)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.byAge) > 0 && c.byAge[0].expires < nowSec {
-		delete(c.entries, heap.Pop(&c.byAge).(nonceEntry).key)
+	if nowSec >= c.nextSweep {
+		c.sweep(nowSec)
 	}
-	if _, ok := c.entries[key]; ok {
-		return ErrReplay
+	p := c.owners[owner]
+	if p != nil && c.dropExpired(p, nowSec) {
+		p = nil
 	}
-	if len(c.entries) >= c.max {
-		delete(c.entries, heap.Pop(&c.byAge).(nonceEntry).key)
+	if p != nil {
+		if _, ok := p.entries[key]; ok {
+			return ErrReplay
+		}
+		if p.hasFloor && ts <= p.floor {
+			return ErrForgotten
+		}
 	}
-	c.seq++
-	heap.Push(&c.byAge, nonceEntry{key: key, expires: expires, seq: c.seq})
-	c.entries[key] = struct{}{}
+	need := 1
+	if p == nil {
+		need += ownerUnits
+	}
+	for c.units+need > c.max {
+		if !c.evict(nowSec) {
+			return ErrFull
+		}
+	}
+	if p == nil {
+		p = &partition{owner: owner, entries: make(map[nonceKey]struct{})}
+		c.owners[owner] = p
+		heap.Push(&c.bySize, p)
+		c.units += ownerUnits
+	}
+	heap.Push(&p.byAge, nonceEntry{key: key, expires: expires, ts: ts})
+	p.entries[key] = struct{}{}
+	p.peak = max(p.peak, len(p.entries))
+	c.units++
+	heap.Fix(&c.bySize, p.index)
 	return nil
 }
 
@@ -98,7 +193,93 @@ func (c *NonceCache) Check(id, nonce string, ts int64, now time.Time) error {
 func (c *NonceCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.entries)
+	return c.units - ownerUnits*len(c.owners)
+}
+
+// Owners returns the number of partitions, for metrics and tests.
+func (c *NonceCache) Owners() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.owners)
+}
+
+// evict makes room for one unit: it forgets the earliest-expiring nonce of
+// the largest partition, raising that partition's floor so the forgotten
+// nonce stays refused. First it sweeps expired nonces, at most once a
+// second. It reports false when no partition holds a nonce.
+func (c *NonceCache) evict(nowSec int64) bool {
+	if nowSec >= c.nextSweep-sweepInterval+1 {
+		before := c.units
+		c.sweep(nowSec)
+		if c.units < before {
+			return true
+		}
+	}
+	if len(c.bySize) == 0 || len(c.bySize[0].entries) == 0 {
+		return false
+	}
+	p := c.bySize[0]
+	e := heap.Pop(&p.byAge).(nonceEntry)
+	delete(p.entries, e.key)
+	c.units--
+	if !p.hasFloor || e.ts > p.floor {
+		p.floor = e.ts
+	}
+	p.floorUntil = max(p.floorUntil, e.expires)
+	p.hasFloor = true
+	c.shrink(p)
+	heap.Fix(&c.bySize, p.index)
+	return true
+}
+
+// sweep drops the expired nonces of every partition, and the partitions
+// left with neither a nonce nor a floor that still matters.
+func (c *NonceCache) sweep(nowSec int64) {
+	c.nextSweep = nowSec + sweepInterval
+	for _, p := range c.owners {
+		c.dropExpired(p, nowSec)
+	}
+}
+
+// dropExpired forgets p's nonces that could no longer authenticate, and
+// p itself when nothing is left in it; it reports whether p went.
+func (c *NonceCache) dropExpired(p *partition, nowSec int64) bool {
+	n := len(p.entries)
+	for len(p.byAge) > 0 && p.byAge[0].expires < nowSec {
+		delete(p.entries, heap.Pop(&p.byAge).(nonceEntry).key)
+	}
+	c.units -= n - len(p.entries)
+	if p.hasFloor && p.floorUntil < nowSec {
+		p.hasFloor = false
+	}
+	if len(p.entries) == 0 && !p.hasFloor {
+		heap.Remove(&c.bySize, p.index)
+		delete(c.owners, p.owner)
+		c.units -= ownerUnits
+		return true
+	}
+	if len(p.entries) != n {
+		c.shrink(p)
+		heap.Fix(&c.bySize, p.index)
+	}
+	return false
+}
+
+// shrink reallocates p's map and heap once it holds less than half of
+// what they were grown for, so that a flood's memory is given back and a
+// partition never holds more than about twice what its nonces need.
+func (c *NonceCache) shrink(p *partition) {
+	const minPeak = 64
+	if p.peak <= minPeak || len(p.entries) >= p.peak/2 {
+		return
+	}
+	entries := make(map[nonceKey]struct{}, len(p.entries))
+	for k := range p.entries {
+		entries[k] = struct{}{}
+	}
+	p.entries = entries
+	p.byAge = append(make(expiryHeap, 0, len(p.byAge)), p.byAge...)
+	p.peak = len(p.entries)
 }
 
 func hashNonce(id, nonce string) nonceKey {
@@ -108,13 +289,14 @@ func hashNonce(id, nonce string) nonceKey {
 	h.Write(n[:])
 	h.Write([]byte(id))
 	h.Write([]byte(nonce))
+	var sum [sha256.Size]byte
 	var k nonceKey
-	h.Sum(k[:0])
+	copy(k[:], h.Sum(sum[:0]))
 	return k
 }
 
-// expiryHeap orders entries by expiry, then by insertion, so the root is the
-// first to expire (or, without a window, the oldest).
+// expiryHeap orders a partition's entries by expiry, then by ts, so the
+// root is the first to expire.
 type expiryHeap []nonceEntry
 
 func (h expiryHeap) Len() int { return len(h) }
@@ -122,7 +304,7 @@ func (h expiryHeap) Less(i, j int) bool {
 	if h[i].expires != h[j].expires {
 		return h[i].expires < h[j].expires
 	}
-	return h[i].seq < h[j].seq
+	return h[i].ts < h[j].ts
 }
 func (h expiryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 func (h *expiryHeap) Push(x any)   { *h = append(*h, x.(nonceEntry)) }
@@ -131,4 +313,28 @@ func (h *expiryHeap) Pop() any {
 	e := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return e
+}
+
+// sizeHeap orders the partitions by number of nonces, the largest first:
+// the one to forget a nonce of when the cache is full.
+type sizeHeap []*partition
+
+func (h sizeHeap) Len() int           { return len(h) }
+func (h sizeHeap) Less(i, j int) bool { return len(h[i].entries) > len(h[j].entries) }
+func (h sizeHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *sizeHeap) Push(x any) {
+	p := x.(*partition)
+	p.index = len(*h)
+	*h = append(*h, p)
+}
+func (h *sizeHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return p
 }

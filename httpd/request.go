@@ -168,7 +168,8 @@ func cutAbsoluteForm(target string) (host, rest string, ok bool) {
 // becomes a bare 500.
 func writeResponse(ctx *fasthttp.RequestCtx, resp *handlers.Response) {
 	if resp == nil || resp.Status < 100 || resp.Status > 999 {
-		resp = &handlers.Response{Status: http.StatusInternalServerError}
+		resp = &handlers.Response{Status: http.StatusInternalServerError, Header: make(http.Header)}
+		handlers.SetSecurityHeaders(resp.Header)
 	}
 	ctx.Response.Reset()
 	ctx.SetStatusCode(resp.Status)

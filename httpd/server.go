@@ -149,6 +149,7 @@ func NewServer(h handlers.Handler, opts Options) (*Server, error) {
 		DisablePreParseMultipartForm:  true,
 		CloseOnShutdown:               true,
 		Logger:                        fasthttpLogger{log},
+		ErrorHandler:                  errorResponse,
 		ConnState:                     s.connState,
 	}
 	return s, nil
@@ -295,6 +296,30 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx) {
 	}()
 	req := buildRequest(ctx, s.trust, s.maxBytes)
 	writeResponse(ctx, s.h.Serve(s.base, req))
+}
+
+// errorResponse answers a request fasthttp could not read, which the core
+// never sees: headers over MaxHeaderBytes (431), a client too slow to send
+// them (408), anything malformed (400). Status and text are fasthttp's own;
+// the headers every response carries are added.
+func errorResponse(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	switch {
+	case errors.As(err, &small):
+		ctx.Error("Too big request header", http.StatusRequestHeaderFieldsTooLarge)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		ctx.Error("Request timeout", http.StatusRequestTimeout)
+	default:
+		ctx.Error("Error when parsing request", http.StatusBadRequest)
+	}
+	h := make(http.Header)
+	handlers.SetSecurityHeaders(h)
+	for k, vs := range h {
+		for _, v := range vs {
+			ctx.Response.Header.Add(k, v)
+		}
+	}
 }
 
 // fasthttpLogger sends fasthttp's own messages (failed connections, mostly)

@@ -1,6 +1,6 @@
 // Package token mints and verifies tokenlib-compatible storage tokens: the
 // opaque Hawk id the tokenserver hands to Firefox and the storage endpoints
-// read back (spec/tokenserver-auth-config.md §4). Staying byte-compatible with
+// read back. Staying byte-compatible with
 // Mozilla's tokenlib lets other tokenservers, storage nodes and load tools
 // that share the secret interoperate with this server.
 package token
@@ -109,7 +109,7 @@ func (s *Secrets) Mint(p Payload) (tok, key string, err error) {
 
 // sign returns base64url-with-padding(payload || HMAC-SHA256(signing key,
 // payload)). It takes the payload bytes as they are because the MAC covers
-// exactly those bytes; tests use it to reproduce the spec's vector.
+// exactly those bytes; tests use it to reproduce the known-answer vector.
 func sign(sec *secret, payload []byte) string {
 	m := hmac.New(sha256.New, sec.signingKey)
 	m.Write(payload)
@@ -120,7 +120,7 @@ func sign(sec *secret, payload []byte) string {
 }
 
 // deriveKey computes the per-token secret that Firefox uses as its Hawk key
-// (spec §4.3).
+// (tokenlib's derived secret).
 func deriveKey(sec *secret, salt, tok string) string {
 	info := make([]byte, 0, len(deriveInfo)+len(tok))
 	info = append(info, deriveInfo...)
@@ -267,7 +267,7 @@ func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
 
-// validate applies the storage node's field checks (spec §4.5 step 4), with
+// validate applies the storage node's field checks (as syncstorage checks a token's fields), with
 // empty strings standing for absent optional fields.
 func validate(p Payload) error {
 	if p.UID < 0 {

@@ -1,11 +1,11 @@
-// Command syncload drives a running syncserver with the request mix of
-// WORKLOAD.md and reports throughput and latency percentiles. It signs its
+// Command syncload drives a running syncserver with the request mixes of
+// docs/BENCHMARKS.md and reports throughput and latency percentiles. It signs its
 // own tokens with the server's secret, so it needs no accounts server:
 //
 //	syncload -url http://localhost:5000 -secret SECRET -scenario s1 -c 32 -d 60s
 //
 // Scenarios: s1 (idle poll: info/collections, 70 % with
-// X-If-Modified-Since), s6 (the blend of WORKLOAD.md: polls, small reads
+// X-If-Modified-Since), s6 (the blend: polls, small reads
 // and writes, batches, 1000-record pages, deletes), get100 (GET 100 newest
 // of a 20,000-record history collection), post100 (POST 100 records of
 // about 450 bytes), token-free lbheartbeat (the HTTP ceiling).
@@ -188,7 +188,7 @@ func (l *loader) do(u *user, method, resource string, hdr map[string]string, bod
 }
 
 // records returns n history-like records with payloads of Pareto(α=3) ×
-// 300 bytes, as WORKLOAD.md describes.
+// 300 bytes, capped at 5,000 (docs/BENCHMARKS.md).
 func records(n int, prefix string) []byte {
 	var b strings.Builder
 	b.WriteByte('[')
@@ -259,7 +259,7 @@ func (l *loader) setupBlend(u *user) error {
 	return err
 }
 
-// blend is one request of WORKLOAD.md's S6 mix: 60 % info/collections
+// blend is one request of the S6 mix (docs/BENCHMARKS.md): 60 % info/collections
 // (mostly 304), 8 % meta/global or crypto/keys, 15 % small incremental
 // GET, 10 % POST of 1–100 records (half as a one-shot batch), 3 % a
 // 1000-record page, 2 % a single PUT, 1 % DELETE of a collection, 1 %

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"syncserver/internal/testdb"
 )
 
 const secret = "db8a203aed5fe3e4594d4b75990acb76242efd35"
@@ -69,9 +71,7 @@ func startServer(t *testing.T) string {
 }
 
 func TestLoadS1(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server")
-	}
+	testdb.SkipShort(t, "builds and runs the server")
 	url := startServer(t)
 	sum, err := load(options{base: url, secret: secret, scenario: "s1", concurrency: 2,
 		duration: time.Second, warmup: 100 * time.Millisecond, users: 3, firstUID: 1000000})
@@ -88,9 +88,7 @@ func TestLoadS1(t *testing.T) {
 }
 
 func TestLoadPost100(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server")
-	}
+	testdb.SkipShort(t, "builds and runs the server")
 	url := startServer(t)
 	sum, err := load(options{base: url, secret: secret, scenario: "post100", concurrency: 2,
 		duration: time.Second, warmup: 0, users: 2, firstUID: 1000000})
@@ -103,9 +101,7 @@ func TestLoadPost100(t *testing.T) {
 }
 
 func TestWrongSecretIsReported(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server")
-	}
+	testdb.SkipShort(t, "builds and runs the server")
 	url := startServer(t)
 	_, err := load(options{base: url, secret: "not-the-secret", scenario: "s1", concurrency: 1,
 		duration: time.Second, users: 1, firstUID: 1000000})
@@ -126,9 +122,7 @@ func freePort(t *testing.T) string {
 }
 
 func TestLoadS6(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server")
-	}
+	testdb.SkipShort(t, "builds and runs the server")
 	url := startServer(t)
 	sum, err := load(options{base: url, secret: secret, scenario: "s6", concurrency: 4,
 		duration: 2 * time.Second, warmup: 0, users: 12, firstUID: 1000000})

@@ -44,6 +44,13 @@ type Main struct {
 	Command string
 	Args    []string
 
+	// ConfigOptional: ConfigPath is the default, not asked for, so the
+	// server may run without it from the environment alone (config.go).
+	ConfigOptional bool
+	// Environ lists the environment, to point out a misspelt variable
+	// (nil: not checked).
+	Environ func() []string
+
 	Config *config.Config
 	Logger *slog.Logger
 	Store  db.Store
@@ -57,6 +64,9 @@ type Main struct {
 	served   chan error
 	// ops are the purge and metrics running beside the server (ops.go).
 	ops *operations
+	// parts are built from the configuration before the database is
+	// opened (startup.go).
+	parts *startParts
 }
 
 // NewMain returns a Main wired to the process's standard streams and
@@ -67,12 +77,15 @@ func NewMain() *Main {
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 		Getenv: os.Getenv,
+
+		Environ: os.Environ,
 	}
 }
 
 const usage = `Usage:
   syncserver [flags]              serve (standalone HTTP, or FastCGI)
-  syncserver [flags] COMMAND ...  run a command (listed below)
+  syncserver [flags] COMMAND ...  run a command (listed below); the flags
+                                  may also follow the command
 
 Without -http or -fcgi, syncserver serves FastCGI on standard input when it
 is a socket (Apache mod_fcgid starts it that way), and otherwise standalone
@@ -89,9 +102,8 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 	if defConfig == "" {
 		defConfig = "./syncserver.ini"
 	}
-	fs.StringVar(&m.ConfigPath, "config", defConfig, "configuration `file`; $SYNCSERVER_CONFIG sets the default")
-	fs.StringVar(&m.HTTPAddr, "http", "", "serve standalone HTTP on `host:port`")
-	fs.StringVar(&m.FCGIAddr, "fcgi", "", "serve FastCGI on `host:port` or unix:/path/to/socket")
+	m.ConfigPath = defConfig
+	m.globalFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -104,8 +116,20 @@ func (m *Main) ParseFlags(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	m.ConfigOptional = m.Getenv(config.EnvConfig) == ""
+	fs.Visit(func(f *flag.Flag) { m.ConfigOptional = m.ConfigOptional && f.Name != "config" })
 	if rest := fs.Args(); len(rest) > 0 {
 		m.Command, m.Args = rest[0], rest[1:]
+	}
+	if m.Command == "serve" {
+		// "syncserver serve -config X": serve's flags are the program's.
+		if err := fs.Parse(m.Args); err != nil {
+			return err
+		}
+		if rest := fs.Args(); len(rest) > 0 {
+			return fmt.Errorf("serve takes no arguments, got %q (try -h)", rest)
+		}
+		m.Args = nil
 	}
 	if _, ok := commands()[m.Command]; !ok && m.Command != "" && m.Command != "serve" {
 		return fmt.Errorf("unknown command %q (try -h)", m.Command)
@@ -206,17 +230,24 @@ func (m *Main) ensureNode(ctx context.Context) {
 	}
 }
 
-// load reads the configuration, sets up the logger and opens the
-// database: what serving and every command that touches data need.
+// load reads the configuration, sets up the logger, runs the start-up
+// validation (prepareStart) and opens the database: what serving and
+// every command that touches data need.
 func (m *Main) load(ctx context.Context) error {
-	cfg, notices, err := config.Load(m.ConfigPath, m.Getenv)
+	cfg, notices, err := m.loadConfig()
 	if err != nil {
 		return err
 	}
 	m.Config = cfg
 	m.Logger = newLogger(m.Stderr, cfg)
+	if cfg.File == "" && m.ConfigPath != "" {
+		m.Logger.Info("config: no file " + m.ConfigPath + ": configured by the SYNCSERVER_* environment variables and the defaults")
+	}
 	for _, n := range notices {
 		m.Logger.Info("config: " + n.String())
+	}
+	if m.parts, err = prepareStart(cfg, m.Logger); err != nil {
+		return err
 	}
 	m.Store, err = openStore(ctx, cfg, m.Logger)
 	return err
@@ -257,19 +288,13 @@ func (m *Main) listen() error {
 			l   net.Listener
 			err error
 		)
-		fopts := fcgi.Options{
-			MaxRequestBytes: cfg.Storage.MaxRequestBytes,
-			ShutdownTimeout: shutdown,
-			Logger:          m.Logger,
-			SocketMode:      cfg.Server.SocketMode,
-			SocketGroup:     cfg.Server.SocketGroup,
-		}
+		fopts := fcgiOptions(cfg, m.Logger)
 		if m.FCGIAddr != "" {
 			l, err = fcgi.Listen(m.FCGIAddr, fopts)
-		} else {
-			l, err = fcgi.ListenerFromStdin()
-		}
-		if err != nil {
+			if err != nil {
+				return m.listenError(err, m.FCGIAddr)
+			}
+		} else if l, err = fcgi.ListenerFromStdin(); err != nil {
 			return err
 		}
 		srv := fcgi.NewServer(m.handler, fopts)
@@ -282,7 +307,7 @@ func (m *Main) listen() error {
 		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return err
+			return m.listenError(err, addr)
 		}
 		srv, err := httpd.NewServer(m.handler, httpd.Options{
 			MaxRequestBytes:   cfg.Storage.MaxRequestBytes,

@@ -4,20 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"syncserver/db"
+	"syncserver/db/mysql"
+	"syncserver/db/postgres"
+	"syncserver/db/sqldb"
+	"syncserver/db/sqlite"
 	"syncserver/internal/config"
 )
 
 // syncserver check: is this configuration ready to serve? It reads the
-// configuration, opens the database as the server would (applying pending
-// migrations; a missing sqlite file is only reported), looks at public_url,
-// the secret, the purge, who may sync and the metrics endpoint, and prints
-// the setting to type into Firefox.
+// configuration, tests as the user it runs as what the server will need of
+// the file system (the database, its directory, the FastCGI socket's),
+// looks at the database without changing it (pending migrations are
+// reported, not applied), at public_url, the secret and who may read it,
+// the purge, who may sync and the metrics endpoint, and prints the setting
+// to type into Firefox.
 
 func checkCommand() command {
 	return command{
@@ -83,7 +89,7 @@ func runCheck(ctx context.Context, m *Main) int {
 }
 
 func (m *Main) check(ctx context.Context, rep *checkReport) {
-	cfg, notices, err := config.Load(m.ConfigPath, m.Getenv)
+	cfg, notices, err := m.loadConfig()
 	if err != nil {
 		rep.add("config", checkFail, "%v", err)
 		return
@@ -98,8 +104,18 @@ func (m *Main) check(ctx context.Context, rep *checkReport) {
 	for _, n := range notices {
 		rep.add("config", checkWarn, "%s", n.String())
 	}
+	// The start-up validation itself, not a copy of it: what the server
+	// would refuse at its start, check refuses.
+	if _, err := prepareStart(cfg, slog.New(slog.DiscardHandler)); err != nil {
+		rep.add("config", checkFail, "%v", err)
+		return
+	}
 	rep.Firefox = map[string]string{firefoxPref: cfg.PublicURL.String() + "/token/1.0/sync/1.5"}
 	checkPublicURL(cfg, m.HTTPAddr, rep)
+	checkRunAs(cfg, rep)
+	checkDatabaseFiles(cfg, rep)
+	checkSocketDir(m.FCGIAddr, rep)
+	checkSecretFiles(cfg, m.Getenv, rep)
 	m.checkDatabase(ctx, cfg, rep)
 	checkPurge(cfg, rep)
 	m.checkWhoMaySync(ctx, cfg, rep)
@@ -153,25 +169,27 @@ func checkPublicURL(cfg *config.Config, httpAddr string, rep *checkReport) {
 }
 
 func (m *Main) checkDatabase(ctx context.Context, cfg *config.Config, rep *checkReport) {
-	if cfg.SQLURI.Driver == "sqlite" && cfg.SQLURI.Path != ":memory:" {
+	if cfg.SQLURI.Driver == "sqlite" && !cfg.SQLURI.IsMemory() {
 		if _, err := os.Stat(cfg.SQLURI.Path); errors.Is(err, os.ErrNotExist) {
-			dir := filepath.Dir(cfg.SQLURI.Path)
-			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-				rep.add("database", checkFail, "%s does not exist, and neither does its directory %s", cfg.SQLURI.Path, dir)
-			} else {
-				rep.add("database", checkOK, "%s does not exist yet: the server creates it at its first start", cfg.SQLURI.Path)
-			}
+			// checkDatabaseFiles says whether the server can create it.
 			m.checkSecret(ctx, cfg, nil, rep)
 			return
 		}
 	}
-	if err := m.load(ctx); err != nil {
+	m.Config, m.Logger = cfg, newLogger(m.Stderr, cfg)
+	store, err := openForCheck(ctx, cfg, m.Logger)
+	if err != nil {
 		rep.add("database", checkFail, "%s: %v", cfg.SQLURI.Redacted(), err)
 		m.checkSecret(ctx, cfg, nil, rep)
 		return
 	}
+	m.Store = store
 	if err := m.Store.Ping(ctx); err != nil {
 		rep.add("database", checkFail, "%s does not answer: %v", cfg.SQLURI.Redacted(), err)
+		return
+	}
+	if checkPendingMigration(cfg, store, rep) {
+		m.checkSecret(ctx, cfg, store, rep)
 		return
 	}
 	admin, ok := m.Store.(db.Admin)
@@ -193,12 +211,20 @@ func (m *Main) checkDatabase(ctx context.Context, cfg *config.Config, rep *check
 	size := ""
 	if st.DatabaseBytes >= 0 {
 		size = ", " + formatBytes(st.DatabaseBytes)
-		if st.FreeBytes > 0 {
+		if vacuumWorthIt(cfg.SQLURI.Driver, st.DatabaseBytes, st.FreeBytes) {
 			size += fmt.Sprintf(" (%s free: purge --vacuum gives it back)", formatBytes(st.FreeBytes))
 		}
 	}
+	if st.Synchronous != "" {
+		// Read back from the database: the level in force, not the one asked for.
+		size += "; sqlite synchronous " + st.Synchronous
+	}
 	rep.add("database", checkOK, "%s answers; schema version %d (up to date); %d accounts, %d live records%s",
 		cfg.SQLURI.Redacted(), version, st.Users, st.Records, size)
+	if st.Synchronous == "OFF" {
+		rep.add("database", checkWarn, "sqlite synchronous is OFF: a power cut can lose writes Firefox was told were saved; "+
+			"set [storage] sqlite_synchronous to FULL (the default) or NORMAL")
+	}
 	if st.ExpiredRecords > 0 {
 		status := checkOK
 		if cfg.Purge.Interval <= 0 {
@@ -207,6 +233,76 @@ func (m *Main) checkDatabase(ctx context.Context, cfg *config.Config, rep *check
 		rep.add("database", status, "%d expired records await the purge", st.ExpiredRecords)
 	}
 	m.checkSecret(ctx, cfg, m.Store, rep)
+}
+
+// openForCheck opens the database of sqluri to look at it without
+// changing it: check is run "before the first start" and must be safe
+// there, so it neither migrates nor converts a legacy users table (the
+// server does both at its start, after a copy), and opens a sqlite file
+// read-only.
+func openForCheck(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqldb.Store, error) {
+	u := cfg.SQLURI
+	pool := sqldb.Pool{Size: 2, Timeout: cfg.Storage.PoolTimeout}
+	switch u.Driver {
+	case "sqlite":
+		if u.IsMemory() {
+			return sqlite.Open(ctx, u.Path, sqliteOptions(cfg, log))
+		}
+		opts := sqliteOptions(cfg, log)
+		opts.ReadOnly = true
+		return sqlite.Open(ctx, u.Path, opts)
+	case "mysql":
+		return mysql.Open(ctx, u.Raw, mysql.Options{Pool: pool, Inspect: true, Logger: log})
+	case "postgres":
+		return postgres.Open(ctx, u.Raw, postgres.Options{Pool: pool, Inspect: true, Logger: log})
+	}
+	return nil, fmt.Errorf("the %s backend is not available in this build", u.Driver)
+}
+
+// checkPendingMigration reports the migrations the server will apply at
+// its start, and whether it is the copy-first migration of a legacy
+// server's database. It returns true when some are pending: the totals
+// of the current schema cannot be read yet.
+func checkPendingMigration(cfg *config.Config, store *sqldb.Store, rep *checkReport) bool {
+	at, latest, copyFirst := store.Pending()
+	if at >= latest {
+		return false
+	}
+	name := cfg.SQLURI.Redacted()
+	switch {
+	case copyFirst && cfg.SQLURI.Driver == "sqlite":
+		rep.add("database", checkOK, "%s is a legacy syncserver's database: needs migration %d → %d "+
+			"(the server does it at its start, after writing a copy of the file beside it); check left it unchanged", name, at, latest)
+	case copyFirst:
+		rep.add("database", checkWarn, "%s is a legacy syncserver's database: needs migration %d → %d, which the server does at its start "+
+			"without a copy: back it up first (mysqldump or pg_dump); check left it unchanged", name, at, latest)
+	default:
+		rep.add("database", checkOK, "%s answers; needs migration %d → %d (the server does it at its start); check left it unchanged",
+			name, at, latest)
+	}
+	if store.LegacyUsers() {
+		rep.add("database", checkOK, "its users table has the legacy single-node layout: the server converts it at its start, "+
+			"keeping every uid")
+	}
+	return true
+}
+
+// vacuumWorthIt tells whether purge --vacuum would give back a share of
+// the database worth a blocking rebuild. Only SQLite's free pages are
+// given back whole; InnoDB keeps some megabytes of every tablespace free
+// whatever OPTIMIZE TABLE does, so MySQL needs much more before it is
+// worth advising, and PostgreSQL reports no free space.
+func vacuumWorthIt(driver string, total, free int64) bool {
+	if total <= 0 || free <= 0 || free*4 < total { // under a quarter of the file
+		return false
+	}
+	switch driver {
+	case "sqlite":
+		return free >= 1<<20
+	case "mysql":
+		return free >= 256<<20
+	}
+	return false
 }
 
 // checkSecret says where the token secret comes from, never what it is.

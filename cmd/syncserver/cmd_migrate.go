@@ -52,7 +52,7 @@ func runMigrate(ctx context.Context, m *Main) int {
 		return m.fail(err)
 	}
 	if *from == "" {
-		if cfg.File == "" {
+		if cfg.File == "" && m.Getenv("SYNCSERVER_SQLURI") == "" {
 			return m.badArgs(fs, "no configuration file %s: give --from", m.ConfigPath)
 		}
 		*from = cfg.SQLURI.Raw
@@ -135,17 +135,14 @@ func runMigrate(ctx context.Context, m *Main) int {
 	return exitOK
 }
 
-// loadConfigIfAny loads the configuration file, or returns the defaults
-// when there is none.
+// loadConfigIfAny loads the configuration file, or the environment and
+// the defaults when there is none.
 func (m *Main) loadConfigIfAny() (*config.Config, error) {
-	if _, err := os.Stat(m.ConfigPath); errors.Is(err, fs.ErrNotExist) {
-		cwd, err := os.Getwd()
-		if err != nil {
-			return nil, err
-		}
-		return config.Default(cwd), nil
+	path := m.ConfigPath
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		path = ""
 	}
-	cfg, _, err := config.Load(m.ConfigPath, m.Getenv)
+	cfg, _, err := config.Load(path, m.Getenv)
 	return cfg, err
 }
 

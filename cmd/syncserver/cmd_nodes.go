@@ -37,11 +37,15 @@ URL is the node's public URL, as a token names it: "https://sync.example.com".
 const defaultNodeCapacity = 100000
 
 func runNodes(ctx context.Context, m *Main) int {
-	if len(m.Args) == 0 {
+	rest, err := m.leadingGlobalFlags(m.Args)
+	if err != nil {
+		return flagError(err)
+	}
+	if len(rest) == 0 {
 		fmt.Fprint(m.Stderr, nodesUsage)
 		return exitUsage
 	}
-	sub, args := m.Args[0], m.Args[1:]
+	sub, args := rest[0], rest[1:]
 	fs := m.newFlags("nodes "+sub, "nodes "+sub+" ...")
 	asJSON := fs.Bool("json", false, "print JSON")
 	capacity := int64(defaultNodeCapacity)

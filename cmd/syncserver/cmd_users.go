@@ -43,11 +43,15 @@ USER is a uid, an FxA uid, or the email the tokenserver keeps
 const tokenNodeCapacity = 1<<31 - 1
 
 func runUsers(ctx context.Context, m *Main) int {
-	if len(m.Args) == 0 {
+	rest, err := m.leadingGlobalFlags(m.Args)
+	if err != nil {
+		return flagError(err)
+	}
+	if len(rest) == 0 {
 		fmt.Fprint(m.Stderr, usersUsage)
 		return exitUsage
 	}
-	sub, args := m.Args[0], m.Args[1:]
+	sub, args := rest[0], rest[1:]
 	run := map[string]func(context.Context, *Main, []string) int{
 		"list":      usersList,
 		"show":      usersShow,

@@ -24,6 +24,14 @@ func commands() map[string]command {
 		"purge":      purgeCommand(),
 		"users":      usersCommand(),
 		"version": {"print the version", func(ctx context.Context, m *Main) int {
+			fs := m.newFlags("version", "version")
+			pos, err := parseInterleaved(fs, m.Args)
+			if err != nil {
+				return flagError(err)
+			}
+			if len(pos) > 0 {
+				return m.badArgs(fs, "version takes no arguments, got %q", pos)
+			}
 			fmt.Fprintln(m.Stdout, "syncserver", Version())
 			return 0
 		}},

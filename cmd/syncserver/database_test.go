@@ -131,9 +131,7 @@ func get(t *testing.T, addr, path string) (int, http.Header, string) {
 // whichever server took it, no record is lost, and both servers answer
 // info/collections with the other's writes.
 func TestServersShareADatabase(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	testdb.SkipShort(t, "builds the binary")
 	bin := buildBinary(t)
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {

@@ -23,6 +23,8 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"syncserver/internal/fcgiclient"
+
+	"syncserver/internal/testdb"
 )
 
 // syncBuffer is a goroutine-safe log sink.
@@ -342,9 +344,7 @@ func startBinary(t *testing.T, bin string, args ...string) (*exec.Cmd, string, *
 // uploading a request body: the request must complete and the process
 // exit 0, for both front-ends.
 func TestSIGTERMLetsSlowRequestFinish(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	testdb.SkipShort(t, "builds the binary")
 	bin := buildBinary(t)
 	for _, fe := range []string{"http", "fcgi"} {
 		t.Run(fe, func(t *testing.T) {

@@ -46,15 +46,63 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // newFlags returns a flag set for a command that prints its usage to
-// stderr.
+// stderr. It takes the flags of every command too (globalFlags).
 func (m *Main) newFlags(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet("syncserver "+name, flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
+	m.globalFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: syncserver [-config FILE] %s\n", usage)
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// globalFlags adds the flags of the whole program (-config, -http,
+// -fcgi) to fs, bound to m. Every command's flag set takes them, so they
+// work after the command's name as well as before it: people write
+// "syncserver check -config /etc/syncserver/syncserver.ini".
+func (m *Main) globalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&m.ConfigPath, "config", m.ConfigPath, "configuration `file`; $SYNCSERVER_CONFIG sets the default")
+	fs.Var(&listenFlag{addr: &m.HTTPAddr, other: &m.FCGIAddr, otherName: "-fcgi"}, "http", "serve standalone HTTP on `host:port`")
+	fs.Var(&listenFlag{addr: &m.FCGIAddr, other: &m.HTTPAddr, otherName: "-http"}, "fcgi", "serve FastCGI on `host:port` or unix:/path/to/socket")
+}
+
+// listenFlag is -http or -fcgi, which exclude each other.
+type listenFlag struct {
+	addr, other *string
+	otherName   string
+}
+
+func (f *listenFlag) String() string {
+	if f == nil || f.addr == nil {
+		return ""
+	}
+	return *f.addr
+}
+
+func (f *listenFlag) Set(s string) error {
+	if *f.other != "" && s != "" {
+		return errors.New("-http and -fcgi cannot be used together")
+	}
+	*f.addr = s
+	return nil
+}
+
+// leadingGlobalFlags reads the flags of the whole program that come
+// between a command and its subcommand ("users -config X list") and
+// returns the rest.
+func (m *Main) leadingGlobalFlags(args []string) ([]string, error) {
+	fs := flag.NewFlagSet("syncserver", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.Usage = func() {} // the command prints its own
+	m.globalFlags(fs)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return []string{"-h"}, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return fs.Args(), nil
 }
 
 // flagError is the status of a command line the flag package refused (it

@@ -38,6 +38,7 @@ func newVerifier(cfg *config.Config, log *slog.Logger) (*fxa.Verifier, error) {
 		Issuer:           cfg.Tokenserver.DefaultIssuer,
 		JWKS:             cfg.Tokenserver.JWKS,
 		Timeout:          cfg.Tokenserver.OAuthTimeout,
+		Scopes:           cfg.Tokenserver.OAuthScopes,
 		Logger:           log,
 	})
 }

@@ -51,7 +51,7 @@ func openSQLURI(ctx context.Context, u config.SQLURI, cfg *config.Config, lazy b
 	}
 	switch u.Driver {
 	case "sqlite":
-		s, err = sqlite.Open(ctx, u.Path, sqlite.Options{Synchronous: cfg.Storage.SQLiteSynchronous, Logger: log})
+		s, err = sqlite.Open(ctx, u.Path, sqliteOptions(cfg, log))
 	case "mysql":
 		s, err = mysql.Open(ctx, u.Raw, mysql.Options{Pool: pool, Lazy: lazy, Logger: log})
 	case "postgres":
@@ -91,19 +91,19 @@ func (m *Main) metricsKey(ctx context.Context) (string, error) {
 // handlerOptions translates the configuration into the core's options.
 func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
 	cfg := m.Config
-	secrets, err := m.secrets(ctx)
-	if err != nil {
-		return handlers.Options{}, err
-	}
-	tokens, err := token.NewSecrets(secrets)
-	if err != nil {
-		return handlers.Options{}, err
+	// Configured secrets were built by prepareStart; a generated one
+	// needs the database.
+	tokens := m.parts.tokens
+	if tokens == nil {
+		secrets, err := m.secrets(ctx)
+		if err != nil {
+			return handlers.Options{}, err
+		}
+		if tokens, err = token.NewSecrets(secrets); err != nil {
+			return handlers.Options{}, err
+		}
 	}
 	metricsKey, err := m.metricsKey(ctx)
-	if err != nil {
-		return handlers.Options{}, err
-	}
-	verifier, err := newVerifier(cfg, m.Logger)
 	if err != nil {
 		return handlers.Options{}, err
 	}
@@ -120,6 +120,7 @@ func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
 			MaxTotalRecords:       cfg.Storage.MaxTotalRecords,
 			MaxTotalBytes:         cfg.Storage.MaxTotalBytes,
 		},
+		BodyBufferBytes:    cfg.Server.MaxBodyBufferBytes,
 		BatchUploadEnabled: cfg.Storage.BatchUploadEnabled,
 		QuotaBytes:         cfg.Storage.QuotaSize,
 		CORSAllowedOrigins: cfg.CORSAllowedOrigins,
@@ -132,7 +133,7 @@ func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
 		},
 		Token: handlers.TokenOptions{
 			Secrets:         tokens,
-			Verifier:        fxaVerifier{verifier},
+			Verifier:        fxaVerifier{m.parts.verifier},
 			Issuer:          cfg.Tokenserver.DefaultIssuer,
 			Duration:        cfg.Tokenserver.TokenDuration,
 			AllowNewUsers:   cfg.AllowNewUsers,

@@ -16,8 +16,8 @@ import (
 	"syncserver/internal/testdb"
 )
 
-// legacyDDL is the schema the legacy Python server created in MySQL (spec
-// storage-api §15.1): SQLAlchemy's tables with AUTO_INCREMENT ids,
+// legacyDDL is the schema the legacy Python server created in MySQL
+// (server-syncstorage's SQL backend): SQLAlchemy's tables with AUTO_INCREMENT ids,
 // MEDIUMTEXT payloads (TEXT in bso, as in tables made in autumn 2017), a
 // 32-bit ttl, InnoDB and latin1 (so ids compare case-insensitively); users
 // in the database's default character set.

@@ -49,6 +49,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// Lazy lets Open succeed while the server is down (sqldb.Config.Lazy).
 	Lazy bool
+	// Inspect opens the database without changing it (sqldb.Config.Inspect).
+	Inspect bool
 	// Now is the clock; default time.Now. Tests inject one.
 	Now func() time.Time
 	// Logger receives migration notices; default discards.
@@ -100,7 +102,7 @@ func Open(ctx context.Context, uri string, opts Options) (*sqldb.Store, error) {
 		return nil, err
 	}
 	s, err := sqldb.New(ctx, sqldb.Config{Dialect: dialect(migrations, cfg.DBName), Writer: w, Reader: r,
-		Now: opts.Now, Logger: log, PoolTimeout: pool.Timeout, Lazy: opts.Lazy})
+		Now: opts.Now, Logger: log, PoolTimeout: pool.Timeout, Lazy: opts.Lazy, Inspect: opts.Inspect})
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -160,6 +162,7 @@ func dialect(migrations fs.FS, database string) sqldb.Dialect {
 		// VALUES(): MySQL 8 deprecates it for an alias MariaDB lacks.
 		Excluded:     func(col string) string { return "VALUES(" + col + ")" },
 		IsConflict:   isConflict,
+		IsFull:       isFull,
 		IsConnection: isConnection,
 		TableColumns: tableColumns,
 		BumpSequence: func(ctx context.Context, q sqldb.Querier, table, _ string, min int64) error {
@@ -193,6 +196,19 @@ func errNumber(err error, numbers ...uint16) bool {
 // isConflict: lock wait timeout and deadlock; the transaction is rolled
 // back and may be tried again.
 func isConflict(err error) bool { return errNumber(err, 1205, 1213) }
+
+// isFull: the table is full (1114, what InnoDB answers when its
+// tablespace cannot grow), the disk is full (1021), or a write failed with
+// ENOSPC, which MariaDB reports as errno 28 in errors such as 1030 ("Got
+// error 28 "No space left on device" from storage engine").
+func isFull(err error) bool {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	return me.Number == 1114 || me.Number == 1021 ||
+		strings.Contains(me.Message, "No space left on device") || strings.Contains(me.Message, "error 28 ")
+}
 
 // isConnection reports a connection refused, lost or killed, and a server
 // starting or stopping.

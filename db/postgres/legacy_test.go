@@ -17,7 +17,7 @@ import (
 )
 
 // legacyDDL is the schema the legacy Python server created in PostgreSQL
-// (spec storage-api §15.1): SQLAlchemy's tables with SERIAL ids and a
+// (server-syncstorage's SQL backend): SQLAlchemy's tables with SERIAL ids and a
 // 32-bit ttl.
 const legacyDDL = `
 CREATE TABLE collections (collectionid SERIAL NOT NULL, name VARCHAR(32) NOT NULL, PRIMARY KEY (collectionid), UNIQUE (name));

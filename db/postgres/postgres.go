@@ -50,6 +50,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// Lazy lets Open succeed while the server is down (sqldb.Config.Lazy).
 	Lazy bool
+	// Inspect opens the database without changing it (sqldb.Config.Inspect).
+	Inspect bool
 	// Now is the clock; default time.Now. Tests inject one.
 	Now func() time.Time
 	// Logger receives migration notices; default discards.
@@ -97,7 +99,7 @@ func Open(ctx context.Context, uri string, opts Options) (*sqldb.Store, error) {
 		return nil, err
 	}
 	s, err := sqldb.New(ctx, sqldb.Config{Dialect: dialect(migrations), Writer: w, Reader: r,
-		Now: opts.Now, Logger: log, PoolTimeout: pool.Timeout, Lazy: opts.Lazy})
+		Now: opts.Now, Logger: log, PoolTimeout: pool.Timeout, Lazy: opts.Lazy, Inspect: opts.Inspect})
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -167,6 +169,7 @@ func dialect(migrations fs.FS) sqldb.Dialect {
 		LockUser:           " FOR UPDATE",
 		Returning:          true,
 		IsConflict:         isConflict,
+		IsFull:             isFull,
 		IsConnection:       isConnection,
 		TableColumns:       tableColumns,
 		BumpSequence: func(ctx context.Context, q sqldb.Querier, table, col string, min int64) error {
@@ -196,6 +199,10 @@ func isConflict(err error) bool {
 	}
 	return false
 }
+
+// isFull: disk_full (53100), what PostgreSQL answers when a table, index
+// or temporary file cannot grow.
+func isFull(err error) bool { return sqlState(err) == "53100" }
 
 // isConnection reports a connection refused, lost or ended by the server,
 // and a server starting or stopping, but not a refused login.

@@ -364,7 +364,11 @@ func (s *Store) Stats(ctx context.Context) (db.Stats, error) {
 		}
 		var err error
 		st.DatabaseBytes, st.FreeBytes, err = s.databaseSize(q)
-		return err
+		if err != nil || s.d.Maintenance.Synchronous == nil {
+			return err
+		}
+		st.Synchronous, err = s.d.Maintenance.Synchronous(q.ctx, q.tx)
+		return q.fail(err)
 	})
 	return st, err
 }

@@ -69,6 +69,12 @@ type Dialect struct {
 	// deadlock, PostgreSQL serialization failure and deadlock. They are
 	// returned wrapped db.ErrConflict; everything else db.ErrUnavailable.
 	IsConflict func(error) bool
+	// IsFull reports errors that mean the database or its disk is full
+	// (SQLite SQLITE_FULL or ENOSPC, MySQL "table is full", PostgreSQL
+	// disk_full). They are returned wrapped db.ErrFull (and
+	// db.ErrUnavailable): the write is rolled back, and works again once
+	// space is freed.
+	IsFull func(error) bool
 	// IsConnection reports a lost or refused connection. A transaction
 	// whose BEGIN fails that way is tried once more on another connection
 	// before anything has run.
@@ -178,6 +184,8 @@ func (d *Dialect) rebind(query string) string {
 }
 
 func (d *Dialect) isConflict(err error) bool { return d.IsConflict != nil && d.IsConflict(err) }
+
+func (d *Dialect) isFull(err error) bool { return d.IsFull != nil && d.IsFull(err) }
 
 func (d *Dialect) isConnection(err error) bool { return d.IsConnection != nil && d.IsConnection(err) }
 

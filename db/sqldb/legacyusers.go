@@ -10,7 +10,7 @@ import (
 )
 
 // The legacy syncserver bundle kept its users in one table of its own
-// layout (spec tokenserver §2.2a): service is the string 'sync-1.5', there
+// layout: service is the string 'sync-1.5', there
 // is no nodeid and no services or nodes table, and node holds whatever
 // public URL the row was created under (never read). EnsureNode converts
 // it in place into Mozilla's layout, the first time it runs:

@@ -12,7 +12,8 @@ import (
 //
 // What each backend should set:
 //   - SQLite: Compact runs VACUUM then PRAGMA wal_checkpoint(TRUNCATE);
-//     Size is page_count × page_size, free freelist_count × page_size.
+//     Size is page_count × page_size, free freelist_count × page_size;
+//     Synchronous reads PRAGMA synchronous back.
 //   - MySQL/MariaDB: Compact runs OPTIMIZE TABLE on each table (InnoDB
 //     rebuilds it online); Size sums data_length + index_length of
 //     information_schema.TABLES for DATABASE(), free sums data_free.
@@ -27,6 +28,9 @@ type Maintenance struct {
 	// Size returns the size of the database in bytes and the part of it
 	// a Compact would give back (-1 when unknown).
 	Size func(ctx context.Context, q Querier) (total, free int64, err error)
+	// Synchronous returns the durability level the connections run with
+	// (SQLite's PRAGMA synchronous); nil for a backend without one.
+	Synchronous func(ctx context.Context, q Querier) (string, error)
 }
 
 // compactTables are the tables whose deleted rows a compaction reclaims.

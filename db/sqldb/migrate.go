@@ -180,9 +180,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			case err != nil:
 				return err
 			case v > latest:
-				return fmt.Errorf("%w: the database is at schema version %d and this syncserver knows versions up to %d; "+
-					"run the newer syncserver again, or restore the copy of the database taken before it upgraded",
-					db.ErrSchemaTooNew, v, latest)
+				return errSchemaTooNew(v, latest)
 			case v == 0:
 				if err := s.backupLegacy(q, "pre-migration"); err != nil {
 					return err
@@ -200,6 +198,55 @@ func (s *Store) migrate(ctx context.Context) error {
 			return nil
 		})
 	})
+}
+
+func errSchemaTooNew(v, latest int) error {
+	return fmt.Errorf("%w: the database is at schema version %d and this syncserver knows versions up to %d; "+
+		"run the newer syncserver again, or restore the copy of the database taken before it upgraded",
+		db.ErrSchemaTooNew, v, latest)
+}
+
+// readSchemaVersions reads, for an Inspect store, the database's schema
+// version and the newest this build knows, without changing anything.
+func (s *Store) readSchemaVersions(ctx context.Context) error {
+	ms, err := loadMigrations(s.d.Migrations)
+	if err != nil {
+		return err
+	}
+	v, err := s.schemaVersionNow(ctx)
+	if err != nil {
+		return err
+	}
+	if v > len(ms) {
+		return errSchemaTooNew(v, len(ms))
+	}
+	var legacy bool
+	if v == 0 {
+		err = s.readNow(ctx, func(q *querier) error {
+			for _, table := range legacyTables() {
+				cols, err := s.d.TableColumns(q.ctx, q.tx, table)
+				if err != nil {
+					return q.fail(err)
+				}
+				legacy = legacy || cols != nil
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	s.schemaAt, s.schemaLatest, s.schemaLegacy = v, len(ms), legacy
+	return nil
+}
+
+// Pending reports, for a Store opened with Config.Inspect, the schema
+// version of the database and the one the server brings it to at start
+// (equal when nothing is pending); copyFirst is set when the database
+// holds a legacy server's tables, which the server copies before it
+// migrates them. Other stores migrated at open: they report zeros.
+func (s *Store) Pending() (at, latest int, copyFirst bool) {
+	return s.schemaAt, s.schemaLatest, s.schemaLegacy
 }
 
 // withSchemaLock runs fn holding the dialect's schema lock, when it has

@@ -51,6 +51,12 @@ type Config struct {
 	// db.ErrUnavailable. A server can so start before its database
 	// server and become healthy when it comes up.
 	Lazy bool
+	// Inspect opens the database to look at it without changing it
+	// (syncserver check): New applies no migration and makes no cache,
+	// every write fails with db.ErrReadOnly (the legacy users conversion
+	// of EnsureNode included), and Pending says which migrations the
+	// server would apply at its start.
+	Inspect bool
 }
 
 // Log attribute keys.
@@ -104,6 +110,12 @@ type Store struct {
 	initErr     error
 	initAt      time.Time
 
+	// inspect is Config.Inspect; schemaAt, schemaLatest and schemaLegacy
+	// are what Pending reports, read at init.
+	inspect                bool
+	schemaAt, schemaLatest int
+	schemaLegacy           bool
+
 	mu sync.Mutex
 	// backup is the pre-migration copy this Store made at open, if any.
 	backup string
@@ -130,6 +142,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		onClose:     cfg.OnClose,
 		names:       newNameCache(),
 		poolTimeout: cfg.PoolTimeout,
+		inspect:     cfg.Inspect,
 	}
 	if s.reader == nil {
 		s.reader = s.writer
@@ -172,6 +185,16 @@ const initRetry = time.Second
 // init brings the schema up to date and makes the cache. The caller holds
 // initMu.
 func (s *Store) init(ctx context.Context) error {
+	if s.inspect {
+		if err := s.readSchemaVersions(ctx); err != nil {
+			return err
+		}
+		if err := s.checkUsersLayout(ctx); err != nil {
+			return err
+		}
+		s.initialised.Store(true)
+		return nil
+	}
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
@@ -397,6 +420,9 @@ func (s *Store) write(ctx context.Context, body func(*querier) error) error {
 
 // writeNow is write without waiting for initialisation (migrations use it).
 func (s *Store) writeNow(ctx context.Context, body func(*querier) error) error {
+	if s.inspect {
+		return fmt.Errorf("%w: the database is open for inspection only", db.ErrReadOnly)
+	}
 	conn, sqltx, err := s.begin(ctx, s.writer, nil)
 	if err != nil {
 		return err
@@ -456,8 +482,9 @@ func (s *Store) begin(ctx context.Context, pool *sql.DB, opts *sql.TxOptions) (*
 }
 
 // dbErr maps a database error to the db package's sentinels: lock and busy
-// errors to db.ErrConflict, everything else to db.ErrUnavailable. Errors
-// already mapped, and sql.ErrNoRows, pass through.
+// errors to db.ErrConflict, a full database or disk to db.ErrFull (which
+// matches db.ErrUnavailable too), everything else to db.ErrUnavailable.
+// Errors already mapped, and sql.ErrNoRows, pass through.
 func (s *Store) dbErr(err error) error {
 	switch {
 	case err == nil:
@@ -466,6 +493,8 @@ func (s *Store) dbErr(err error) error {
 		return err
 	case s.d.isConflict(err):
 		return fmt.Errorf("%w: %s: %w", db.ErrConflict, s.d.Name, err)
+	case s.d.isFull(err):
+		return fmt.Errorf("%w: %w: %s: %w", db.ErrFull, db.ErrUnavailable, s.d.Name, err)
 	default:
 		return fmt.Errorf("%w: %s: %w", db.ErrUnavailable, s.d.Name, err)
 	}

@@ -15,6 +15,8 @@ import (
 	"syncserver/db"
 	"syncserver/db/dbtest"
 	"syncserver/db/sqlite"
+
+	"syncserver/internal/testdb"
 )
 
 const (
@@ -32,9 +34,7 @@ func TestCrashDuringBatchCommits(t *testing.T) {
 		crashWorker(path)
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a process")
-	}
+	testdb.SkipShort(t, "starts a process")
 	path := filepath.Join(t.TempDir(), "crash.db")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashDuringBatchCommits$")
 	cmd.Env = append(os.Environ(), crashEnv+"="+path)

@@ -56,6 +56,40 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
+// TestValidate: Validate accepts exactly the levels Open sets, and Stats
+// reads the level in force back.
+func TestValidate(t *testing.T) {
+	for _, level := range []string{"", "FULL", "full", "NORMAL", " off "} {
+		if err := (Options{Synchronous: level}).Validate(); err != nil {
+			t.Errorf("Validate(%q) = %v", level, err)
+		}
+	}
+	for _, level := range []string{"EXTRA", "sometimes", "2", "FULL; DROP TABLE bso"} {
+		err := (Options{Synchronous: level}).Validate()
+		if !errors.Is(err, ErrSynchronous) {
+			t.Errorf("Validate(%q) = %v, want ErrSynchronous", level, err)
+		}
+		path := filepath.Join(t.TempDir(), "s.db")
+		if s, err := Open(context.Background(), path, Options{Synchronous: level}); !errors.Is(err, ErrSynchronous) {
+			t.Errorf("Open with %q = %v, want ErrSynchronous", level, err)
+			if s != nil {
+				s.Close()
+			}
+		}
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("Open with %q made the file: %v", level, err)
+		}
+	}
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), Options{Synchronous: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st, err := s.Stats(context.Background()); err != nil || st.Synchronous != "NORMAL" {
+		t.Errorf("Stats = %+v, %v; want synchronous NORMAL", st, err)
+	}
+}
+
 func TestNewFileIsPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
 	s, err := Open(context.Background(), path, Options{})

@@ -19,7 +19,7 @@ import (
 )
 
 // legacyDDL is the schema the legacy syncserver bundle created in SQLite
-// (spec storage-api §15.1, as SQLAlchemy emitted it).
+// (server-syncstorage's SQL backend, as SQLAlchemy emitted it).
 const legacyDDL = `
 CREATE TABLE collections (collectionid INTEGER NOT NULL, name VARCHAR(32) NOT NULL, PRIMARY KEY (collectionid), UNIQUE (name));
 CREATE TABLE user_collections (userid INTEGER NOT NULL, collection INTEGER NOT NULL, last_modified BIGINT NOT NULL, PRIMARY KEY (userid, collection));

@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -56,6 +57,34 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives migration notices; default discards.
 	Logger *slog.Logger
+	// ReadOnly opens an existing file to look at it without changing it
+	// (syncserver check): no migration, no journal-mode change, no write
+	// (sqldb.Config.Inspect). A missing file is an error.
+	ReadOnly bool
+}
+
+// ErrSynchronous is the error of a Synchronous level Open does not know.
+var ErrSynchronous = errors.New("sqlite: synchronous must be FULL, NORMAL or OFF")
+
+// Validate reports what Open would refuse in opts before touching a
+// file: an unknown Synchronous level. It is the one place that knows the
+// levels; syncserver's start-up checks (and so its check command) ask it
+// rather than keeping a list of their own. The value is not echoed: the
+// caller names the setting and quotes it as it sees fit.
+func (o Options) Validate() error {
+	switch synchronous(o.Synchronous) {
+	case "FULL", "NORMAL", "OFF":
+		return nil
+	}
+	return ErrSynchronous
+}
+
+// synchronous is the PRAGMA synchronous level of a Synchronous option.
+func synchronous(s string) string {
+	if s = strings.ToUpper(strings.TrimSpace(s)); s == "" {
+		return "FULL"
+	}
+	return s
 }
 
 // Open opens (creating if needed) the database at path, or a private
@@ -70,14 +99,10 @@ func Open(ctx context.Context, path string, opts Options) (*sqldb.Store, error) 
 type pools struct{ writer, reader *sql.DB }
 
 func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, error) {
-	syncMode := strings.ToUpper(opts.Synchronous)
-	switch syncMode {
-	case "":
-		syncMode = "FULL"
-	case "FULL", "NORMAL", "OFF":
-	default:
-		return nil, pools{}, fmt.Errorf("sqlite: synchronous must be FULL, NORMAL or OFF, not %q", opts.Synchronous)
+	if err := opts.Validate(); err != nil {
+		return nil, pools{}, fmt.Errorf("%w, not %q", err, opts.Synchronous)
 	}
+	syncMode := synchronous(opts.Synchronous)
 	busy := opts.BusyTimeout
 	if busy <= 0 {
 		busy = 10 * time.Second
@@ -101,6 +126,9 @@ func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, 
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, pools{}, fmt.Errorf("sqlite: %w", err)
+	}
+	if opts.ReadOnly {
+		return openReadOnly(ctx, d, dbFile{uri: "file:" + escapePath(abs), sync: syncMode, busy: busy, readOnly: true}, abs, opts)
 	}
 	if err := createPrivate(abs); err != nil {
 		return nil, pools{}, err
@@ -160,9 +188,29 @@ func openMemory(ctx context.Context, d sqldb.Dialect, f dbFile, opts Options) (*
 	return s, pools{w, w}, nil
 }
 
+// openReadOnly opens an existing file read-only, for sqldb's Inspect mode:
+// one pool of reader connections, no change detector (Inspect makes no
+// cache) and no backup.
+func openReadOnly(ctx context.Context, d sqldb.Dialect, f dbFile, abs string, opts Options) (*sqldb.Store, pools, error) {
+	if _, err := os.Stat(abs); err != nil {
+		return nil, pools{}, fmt.Errorf("sqlite: %w", err)
+	}
+	r := sql.OpenDB(f.connector(reader))
+	r.SetMaxOpenConns(2)
+	r.SetMaxIdleConns(2)
+	s, err := sqldb.New(ctx, sqldb.Config{Dialect: d, Writer: r, Reader: r,
+		Now: opts.Now, Logger: opts.Logger, CacheSize: -1, Inspect: true})
+	if err != nil {
+		r.Close()
+		return nil, pools{}, err
+	}
+	return s, pools{r, r}, nil
+}
+
 // createPrivate creates a missing database file with mode 0600: the users
 // table holds account ids. SQLite gives its -wal and -shm files the same
-// mode.
+// mode and owner. Created by root, the file goes to the owner of its
+// directory (giveToOwnerOf).
 func createPrivate(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
@@ -170,6 +218,11 @@ func createPrivate(path string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("sqlite: creating the database: %w", err)
+	}
+	if err := giveToOwnerOf(f, filepath.Dir(path)); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
 	}
 	return f.Close()
 }
@@ -182,6 +235,9 @@ type dbFile struct {
 	memory bool
 	sync   string
 	busy   time.Duration
+	// readOnly opens with mode=ro and leaves the journal mode alone:
+	// setting WAL would rewrite the header of a legacy file.
+	readOnly bool
 }
 
 // Connection roles.
@@ -202,6 +258,9 @@ func (f dbFile) connector(role int) driver.Connector {
 		sep = "&"
 	}
 	dsn := f.uri + sep + "_txlock=" + txlock + "&_stmt_cache_size=64"
+	if f.readOnly {
+		dsn += "&mode=ro"
+	}
 	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 		pragmas := []string{
 			// Wait this long for another connection's (or process's)
@@ -210,7 +269,7 @@ func (f dbFile) connector(role int) driver.Connector {
 			// FULL syncs the WAL at every commit; see Options.
 			"PRAGMA synchronous = " + f.sync,
 		}
-		if !f.memory {
+		if !f.memory && !f.readOnly {
 			// WAL: readers never block the writer and the writer never
 			// blocks readers; it is a property of the file and stays.
 			pragmas = append([]string{"PRAGMA journal_mode = WAL"}, pragmas...)
@@ -273,6 +332,7 @@ func dialect(migrations fs.FS) sqldb.Dialect {
 		},
 		Returning:    true,
 		IsConflict:   isBusy,
+		IsFull:       isFull,
 		TableColumns: tableColumns,
 		BumpSequence: bumpSequence,
 		Maintenance:  maintenance(),
@@ -284,6 +344,19 @@ func dialect(migrations fs.FS) sqldb.Dialect {
 func isBusy(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
+}
+
+// isFull reports SQLITE_FULL ("database or disk is full") and any other
+// failure whose cause is a full disk or an exhausted disk quota: SQLite
+// answers some of those (growing the WAL index, syncing) as an I/O error
+// that carries the system's errno.
+func isFull(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrFull || se.SystemErrno == syscall.ENOSPC || se.SystemErrno == syscall.EDQUOT
+	}
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		strings.Contains(err.Error(), "database or disk is full")
 }
 
 func tableColumns(ctx context.Context, q sqldb.Querier, table string) ([]string, error) {
@@ -308,7 +381,9 @@ func bumpSequence(ctx context.Context, q sqldb.Querier, table, _ string, min int
 // <path>.<reason>-<UTC time>.bak, with VACUUM INTO on a connection of its
 // own (the caller's transaction holds the write lock, so the copy is the
 // state just before the change). The name is claimed with O_EXCL first,
-// so an earlier copy is never overwritten.
+// so an earlier copy is never overwritten, and made as the database's
+// owner's (giveToOwnerOf), so a copy taken by a command run as root stays
+// with the database.
 func backup(ctx context.Context, f dbFile, path, reason string) (string, error) {
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	var name string
@@ -324,7 +399,12 @@ func backup(ctx context.Context, f dbFile, path, reason string) (string, error) 
 		if err != nil {
 			return "", err
 		}
+		err = giveToOwnerOf(f, path)
 		f.Close()
+		if err != nil {
+			os.Remove(name)
+			return "", err
+		}
 		break
 	}
 	conn := sql.OpenDB(f.connector(other))

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -33,6 +34,23 @@ func TestConformanceFile(t *testing.T) {
 		// NORMAL keeps the suite fast; durability is not under test.
 		s, _ := openFile(t, now, sqlite.Options{Synchronous: "NORMAL"})
 		return s
+	})
+}
+
+// TestOtherWriters runs the cases that write rows from outside the store,
+// through a connection of their own to the file.
+func TestOtherWriters(t *testing.T) {
+	dbtest.RunOtherWriters(t, func(t *testing.T, now func() time.Time) (db.Store, dbtest.ExecSQL) {
+		s, path := openFile(t, now, sqlite.Options{Synchronous: "NORMAL"})
+		raw, err := sql.Open("sqlite3", path+"?_busy_timeout=10000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return s, func(ctx context.Context, query string) error {
+			_, err := raw.ExecContext(ctx, query)
+			return err
+		}
 	})
 }
 

@@ -32,7 +32,7 @@ type browser struct {
 }
 
 // syncPrefs point Firefox at the stack and keep Sync from acting on its own
-// (spec/firefox-client.md §3). Values are JSON.
+// (identity.sync.tokenserver.uri and the identity.fxaccounts.* URLs). Values are JSON.
 func (s *stack) syncPrefs() map[string]any {
 	fxa := s.fxa.URL
 	p := map[string]any{

@@ -9,7 +9,7 @@ import (
 // What the test does in Firefox, as privileged JavaScript.
 
 // signIn signs the profile in to the account as the FxA web flow would end
-// (spec/firefox-client.md §4). Over an account already signed in it is what
+// (setSignedInUser). Over an account already signed in it is what
 // happens when the user signs in again after a password reset elsewhere.
 func (b *browser) signIn(t *testing.T, data map[string]any) {
 	t.Helper()
@@ -55,7 +55,7 @@ func (r syncResult) String() string {
 
 // trySync runs one whole sync and reports how it ended. Sync's scheduler
 // may start a sync on its own; Weave.Service.sync then returns at once
-// without syncing (spec/firefox-client.md §4). So the script waits for the
+// without syncing. So the script waits for the
 // lock, watches the observer topics around its own call, and calls again
 // when the sync that ran was not its own. The last sync to start and end
 // before its call returns is its own: a sync that held the lock when it

@@ -209,7 +209,7 @@ type frontEnd struct {
 }
 
 // The prefix the web server is configured with (location /ff-sync/, Alias,
-// ProxyPass), as in spec/tokenserver-auth-config.md §12.
+// ProxyPass), as the snippets of syncserver.fcgi.conf use it.
 const prefix = "/ff-sync"
 
 func splitTarget(target string) (path, query string) {
@@ -231,7 +231,7 @@ func cgiName(h string) string {
 }
 
 // nginxParams is Debian 12's nginx with `include fastcgi_params;` in
-// `location /ff-sync/ { fastcgi_pass …; }` (spec §7.5, §12 items 1–2): raw
+// `location /ff-sync/ { fastcgi_pass …; }`, as observed: raw
 // REQUEST_URI, SCRIPT_NAME = DOCUMENT_URI = the whole decoded path, no
 // PATH_INFO, every header as HTTP_* (Content-Type/-Length twice), HTTP_HOST
 // from $host.
@@ -259,7 +259,7 @@ func nginxParams(c clientRequest) map[string]string {
 // modules: headers as HTTP_* except Content-Type/-Length (CONTENT_* instead)
 // and Authorization, which is withheld; here it comes back through
 // `SetEnvIf Authorization "(.*)" HTTP_AUTHORIZATION=$1`, which sends it empty
-// when the client sent none (§12 item 8).
+// when the client sent none (observed with Debian 12's Apache).
 func apacheCommon(c clientRequest) map[string]string {
 	ct, _ := c.get("Content-Type")
 	cl, _ := c.get("Content-Length")
@@ -291,7 +291,7 @@ func apacheCommon(c clientRequest) map[string]string {
 }
 
 // proxyFCGIParams is mod_proxy_fcgi with ProxyPass "/ff-sync/"
-// "fcgi://127.0.0.1:P/" (§12 item 7): SCRIPT_NAME the whole decoded path, no
+// "fcgi://127.0.0.1:P/", as observed: SCRIPT_NAME the whole decoded path, no
 // PATH_INFO, SCRIPT_FILENAME proxy:fcgi://…, empty CONTEXT_PREFIX.
 func proxyFCGIParams(c clientRequest) map[string]string {
 	p := apacheCommon(c)
@@ -303,7 +303,7 @@ func proxyFCGIParams(c clientRequest) map[string]string {
 }
 
 // fcgidParams is mod_fcgid with Alias "/ff-sync/" ".../syncserver.fcgi/"
-// (§12 item 9): SCRIPT_NAME=/ff-sync, PATH_INFO the decoded rest,
+// (as observed): SCRIPT_NAME=/ff-sync, PATH_INFO the decoded rest,
 // CONTENT_LENGTH=0 on a GET, HTTP_CONNECTION=close.
 func fcgidParams(c clientRequest) map[string]string {
 	p := apacheCommon(c)

@@ -1,8 +1,9 @@
 // Package config reads syncserver.ini: the TOML file we ship, or the legacy
 // INI file of Mozilla's Python syncserver read with konfig's rules, so that an
-// operator who migrates keeps the file they have. Load applies the legacy
-// SYNCSERVER_* environment overrides, fills defaults and validates every value,
-// reporting problems as one line that names the file and the line.
+// operator who migrates keeps the file they have. Load applies the
+// SYNCSERVER_* environment variables (one for every key, see env.go), fills
+// defaults and validates every value, reporting problems as one line that
+// names the file and the line, or the variable.
 package config
 
 import (
@@ -32,6 +33,9 @@ type Config struct {
 	SecretFromEnvFile bool // read from SYNCSERVER_SECRET_FILE
 
 	SQLURI SQLURI
+	// SQLURIPasswordFile is the file the database password was read from
+	// and put into SQLURI ("" when none), so that it needs no encoding.
+	SQLURIPasswordFile string
 
 	// IdentityProvider is the Firefox Accounts server ("" means Mozilla's).
 	IdentityProvider string
@@ -73,6 +77,10 @@ type ServerConfig struct {
 	MaxHeaderBytes    int
 	SocketMode        os.FileMode // of a unix socket made by -fcgi unix:PATH
 	SocketGroup       string      // group name or id given to that socket ("" keeps ours)
+
+	// MaxBodyBufferBytes bounds the request bodies held in memory by all
+	// requests together; past it uploads wait, then get 503.
+	MaxBodyBufferBytes int64
 }
 
 // StorageConfig is [storage]: the limits Firefox reads from info/configuration.
@@ -116,6 +124,10 @@ type TokenserverConfig struct {
 	// nodes`) and names each user's node in tokens; false: every user is
 	// on NodeURL.
 	MultiNode bool
+
+	// OAuthScopes are the scopes of which an FxA access token must grant
+	// one ([oauth] scope): Firefox's oldsync, and others for other clients.
+	OAuthScopes []string
 }
 
 // PurgeConfig is [purge]: the background deletion of what nobody can see
@@ -176,6 +188,10 @@ func Default(dir string) *Config {
 		ShutdownTimeout:   30 * time.Second,
 		MaxHeaderBytes:    16 << 10,
 		SocketMode:        0o660,
+
+		// 15 bodies of the largest size at once, hundreds of usual ones;
+		// see handlers.DefaultBodyBufferBytes.
+		MaxBodyBufferBytes: 32 << 20,
 	}
 	c.Storage = StorageConfig{
 		BatchUploadEnabled:    true,
@@ -195,6 +211,7 @@ func Default(dir string) *Config {
 		TokenDuration: time.Hour,
 		NodeURL:       u.String(),
 		OAuthTimeout:  10 * time.Second,
+		OAuthScopes:   []string{OldSyncScope},
 	}
 	c.Purge = PurgeConfig{
 		Interval:           time.Hour,
@@ -228,7 +245,7 @@ type Error struct {
 	Msg  string
 }
 
-func (e *Error) Error() string { return position(e.File, e.Line) + e.Msg }
+func (e *Error) Error() string { return position(e.File, e.Line) + ClipMessage(e.Msg) }
 
 func position(file string, line int) string {
 	switch {

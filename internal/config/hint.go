@@ -2,6 +2,7 @@ package config
 
 import (
 	"strings"
+	"unicode/utf8"
 )
 
 // keyHint suggests what an unknown key of a known section was meant to be:
@@ -70,7 +71,11 @@ func (l *loader) sectionHint(name string) string {
 // a slip of the keyboard, "" otherwise.
 func closest(name string, cands []string) string {
 	best, bestD := "", 3
+	n := utf8.RuneCountInString(name)
 	for _, c := range cands {
+		if m := utf8.RuneCountInString(c); n-m >= bestD || m-n >= bestD {
+			continue // too far apart in length alone; keeps a huge name cheap
+		}
 		d := distance(strings.ToLower(name), strings.ToLower(c))
 		if d < bestD && d <= len([]rune(c))/3 {
 			best, bestD = c, d

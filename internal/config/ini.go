@@ -54,7 +54,7 @@ func readINI(file, data string) (*document, *Error) {
 				name = strings.TrimSpace(t[1:end])
 			}
 			if name == "" {
-				return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("INI syntax error: %q is not a [section] header", t)}
+				return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("INI syntax error: %s is not a [section] header", Quote(t))}
 			}
 			if cur = f.byName[name]; cur == nil { // a repeated section continues the first
 				cur = &section{name: name, line: n}
@@ -65,15 +65,15 @@ func readINI(file, data string) (*document, *Error) {
 			continue
 		}
 		if cur == nil {
-			return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("INI syntax error: %q comes before any [section] header", t)}
+			return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("INI syntax error: %s comes before any [section] header", Quote(t))}
 		}
 		j := strings.IndexAny(t, "=:")
 		if j < 0 {
-			return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("INI syntax error: %q is not a key = value line", t)}
+			return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("INI syntax error: %s is not a key = value line", Quote(t))}
 		}
 		k := strings.TrimSpace(t[:j])
 		if k == "" {
-			return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("INI syntax error: %q has no key before %q", t, t[j:j+1])}
+			return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("INI syntax error: %s has no key before %q", Quote(t), t[j:j+1])}
 		}
 		if prev := f.keys[cur][k]; prev != nil {
 			return nil, &Error{File: file, Line: n, Msg: oneLine(fmt.Sprintf("[%s] %s is set twice (first on line %d)", cur.name, k, prev.line))}

@@ -186,3 +186,14 @@ format = %(asctime)s $ %(message)s
 		t.Errorf("notices:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestLegacyBraceValues: a legacy value starting with "{" (an endpoint
+// pattern, a JSON key set) leaves the file INI; only an inline table
+// ({ key = … }) is a sign of TOML.
+func TestLegacyBraceValues(t *testing.T) {
+	path := MustWrite(t, "syncserver.ini", "[server:main]\nport = 5000\n\n[syncserver]\npublic_url = http://localhost:5000/\n\n[endpoints]\nsync-1.5 = {node}/1.5/{uid}\n")
+	c, _ := MustLoad(t, path, nil)
+	if c.Format != "ini" || c.EndpointPattern != "{node}/1.5/{uid}" {
+		t.Errorf("format %q, pattern %q", c.Format, c.EndpointPattern)
+	}
+}

@@ -42,7 +42,7 @@ var keys = []key{
 	{section: "server:main", name: "host", kind: kindString, set: func(l *loader, p parsed) error {
 		h := strings.TrimSuffix(strings.TrimPrefix(p.s, "["), "]")
 		if !hostOK(h) {
-			return fmt.Errorf("want a host name or an IP address to listen on, got %q", p.s)
+			return fmt.Errorf("want a host name or an IP address to listen on, got %s", Quote(p.s))
 		}
 		l.c.Server.Host = h
 		return nil
@@ -54,6 +54,7 @@ var keys = []key{
 	{section: "server:main", name: "idle_timeout", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Server.IdleTimeout = d })},
 	{section: "server:main", name: "shutdown_timeout", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Server.ShutdownTimeout = d })},
 	{section: "server:main", name: "max_header_bytes", kind: kindInt, set: intIn(1024, 1<<30, func(c *Config, n int64) { c.Server.MaxHeaderBytes = int(n) })},
+	{section: "server:main", name: "max_body_buffer_bytes", kind: kindInt, set: intIn(1<<20, 1<<50, func(c *Config, n int64) { c.Server.MaxBodyBufferBytes = n })},
 	{section: "server:main", name: "socket_mode", kind: kindMode, set: func(l *loader, p parsed) error {
 		l.c.Server.SocketMode = os.FileMode(p.i)
 		return nil
@@ -80,6 +81,7 @@ var keys = []key{
 		l.c.SQLURI = u
 		return err
 	}},
+	{section: "syncserver", name: "sqluri_password_file", kind: kindString, set: func(l *loader, p parsed) error { l.c.SQLURIPasswordFile = p.s; return nil }},
 	{section: "syncserver", name: "identity_provider", kind: kindString, set: httpURL(func(c *Config, s string) { c.IdentityProvider = s })},
 	{section: "syncserver", name: "oauth_verifier", kind: kindString, set: httpURL(func(c *Config, s string) { c.OAuthVerifier = s })},
 	{section: "syncserver", name: "allow_new_users", kind: kindBool, set: func(l *loader, p parsed) error {
@@ -106,7 +108,13 @@ var keys = []key{
 	{section: "storage", name: "max_post_bytes", kind: kindInt, set: intIn(1, 1<<40, func(c *Config, n int64) { c.Storage.MaxPostBytes = n })},
 	{section: "storage", name: "max_total_records", kind: kindInt, set: intIn(1, 1<<40, func(c *Config, n int64) { c.Storage.MaxTotalRecords = n })},
 	{section: "storage", name: "max_total_bytes", kind: kindInt, set: intIn(1, 1<<50, func(c *Config, n int64) { c.Storage.MaxTotalBytes = n })},
-	{section: "storage", name: "sqlite_synchronous", kind: kindString, set: oneOf([]string{"FULL", "NORMAL", "OFF", "EXTRA"}, func(c *Config, s string) { c.Storage.SQLiteSynchronous = s })},
+	// The sqlite backend is the one place that knows the levels: the
+	// start-up checks (and syncserver check) ask it, so no list here can
+	// disagree with it.
+	{section: "storage", name: "sqlite_synchronous", kind: kindString, set: func(l *loader, p parsed) error {
+		l.c.Storage.SQLiteSynchronous = strings.ToUpper(strings.TrimSpace(p.s))
+		return nil
+	}},
 	{section: "storage", name: "sqluri", note: noteSQLURI},
 	{section: "storage", name: "backend", note: "is ignored: storage is built into this server"},
 	{section: "storage", name: "wraps", note: "is ignored: storage is built into this server"},
@@ -178,7 +186,7 @@ var keys = []key{
 	{section: "oauth", name: "timeout", kind: kindSeconds, set: seconds(time.Millisecond, func(c *Config, d time.Duration) { c.Tokenserver.OAuthTimeout = d })},
 	{section: "oauth", name: "jwks", same: "tokenserver.jwks", kind: kindString, set: setJWKS},
 	{section: "oauth", name: "backend", note: "is ignored: FxA OAuth tokens are verified by this server"},
-	{section: "oauth", name: "scope", note: "is ignored: the scope is always https://identity.mozilla.com/apps/oldsync"},
+	{section: "oauth", name: "scope", kind: kindList, set: setScopes},
 
 	// [purge]
 	{section: "purge", name: "interval", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Purge.Interval = d })},
@@ -328,7 +336,7 @@ func oneOf(words []string, f func(*Config, string)) func(*loader, parsed) error 
 				return nil
 			}
 		}
-		return fmt.Errorf("want one of %s, got %q", strings.Join(words, ", "), p.s)
+		return fmt.Errorf("want one of %s, got %s", strings.Join(words, ", "), Quote(p.s))
 	}
 }
 
@@ -376,7 +384,7 @@ func setLogLevel(l *loader, p parsed) error {
 		s = "warn"
 	case "debug", "info", "warn", "error":
 	default:
-		return fmt.Errorf("want one of debug, info, warn, error, got %q", p.s)
+		return fmt.Errorf("want one of debug, info, warn, error, got %s", Quote(p.s))
 	}
 	l.c.LogLevel = s
 	return nil
@@ -389,7 +397,7 @@ func setForwardedAllowIPs(l *loader, p parsed) error {
 		}
 		if net.ParseIP(s) == nil {
 			if _, _, err := net.ParseCIDR(s); err != nil {
-				return fmt.Errorf("%q is not an IP address, a CIDR range or *", s)
+				return fmt.Errorf("%s is not an IP address, a CIDR range or *", Quote(s))
 			}
 		}
 	}
@@ -403,13 +411,13 @@ func setMetricsListen(l *loader, p parsed) error {
 	if p.s != "" {
 		host, port, err := net.SplitHostPort(p.s)
 		if err != nil {
-			return fmt.Errorf("want host:port such as \"127.0.0.1:9090\", got %q", p.s)
+			return fmt.Errorf("want host:port such as \"127.0.0.1:9090\", got %s", Quote(p.s))
 		}
 		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			return fmt.Errorf("%q: the port must be a number from 0 to 65535", p.s)
+			return fmt.Errorf("%s: the port must be a number from 0 to 65535", Quote(p.s))
 		}
 		if host != "" && !hostOK(host) {
-			return fmt.Errorf("%q: want a host name or an IP address to listen on", p.s)
+			return fmt.Errorf("%s: want a host name or an IP address to listen on", Quote(p.s))
 		}
 	}
 	l.c.MetricsListen = p.s
@@ -423,7 +431,7 @@ func setCORS(l *loader, p parsed) error {
 		}
 		u, err := ParsePublicURL(s)
 		if err != nil || u.Prefix != "" {
-			return fmt.Errorf("%q is not an origin such as https://example.com or *", s)
+			return fmt.Errorf("%s is not an origin such as https://example.com or *", Quote(s))
 		}
 	}
 	l.c.CORSAllowedOrigins = p.list
@@ -455,11 +463,11 @@ func setEndpoint(l *loader, p parsed) error {
 	}
 	for _, m := range placeholder.FindAllString(p.s, -1) {
 		if m != "{node}" && m != "{uid}" && m != "{service}" {
-			return fmt.Errorf("unknown placeholder %s (want {node}, {uid} and {service})", m)
+			return fmt.Errorf("unknown placeholder %s (want {node}, {uid} and {service})", Quote(m))
 		}
 	}
 	if !strings.Contains(p.s, "{uid}") {
-		return fmt.Errorf("%q has no {uid}", p.s)
+		return fmt.Errorf("%s has no {uid}", Quote(p.s))
 	}
 	l.c.EndpointPattern = p.s
 	return nil

@@ -9,8 +9,9 @@ import (
 	"strings"
 )
 
-// Load reads the configuration file at path, applies the legacy SYNCSERVER_*
-// environment variables looked up with env (pass os.Getenv; nil means none),
+// Load reads the configuration file at path, applies the SYNCSERVER_*
+// environment variables looked up with env (pass os.Getenv; nil means none;
+// see env.go for their names),
 // fills in defaults and validates the result. The file is the TOML we ship or,
 // when it is not TOML, a legacy INI file read as the Python server read it.
 // Keys of the legacy server that have no effect here are accepted, each with
@@ -22,7 +23,7 @@ func Load(path string, env func(string) string) (*Config, []Notice, error) {
 	if env == nil {
 		env = func(string) string { return "" }
 	}
-	l := &loader{file: path, env: env, set: map[string]int{}, told: map[string]bool{}}
+	l := &loader{file: path, env: env, set: map[string]int{}, fromEnv: map[string]string{}, told: map[string]bool{}}
 	if path == "" {
 		dir, err := os.Getwd()
 		if err != nil {
@@ -93,6 +94,8 @@ type loader struct {
 	set     map[string]int  // setKey(section, key) → line; 0 for the environment
 	line    int             // of the entry being read, for notices from set functions
 	told    map[string]bool // notice groups already told
+
+	fromEnv map[string]string // setKey(section, key) → the variable that set it
 }
 
 func setKey(section, key string) string { return section + "\x00" + key }
@@ -188,66 +191,6 @@ func (l *loader) header(name string) string {
 	return "[" + name + "]"
 }
 
-// envVar is a legacy environment override of a key.
-type envVar struct {
-	name, section, key string
-	set                func(*loader, parsed) error // nil: the key's own
-}
-
-var envVars = []envVar{
-	{name: "SYNCSERVER_PUBLIC_URL", section: "syncserver", key: "public_url"},
-	{name: "SYNCSERVER_SQLURI", section: "syncserver", key: "sqluri"},
-	{name: "SYNCSERVER_IDENTITY_PROVIDER", section: "syncserver", key: "identity_provider"},
-	{name: "SYNCSERVER_OAUTH_VERIFIER", section: "syncserver", key: "oauth_verifier"},
-	// The environment wins over [tokenserver] allow_new_users too.
-	{name: "SYNCSERVER_ALLOW_NEW_USERS", section: "syncserver", key: "allow_new_users",
-		set: boolean(func(c *Config, b bool) { c.AllowNewUsers = b })},
-	{name: "SYNCSERVER_FORCE_WSGI_ENVIRON", section: "syncserver", key: "force_wsgi_environ"},
-	{name: "SYNCSERVER_BATCH_UPLOAD_ENABLED", section: "storage", key: "batch_upload_enabled"},
-	{name: "SYNCSERVER_DEBUG_ENABLED", section: "syncserver", key: "debug_enabled"},
-}
-
-// environment applies the overrides the legacy server read after its file.
-// Values are taken as they are: no quotes removed, no ${…} expanded.
-func (l *loader) environment() error {
-	if name := "SYNCSERVER_BROWSERID_VERIFIER"; l.env(name) != "" {
-		l.notices = append(l.notices, Notice{Msg: name + " " + noteBrowserID})
-	}
-	l.line = 0
-	for _, ev := range envVars {
-		s := l.env(ev.name)
-		if s == "" {
-			continue
-		}
-		k := findKey(ev.section, ev.key)
-		set := ev.set
-		if set == nil {
-			set = k.set
-		}
-		p, err := value{text: s, isText: true}.convert(k.kind)
-		if err == nil {
-			err = set(l, p)
-		}
-		if err != nil {
-			return &Error{Msg: oneLine(fmt.Sprintf("%s: %v", ev.name, err))}
-		}
-		l.set[setKey(ev.section, ev.key)] = 0
-	}
-	if s := l.env("SYNCSERVER_SECRET"); s != "" {
-		l.c.Secrets, l.c.SecretFromEnvFile = fields(s), false
-	} else if name := l.env("SYNCSERVER_SECRET_FILE"); name != "" {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			return &Error{Msg: "SYNCSERVER_SECRET_FILE: " + oneLine(err.Error())}
-		}
-		l.c.Secrets, l.c.SecretFromEnvFile = fields(string(data)), true
-		if len(l.c.Secrets) == 0 {
-			l.notices = append(l.notices, Notice{Msg: "SYNCSERVER_SECRET_FILE: " + name + " is empty; a secret is generated and kept in the database"})
-		}
-	}
-	return nil
-}
-
 // finish fills the defaults that depend on other keys and checks the rules
 // that tie keys together.
 func (l *loader) finish() error {
@@ -282,10 +225,10 @@ func (l *loader) finish() error {
 		}
 		bigLine, bigSet := l.set[setKey("storage", r.big)]
 		smallLine, smallSet := l.set[setKey("storage", r.small)]
-		return l.errorf(max(bigLine, smallLine), "[storage] %s (%d%s) must be %s %s (%d%s)",
-			r.big, r.bigVal, dflt(bigSet), want, r.small, r.smallVal, dflt(smallSet))
+		return l.errorf(max(bigLine, smallLine), "[storage] %s (%d%s) must be %s %s (%d%s)%s",
+			r.big, r.bigVal, dflt(bigSet), want, r.small, r.smallVal, dflt(smallSet), l.envNote("storage", r.big, r.small))
 	}
-	return nil
+	return l.sqluriPassword()
 }
 
 // fields splits on white space; no field is nil, as for values from the file.

@@ -172,6 +172,9 @@ func looksLikeTOML(data string) bool {
 		v := strings.TrimSpace(t[i+1:])
 		switch {
 		case v == "":
+		case v[0] == '{' && !strings.Contains(v, "="):
+			// Not an inline table: a legacy {node}/1.5/{uid}, or JSON.
+			bare++
 		case v[0] == '\'' || v[0] == '[' || v[0] == '{':
 			return true
 		case v[0] == '"':

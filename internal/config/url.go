@@ -60,15 +60,15 @@ func ParsePublicURL(s string) (PublicURL, error) {
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return PublicURL{}, fmt.Errorf("not a valid URL: %q must start with http:// or https://", s)
+		return PublicURL{}, fmt.Errorf("not a valid URL: %s must start with http:// or https://", Quote(s))
 	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
-		return PublicURL{}, fmt.Errorf("not a valid URL: %q has no host (write it as %s://host/)", s, u.Scheme)
+		return PublicURL{}, fmt.Errorf("not a valid URL: %s has no host (write it as %s://host/)", Quote(s), u.Scheme)
 	case u.User != nil:
 		return PublicURL{}, errors.New("not a valid URL: it must not contain a user name or password")
 	case u.RawQuery != "" || u.ForceQuery:
-		return PublicURL{}, fmt.Errorf("not a valid URL: %q must not contain a query (?…)", s)
+		return PublicURL{}, fmt.Errorf("not a valid URL: %s must not contain a query (?…)", Quote(s))
 	case u.Fragment != "" || strings.Contains(s, "#"):
-		return PublicURL{}, fmt.Errorf("not a valid URL: %q must not contain a fragment (#…)", s)
+		return PublicURL{}, fmt.Errorf("not a valid URL: %s must not contain a fragment (#…)", Quote(s))
 	}
 	pu := PublicURL{
 		Scheme: u.Scheme,
@@ -79,11 +79,11 @@ func ParsePublicURL(s string) (PublicURL, error) {
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
-			return PublicURL{}, fmt.Errorf("not a valid URL: %q has port %s, want 1 to 65535", s, p)
+			return PublicURL{}, fmt.Errorf("not a valid URL: %s has port %s, want 1 to 65535", Quote(s), p)
 		}
 		pu.Port = n
 	} else if strings.HasSuffix(u.Host, ":") {
-		return PublicURL{}, fmt.Errorf("not a valid URL: %q has an empty port", s)
+		return PublicURL{}, fmt.Errorf("not a valid URL: %s has an empty port", Quote(s))
 	}
 	return pu, nil
 }
@@ -139,7 +139,7 @@ func ParseSQLURI(raw, dir string) (SQLURI, error) {
 	case base == "postgresql" || base == "postgres":
 		return parseServerURI(raw, "postgres")
 	}
-	return SQLURI{}, fmt.Errorf("unsupported database %q: use sqlite:///…, mysql://… or postgresql://…", scheme)
+	return SQLURI{}, fmt.Errorf("unsupported database %s: use sqlite:///…, mysql://… or postgresql://…", Quote(scheme))
 }
 
 func parseSQLite(raw, rest, dir string) (SQLURI, error) {
@@ -149,14 +149,14 @@ func parseSQLite(raw, rest, dir string) (SQLURI, error) {
 	}
 	host, path, ok := strings.Cut(rest, "/")
 	if host != "" {
-		return SQLURI{}, fmt.Errorf("%q: a sqlite URL has no host; write sqlite:///relative/path or sqlite:////absolute/path", raw)
+		return SQLURI{}, fmt.Errorf("%s: a sqlite URL has no host; write sqlite:///relative/path or sqlite:////absolute/path", Quote(raw))
 	}
 	if strings.ContainsAny(path, "?#") {
-		return SQLURI{}, fmt.Errorf("%q: sqlite URLs take no query parameters", raw)
+		return SQLURI{}, fmt.Errorf("%s: sqlite URLs take no query parameters", Quote(raw))
 	}
 	switch {
 	case !ok || path == "":
-		return SQLURI{}, fmt.Errorf("%q: no file name; write sqlite:///syncserver.db", raw)
+		return SQLURI{}, fmt.Errorf("%s: no file name; write sqlite:///syncserver.db", Quote(raw))
 	case path == Memory:
 		return SQLURI{Raw: raw, Driver: "sqlite", Path: Memory}, nil
 	case !filepath.IsAbs(path):
@@ -168,6 +168,9 @@ func parseSQLite(raw, rest, dir string) (SQLURI, error) {
 func parseServerURI(raw, driver string) (SQLURI, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		if userinfoBroken(raw, err) {
+			return SQLURI{}, errEncodeUserinfo
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -175,7 +178,7 @@ func parseServerURI(raw, driver string) (SQLURI, error) {
 		return SQLURI{}, fmt.Errorf("not a valid database URL: %v", err)
 	}
 	if u.Host == "" && u.Path == "" {
-		return SQLURI{}, fmt.Errorf("%q names no host and no database", redact(raw, u))
+		return SQLURI{}, fmt.Errorf("%s names no host and no database", Quote(redact(raw, u)))
 	}
 	return SQLURI{Raw: raw, Driver: driver}, nil
 }

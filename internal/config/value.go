@@ -117,7 +117,7 @@ func (v value) int() (int64, error) {
 		}
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("want an integer, got %q", s)
+			return 0, fmt.Errorf("want an integer, got %s", Quote(s))
 		}
 		return n, nil
 	}
@@ -130,7 +130,7 @@ func (v value) int() (int64, error) {
 		}
 	case string:
 		if _, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64); err == nil {
-			return 0, fmt.Errorf("want an integer, got the string %q (remove the quotes)", x)
+			return 0, fmt.Errorf("want an integer, got the string %s (remove the quotes)", Quote(x))
 		}
 	}
 	return 0, fmt.Errorf("want an integer, got %s", describe(v.toml))
@@ -158,7 +158,7 @@ func (v value) bool() (bool, error) {
 	if b, ok := parseBool(s); ok {
 		return b, nil
 	}
-	return false, fmt.Errorf("want true or false (or yes/no, on/off, 1/0), got %q", s)
+	return false, fmt.Errorf("want true or false (or yes/no, on/off, 1/0), got %s", Quote(s))
 }
 
 // parseBool accepts the words the legacy server's environment overrides did.
@@ -185,7 +185,7 @@ func (v value) seconds() (time.Duration, error) {
 		if f, err = strconv.ParseFloat(s, 64); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			d, derr := time.ParseDuration(s)
 			if derr != nil {
-				return 0, fmt.Errorf("want a number of seconds, got %q", s)
+				return 0, fmt.Errorf("want a number of seconds, got %s", Quote(s))
 			}
 			return d, nil
 		}
@@ -198,7 +198,7 @@ func (v value) seconds() (time.Duration, error) {
 		case string:
 			d, err := time.ParseDuration(strings.TrimSpace(x))
 			if err != nil {
-				return 0, fmt.Errorf("want a number of seconds, got the string %q", x)
+				return 0, fmt.Errorf("want a number of seconds, got the string %s", Quote(x))
 			}
 			return d, nil
 		default:
@@ -265,7 +265,7 @@ func (v value) mode() (int64, error) {
 	s = strings.TrimSpace(s)
 	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0o"), 8, 32)
 	if err != nil || n > 0o777 {
-		return 0, fmt.Errorf(`want an octal mode such as "0660", got %q`, s)
+		return 0, fmt.Errorf(`want an octal mode such as "0660", got %s`, Quote(s))
 	}
 	return int64(n), nil
 }
@@ -274,7 +274,7 @@ func (v value) mode() (int64, error) {
 func describe(x any) string {
 	switch x := x.(type) {
 	case string:
-		return fmt.Sprintf("the string %q", x)
+		return "the string " + Quote(x)
 	case int64:
 		return fmt.Sprintf("the integer %d", x)
 	case float64:

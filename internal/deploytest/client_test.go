@@ -34,7 +34,7 @@ type syncClient struct {
 	endpoint string
 }
 
-// tokenResponse is the tokenserver's answer (spec/tokenserver-auth-config.md §1.4).
+// tokenResponse is the tokenserver's answer (tokenserver API 1.0).
 type tokenResponse struct {
 	ID          string `json:"id"`
 	Key         string `json:"key"`
@@ -118,7 +118,7 @@ func (c *syncClient) do(method, path string, body []byte, hdr map[string]string)
 }
 
 // sign adds a Hawk Authorization header for the URL the request goes to,
-// as Firefox computes it (spec/tokenserver-auth-config.md §5.2): the host
+// as Firefox computes it: the host
 // and port it connects to, and the path and query exactly as sent.
 func (c *syncClient) sign(req *http.Request) error {
 	if c.tok.ID == "" {

@@ -57,6 +57,9 @@ type setup struct {
 	heldSocket bool
 	// noWebServer runs syncserver alone; the client talks to it directly.
 	noWebServer bool
+	// publicURLPath, when set, gives public_url this path instead of
+	// prefix, the web server's location: a misconfiguration.
+	publicURLPath string
 }
 
 // env is a running deployment.
@@ -135,6 +138,10 @@ func deploy(tb testing.TB, d deployment, s setup) *env {
 			// which the web server (running as us) is in.
 			ini = mergeINI(ini, map[string]map[string]string{"server:main": {"socket_group": tomlString(u.group)}})
 		}
+	}
+	if s.publicURLPath != "" {
+		wrong := fmt.Sprintf("https://127.0.0.1:%d%s", port, s.publicURLPath)
+		ini = mergeINI(ini, map[string]map[string]string{"syncserver": {"public_url": tomlString(wrong)}})
 	}
 	if s.noWebServer {
 		// Alone, syncserver is reached over plain HTTP on its own port.

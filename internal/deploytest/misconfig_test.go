@@ -1,6 +1,7 @@
 package deploytest
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -62,6 +63,61 @@ func TestMisconfiguredPublicURL(t *testing.T) {
 		}
 	}
 	wantOneLine(t, e.syncLog(), "public_url mismatch", "level=WARN", "public_url", "sync.example.com", "127.0.0.1")
+}
+
+// TestPublicURLWithoutPrefix: nginx serves syncserver under location
+// /ff-sync/ but public_url was left at the root of the host. Every request,
+// heartbeat included, gets 404 with body 0; the log must say, once, which
+// public_url matches what the web server passes.
+func TestPublicURLWithoutPrefix(t *testing.T) {
+	e := deploy(t, findDeployment(t, "nginx-fastcgi-tcp"), setup{prefix: "/ff-sync/", publicURLPath: "/"})
+	for range 3 {
+		r, err := e.http.Get(e.base + "/__heartbeat__")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != http.StatusNotFound || string(body) != "0" {
+			t.Fatalf("heartbeat under /ff-sync/ with public_url at /: %d %q, want 404 0", r.StatusCode, body)
+		}
+	}
+	c := newSyncClient(e.http, e.fxa, e.base)
+	if r, err := c.token(); err != nil || r.Status != http.StatusNotFound {
+		t.Fatalf("token under /ff-sync/ with public_url at /: %v %v, want 404", r, err)
+	}
+	wantOneLine(t, e.syncLog(), "public_url without the location's prefix", "level=WARN", "/ff-sync/__heartbeat__",
+		`public_url = \"`+e.publicURL+`\"`)
+}
+
+// TestCheckStepGivesNoAdvice: the README's check step, a token request
+// without credentials as curl sends it, is expected to get 401. Through a
+// correct nginx or Apache setup the log must not tell the operator to fix
+// anything (it once said "Apache needs CGIPassAuth On", even under nginx).
+func TestCheckStepGivesNoAdvice(t *testing.T) {
+	for _, name := range []string{"nginx-fastcgi-tcp", "apache-proxy-fcgi-tcp"} {
+		t.Run(name, func(t *testing.T) {
+			e := deploy(t, findDeployment(t, name), setup{prefix: "/ff-sync/"})
+			req, err := http.NewRequest(http.MethodGet, e.base+"/token/1.0/sync/1.5", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("User-Agent", "curl/7.88.1")
+			r, err := e.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+			if r.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("token request without credentials: %d, want 401", r.StatusCode)
+			}
+			log := e.syncLog()
+			wantOneLine(t, log, "no credentials", "level=INFO", "without an Authorization header", "as expected")
+			if got := linesWith(log, "CGIPassAuth"); len(got) != 0 {
+				t.Errorf("advice for a request made by hand:\n%s", strings.Join(got, "\n"))
+			}
+		})
+	}
 }
 
 // TestMissingAuthorization: Apache without "CGIPassAuth On" keeps the

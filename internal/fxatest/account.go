@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// HKDF info strings of the FxA key schedule (spec/firefox-client.md §4, §5).
+// HKDF info strings of the FxA key schedule, as Firefox derives the Sync key.
 const (
 	oldsyncInfo      = "identity.mozilla.com/picl/v1/oldsync"
 	sessionTokenInfo = "identity.mozilla.com/picl/v1/sessionToken"
@@ -95,7 +95,7 @@ func (a Account) sessionCredentials() (id string, key []byte) {
 }
 
 // SignInData is the account as Firefox's setSignedInUser takes it
-// (spec/firefox-client.md §4), for tests that drive a real Firefox.
+// (fxAccounts.setSignedInUser), for tests that drive a real Firefox.
 func (a Account) SignInData() map[string]any {
 	return map[string]any{
 		"email":        a.Email,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 )
 
 func TestAccountKeys(t *testing.T) {
-	// Firefox's key-derivation test vector (spec §1.3) and the onepw
+	// Firefox's key-derivation test vector and the onepw
 	// protocol's sessionToken vector; SyncKey computed independently.
 	kB, _ := hex.DecodeString("eaf9570b7219a4187d3d6bf3cec2770c2e0719b7cc0dfbb38243d6f1881675e9")
 	a := Account{
@@ -125,9 +126,10 @@ func TestRotateKey(t *testing.T) {
 	s := New(t)
 	a := NewAccount("a@example.com")
 	s.SetAccount(a)
-	// The stand-in uses a new key the moment it publishes it (FxA publishes
-	// ahead), so let the verifier refetch at once for the new kid.
-	v := verifier(t, s, func(c *fxa.Config) { c.RetryInterval = time.Nanosecond })
+	// The stand-in uses a new key the moment it publishes it; the verifier
+	// fetched the keys a moment ago, so it asks /v1/verify, which knows
+	// the token.
+	v := verifier(t, s, nil)
 	ctx := context.Background()
 	old := s.JWT(a.UID)
 	oldKID := s.KID()
@@ -150,6 +152,49 @@ func TestRotateKey(t *testing.T) {
 	json.Unmarshal([]byte(s.JWKS()), &set)
 	if len(set.Keys) != 1 || set.Keys[0]["kid"] != newKID {
 		t.Errorf("after RetireOldKeys: %v", set.Keys)
+	}
+}
+
+func TestStageKey(t *testing.T) {
+	s := New(t)
+	a := NewAccount("a@example.com")
+	s.SetAccount(a)
+	published := s.KID()
+	staged := s.StageKey()
+	tok := s.JWT(a.UID)
+	if s.KID() != staged || staged == published {
+		t.Fatalf("KID = %q after StageKey = %q (published %q)", s.KID(), staged, published)
+	}
+	if strings.Contains(s.JWKS(), staged) {
+		t.Errorf("staged kid %q published before PublishKeys", staged)
+	}
+	if status, out := call(t, http.MethodPost, s.URL+PathVerify, `{"token":"`+tok+`"}`, nil); status != 200 || out["user"] != a.UID {
+		t.Errorf("/v1/verify of a token signed with the staged key: %d %v", status, out)
+	}
+	s.PublishKeys()
+	if !strings.Contains(s.JWKS(), staged) || !strings.Contains(s.JWKS(), published) {
+		t.Errorf("after PublishKeys: %s", s.JWKS())
+	}
+}
+
+func TestForgedToken(t *testing.T) {
+	s := New(t)
+	a := NewAccount("a@example.com")
+	s.SetAccount(a)
+	for name, o := range map[string]TokenOptions{
+		"unknown kid":   {Forge: true},
+		"published kid": {Forge: true, Header: map[string]any{"kid": s.KID()}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			tok := s.AccessToken(a.UID, o)
+			if status, out := call(t, http.MethodPost, s.URL+PathVerify, `{"token":"`+tok+`"}`, nil); status != 400 || out["errno"] != float64(108) {
+				t.Errorf("/v1/verify of a forged token: %d %v", status, out)
+			}
+			_, err := verifier(t, s, nil).Verify(context.Background(), tok)
+			if !errors.Is(err, fxa.ErrRejected) {
+				t.Errorf("Verify of a forged token: %v, want rejected", err)
+			}
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -36,6 +37,10 @@ type TokenOptions struct {
 	// key. They let a test mint tokens FxA never would (wrong typ, …).
 	Header map[string]any
 	Claims map[string]any
+	// Forge mints what an attacker would: a well-formed JWT signed with a
+	// key FxA never had (its kid unknown unless Header sets one), which
+	// /v1/verify rejects like any token it did not issue.
+	Forge bool
 }
 
 // AccessToken mints an access token for the account with this UID (which
@@ -88,7 +93,10 @@ func (s *Server) mintLocked(a Account, o TokenOptions) string {
 	if o.Opaque {
 		tok = randomHex(32)
 	} else {
-		key := s.keys[len(s.keys)-1]
+		key := s.signingKeyLocked()
+		if o.Forge {
+			key = signingKey{kid: "forged-" + randomHex(4), priv: forgerKey()}
+		}
 		header := map[string]any{"alg": "RS256", "typ": "at+JWT", "kid": key.kid}
 		claims := map[string]any{
 			"aud":       s.URL,
@@ -107,9 +115,21 @@ func (s *Server) mintLocked(a Account, o TokenOptions) string {
 		mergeInto(claims, o.Claims)
 		tok = signJWT(key.priv, header, claims)
 	}
-	s.tokens[tok] = g
+	if !o.Forge {
+		s.tokens[tok] = g
+	}
 	return tok
 }
+
+// forgerKey signs forged tokens: one key for the test binary, as
+// generating one is slow.
+var forgerKey = sync.OnceValue(func() *rsa.PrivateKey {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic("fxatest: " + err.Error())
+	}
+	return priv
+})
 
 func mergeInto(dst, src map[string]any) {
 	for k, v := range src {

@@ -16,7 +16,7 @@ type device struct {
 }
 
 // The endpoints below keep a real Firefox quiet during a test
-// (spec/firefox-client.md §5): without them it retries them dozens of times.
+// (observed with Debian's firefox-esr): without them it retries them dozens of times.
 
 // serveDeviceRegister is POST /v1/account/device (register or update).
 func (s *Server) serveDeviceRegister(w http.ResponseWriter, r *http.Request) {

@@ -2,8 +2,9 @@
 // httptest server on loopback that publishes signing keys, mints JWT and
 // opaque access tokens for the accounts a test defines, verifies them as
 // FxA's OAuth server does, and answers what Firefox itself asks of FxA
-// (spec/firefox-client.md §5). Tests can rotate its keys, make any endpoint
-// fail or stall, and count requests. Nothing here reaches the internet.
+// (devices, profile, attached clients). Tests can rotate its keys (or sign with a
+// key it does not publish yet), forge tokens, make any endpoint fail or
+// stall, and count requests. Nothing here reaches the internet.
 package fxatest
 
 import (
@@ -59,6 +60,7 @@ type Server struct {
 	now            func() time.Time
 	accounts       map[string]*Account // by UID
 	keys           []signingKey        // published; the last one signs
+	staged         *signingKey         // when set, signs but is not published yet
 	tokens         map[string]grant    // every access token minted
 	failures       map[string]failure
 	stalls         map[string]time.Duration
@@ -177,8 +179,42 @@ func (s *Server) RotateKey() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	kid := "20260101-" + randomHex(4)
+	s.staged = nil
 	s.keys = append(s.keys, signingKey{kid: kid, priv: priv})
 	return kid
+}
+
+// StageKey makes a new signing key and signs with it from now on, but
+// leaves it out of /v1/jwks until PublishKeys: what a verifier sees when
+// FxA's key set reaches it later than tokens signed with the new key (a
+// cache in between). /v1/verify knows those tokens. It returns the kid.
+func (s *Server) StageKey() string {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic("fxatest: " + err.Error())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.staged = &signingKey{kid: "20260101-" + randomHex(4), priv: priv}
+	return s.staged.kid
+}
+
+// PublishKeys publishes the key StageKey made, next to the others.
+func (s *Server) PublishKeys() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.staged != nil {
+		s.keys = append(s.keys, *s.staged)
+		s.staged = nil
+	}
+}
+
+// signingKeyLocked is the key that signs new tokens.
+func (s *Server) signingKeyLocked() signingKey {
+	if s.staged != nil {
+		return *s.staged
+	}
+	return s.keys[len(s.keys)-1]
 }
 
 // RetireOldKeys stops publishing every key but the current one, as FxA does
@@ -193,7 +229,7 @@ func (s *Server) RetireOldKeys() {
 func (s *Server) KID() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.keys[len(s.keys)-1].kid
+	return s.signingKeyLocked().kid
 }
 
 // JWKS is the published key set as JSON, for configuring a verifier

@@ -21,6 +21,17 @@ func RunServerBackend(t *testing.T, backend string) {
 			return Open(t, backend, Options{Now: now})
 		})
 	})
+	t.Run("OtherWriters", func(t *testing.T) {
+		dbtest.RunOtherWriters(t, func(t *testing.T, now func() time.Time) (db.Store, dbtest.ExecSQL) {
+			uri := NewURI(t, backend)
+			raw := Admin(t, uri)
+			exec := func(ctx context.Context, query string) error {
+				_, err := raw.ExecContext(ctx, query)
+				return err
+			}
+			return OpenURI(t, uri, Options{Now: now}), exec
+		})
+	})
 	t.Run("Shared", func(t *testing.T) {
 		dbtest.RunShared(t, func(t *testing.T, n int, now func() time.Time) []db.Store {
 			var stores []db.Store

@@ -80,6 +80,16 @@ func Required(name string) bool {
 	return false
 }
 
+// SkipShort skips a slow test in -short mode, unless
+// SYNCSERVER_TEST_REQUIRE is set: a run that forbids skipping what is
+// missing does not skip for want of time either.
+func SkipShort(tb testing.TB, why string) {
+	tb.Helper()
+	if testing.Short() && strings.TrimSpace(os.Getenv(RequireEnv)) == "" {
+		tb.Skip("skipped in -short mode: " + why)
+	}
+}
+
 // ServerURI is the sqluri of the test server of backend (mysql or
 // postgres). Without one the test is skipped, or failed when
 // SYNCSERVER_TEST_REQUIRE lists the backend.

@@ -1,4 +1,4 @@
--- The storage tables of the legacy Python server (spec storage-api §15.1).
+-- The storage tables of the legacy Python server (server-syncstorage's SQL backend).
 -- A legacy database already has them, latin1 with a case-insensitive
 -- collation: IF NOT EXISTS leaves them, and their rows, as they are, and
 -- ids keep comparing as they always did there. New tables are utf8mb4 and

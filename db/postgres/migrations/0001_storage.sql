@@ -1,4 +1,4 @@
--- The storage tables of the legacy Python server (spec storage-api §15.1).
+-- The storage tables of the legacy Python server (server-syncstorage's SQL backend).
 -- A legacy database already has them: IF NOT EXISTS leaves them, and their
 -- rows, as they are. Record ids and collection names use the "C"
 -- collation: byte order, as SQLite's, whatever the database's locale.

@@ -1,4 +1,4 @@
--- Mozilla's tokenserver tables (spec tokenserver §2.2b), so that its admin
+-- Mozilla's tokenserver tables (its SQL schema), so that its admin
 -- tools and existing tokenserver databases work. The users table comes
 -- from the dialect's UsersDDL after this file, unless one exists already
 -- (a legacy single-node one is converted by EnsureNode). node is longer

@@ -1,7 +1,7 @@
 -- The storage tables of the legacy Python server (server-syncstorage),
--- column for column as SQLAlchemy created them in SQLite (spec storage-api
--- §15.1). A legacy syncserver.db already has them: IF NOT EXISTS leaves
--- them, and their rows, exactly as they are.
+-- column for column as SQLAlchemy created them in SQLite. A legacy
+-- syncserver.db already has them: IF NOT EXISTS leaves them, and their rows,
+-- exactly as they are.
 
 -- Collection names are global; ids were handed out in first-write order.
 CREATE TABLE IF NOT EXISTS collections (
