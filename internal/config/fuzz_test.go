@@ -5,14 +5,21 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
 
-// fuzzOverrides are the legacy environment overrides FuzzLoad may set;
-// SYNCSERVER_SECRET_FILE is left out because it names a file to read.
-var fuzzOverrides = []string{"", "SYNCSERVER_PUBLIC_URL", "SYNCSERVER_SQLURI", "SYNCSERVER_ALLOW_NEW_USERS",
-	"SYNCSERVER_FORCE_WSGI_ENVIRON", "SYNCSERVER_BATCH_UPLOAD_ENABLED", "SYNCSERVER_SECRET", "SYNCSERVER_DEBUG_ENABLED"}
+// fuzzOverrides are the variables FuzzLoad may set, one at a time: every
+// variable that sets a key (EnvVars), or none. SYNCSERVER_SECRET_FILE is
+// left out because it names a file to read.
+func fuzzOverrides() []string {
+	names := []string{""}
+	for _, ev := range EnvVars() {
+		names = append(names, ev.Name)
+	}
+	return names
+}
 
 // configSeeds are files in both formats, valid and broken, with ${…}
 // references of every kind.
@@ -47,20 +54,27 @@ func FuzzLoad(f *testing.F) {
 		f.Add(s, "", uint8(0))
 		f.Add(s, "v\n${x}", uint8(0))
 	}
-	f.Add("[syncserver]\n", "http://h:1/p", uint8(1))
-	f.Add("[syncserver]\n", "maybe", uint8(3))
-	f.Add("[syncserver]\nsecret = \"x\"\n", "s1 s2", uint8(6))
+	overrides := fuzzOverrides()
+	ours := map[string]bool{envSecretFile: true, EnvConfig: true}
+	for i, name := range overrides {
+		ours[name] = true
+		// Every variable once with a value no key takes, and once with one
+		// that most take.
+		f.Add("[syncserver]\n", "s1 s2", uint8(i))
+		f.Add("", "1", uint8(i))
+	}
+	f.Add("[syncserver]\n", "http://h:1/p", uint8(slices.Index(overrides, "SYNCSERVER_PUBLIC_URL")))
 	path := filepath.Join(f.TempDir(), "syncserver.ini")
 	f.Fuzz(func(t *testing.T, data, envVal string, override uint8) {
 		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		chosen := fuzzOverrides[int(override)%len(fuzzOverrides)]
+		chosen := overrides[int(override)%len(overrides)]
 		env := func(name string) string {
-			if strings.HasPrefix(name, "SYNCSERVER_") && name != chosen {
+			if ours[name] && name != chosen {
 				return ""
 			}
-			return envVal // ${FUZZ}, ${HOME} or any other reference
+			return envVal // the chosen variable, or ${FUZZ}, ${HOME}…
 		}
 		c, notices, err := Load(path, env)
 		c2, notices2, err2 := Load(path, env)
@@ -73,7 +87,7 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		if err != nil {
-			checkConfigError(t, path, data, err)
+			checkConfigError(t, path, data, ours, err)
 			return
 		}
 		checkConfig(t, path, data, c)
@@ -82,7 +96,7 @@ func FuzzLoad(f *testing.F) {
 
 // checkConfigError: the error is one line that names the file, or the
 // environment variable at fault, and a line of the file when it gives one.
-func checkConfigError(t *testing.T, path, data string, err error) {
+func checkConfigError(t *testing.T, path, data string, ours map[string]bool, err error) {
 	t.Helper()
 	var e *Error
 	if !errors.As(err, &e) {
@@ -97,7 +111,7 @@ func checkConfigError(t *testing.T, path, data string, err error) {
 		if !strings.HasPrefix(text, path+":") {
 			t.Fatalf("error %q does not start with the file name", text)
 		}
-	case e.File == "" && strings.HasPrefix(e.Msg, "SYNCSERVER_"):
+	case e.File == "" && ours[strings.SplitN(e.Msg, ":", 2)[0]]:
 	default:
 		t.Fatalf("error %q names neither the file nor an environment variable", text)
 	}
