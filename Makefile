@@ -3,6 +3,7 @@
 #   make serve   build and run with ./syncserver.ini (sqlite, http://localhost:5000/)
 #   make test    go vet + the whole test suite with the race detector
 #   make lint    gofmt and go vet
+#   make fuzz    run every fuzz target for FUZZTIME each (make test runs their seeds)
 #   make build   bin/syncserver
 #   make mutants apply a fixed list of bugs, one at a time, to a copy of the
 #                tree and check that the tests catch each (not run in CI)
@@ -11,8 +12,12 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 CONFIG  ?= ./syncserver.ini
+FUZZTIME ?= 30s
+# Each new interesting input is shrunk for up to this long (go test's
+# default, 60s, can spend a whole FUZZTIME on one input).
+FUZZMINIMIZE ?= 2s
 
-.PHONY: all build serve test lint bench mutants clean
+.PHONY: all build serve test lint fuzz bench mutants clean
 
 all: build
 
@@ -39,6 +44,18 @@ test:
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# go test -fuzz takes one target at a time, so loop over the packages that
+# have Fuzz functions and over their targets. A failing input is written to
+# the package's testdata/fuzz/FuzzXxx/; commit it, and plain go test (so
+# make test) replays it from then on.
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for target in $$($(GO) test -list '^Fuzz' $$dir | grep '^Fuzz'); do \
+			echo "== $$dir $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$dir; \
+		done; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -118,7 +118,13 @@ func ParseTimestamp(s string) (Timestamp, error) {
 			ms++ // round up any sub-millisecond remainder
 		}
 	}
-	return Timestamp(ms).Ceil10(), nil
+	// Rounding up can carry a 16-digit value to 10^16 ms, whose wire form
+	// would then be refused: keep every accepted value below it.
+	t := Timestamp(ms).Ceil10()
+	if t >= 1e16 {
+		return 0, fmt.Errorf("%w: %q out of range", ErrBadTimestamp, s)
+	}
+	return t, nil
 }
 
 func allDigits(s string) bool {

@@ -36,6 +36,9 @@ func TestParseTimestamp(t *testing.T) {
 		{"1e", 0, false},
 		{".", 0, false},
 		{"99999999999999999999", 0, false},
+		{"9999999999999.99", 9999999999999990, true},
+		{"9999999999999.999", 0, false}, // rounds up to 10^16 ms, out of range
+		{"9999999999999999e-3", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

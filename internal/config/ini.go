@@ -76,7 +76,7 @@ func readINI(file, data string) (*document, *Error) {
 			return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("INI syntax error: %s has no key before %q", Quote(t), t[j:j+1])}
 		}
 		if prev := f.keys[cur][k]; prev != nil {
-			return nil, &Error{File: file, Line: n, Msg: fmt.Sprintf("[%s] %s is set twice (first on line %d)", cur.name, k, prev.line)}
+			return nil, &Error{File: file, Line: n, Msg: oneLine(fmt.Sprintf("[%s] %s is set twice (first on line %d)", cur.name, k, prev.line))}
 		}
 		last = &entry{key: k, line: n, value: value{text: strings.TrimSpace(t[j+1:]), isText: true, ini: true}}
 		f.keys[cur][k] = last
