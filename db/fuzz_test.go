@@ -121,7 +121,7 @@ func FuzzParseOffset(f *testing.F) {
 }
 
 // FuzzNextOffset pages through a collection the way a client does, with
-// the decoding rule of spec/storage-api.md §7.3 (a bound keeps the records
+// the offset decoding rule of SyncStorage 1.5 (a bound keeps the records
 // at or beyond it in the sort's direction, then n are skipped), and checks
 // that every record comes exactly once, in order.
 func FuzzNextOffset(f *testing.F) {
@@ -169,7 +169,7 @@ func FuzzNextOffset(f *testing.F) {
 	})
 }
 
-// order is the listing order of §7.2, with the id as tie-breaker.
+// order is the listing order of a collection GET, with the id as tie-breaker.
 func order(s Sort, a, b BSO) int {
 	switch s {
 	case SortOldest:
@@ -189,7 +189,7 @@ func order(s Sort, a, b BSO) int {
 	return strings.Compare(b.ID, a.ID)
 }
 
-// applyOffset is §7.3's decoding of q.Offset over the sorted records.
+// applyOffset is SyncStorage's decoding of q.Offset over the sorted records.
 func applyOffset(recs []BSO, q Query) []BSO {
 	out := recs
 	if o := q.Offset; o.HasBound {

@@ -1,7 +1,7 @@
 package handlers
 
 // Fuzz targets for what a client uploads: POST and PUT bodies in every
-// format we read, the record rules of spec/storage-api.md §5, and the JSON we
+// format we read, the record rules of SyncStorage 1.5, and the JSON we
 // write back. Plain `go test` runs the seeds below and testdata/fuzz; `make
 // fuzz` explores further.
 
@@ -33,7 +33,7 @@ var fuzzLimits = Limits{
 // fuzzBodyTypes are the Content-Types the record parsers read.
 var fuzzBodyTypes = []string{mimeJSON, mimeNewlines, "text/plain; charset=UTF-8"}
 
-// bsoSeeds cover each rule of §5 and each whole-request failure of §5.3.
+// bsoSeeds cover each record rule and each whole-request failure of a write.
 var bsoSeeds = []string{
 	``, `[]`, `{}`, "\n", "{}\n", "{}\n\n", `[{"id":"a"}]`, `{"id":"a"}` + "\n" + `{"id":"b"}`,
 	`[{"id":"a","payload":"p","sortindex":1,"ttl":60,"modified":1.5,"collection":"c","payload_size":1}]`,
@@ -160,7 +160,7 @@ func referenceRecords(ct string, body []byte) ([]map[string]any, int) {
 	return out, 0
 }
 
-// checkSortRecords: the records a POST accepts obey every rule of §5.1 and
+// checkSortRecords: the records a POST accepts obey every record rule and
 // the limits; every record is either accepted or listed as failed with one
 // of the legacy reasons; a whole-request failure is 400 with 8.
 func checkSortRecords(t *testing.T, s *Server, coll string, objs []map[string]any) {
@@ -215,7 +215,7 @@ func knownReason(r string) bool {
 	return strings.HasPrefix(r, "unknown field '") && strings.HasSuffix(r, "'")
 }
 
-// checkUpdate: an accepted record obeys §5.1, checked without the code
+// checkUpdate: an accepted record obeys the record rules, checked without the code
 // under test.
 func checkUpdate(t *testing.T, s *Server, u db.BSOUpdate) {
 	t.Helper()
@@ -233,7 +233,7 @@ func checkUpdate(t *testing.T, s *Server, u db.BSOUpdate) {
 	}
 }
 
-// legalID is §5.1's id rule: 1 to 64 characters, each 0x20 to 0x7E.
+// legalID is the BSO id rule: 1 to 64 characters, each 0x20 to 0x7E.
 func legalID(id string) bool {
 	if len(id) == 0 || len(id) > 64 {
 		return false

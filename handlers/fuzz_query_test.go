@@ -1,8 +1,8 @@
 package handlers
 
-// Fuzz targets for the listing parameters of GET collection (spec
-// storage-api.md §7): the parser alone, and whole requests through a Server
-// over a real store, which must never answer 5xx.
+// Fuzz targets for the listing parameters of GET collection: the parser
+// alone, and whole requests through a Server over a real store, which must
+// never answer 5xx.
 
 import (
 	"encoding/json"
@@ -19,7 +19,7 @@ import (
 	"syncserver/db"
 )
 
-// querySeeds cover each parameter of §7.1, valid and not.
+// querySeeds cover each listing parameter, valid and not.
 var querySeeds = []string{
 	"", "full", "full=0&sort=oldest", "sort=newest&limit=3", "sort=index&limit=2&offset=2", "sort=bogus",
 	"ids=r00,r01", "ids=r00%2C%20r03", "ids=", "ids=a,,b", "ids=" + strings.Repeat("x,", 100) + "x",
@@ -48,7 +48,7 @@ func FuzzParseQuery(f *testing.F) {
 	})
 }
 
-// checkQuery compares an accepted query with what §7.1 says each parameter
+// checkQuery compares an accepted query with what SyncStorage 1.5 says each parameter
 // means, computed without the parser under test.
 func checkQuery(t *testing.T, params url.Values, q db.Query) {
 	t.Helper()
@@ -115,7 +115,7 @@ func checkQuery(t *testing.T, params url.Values, q db.Query) {
 	}
 }
 
-// referenceLimit is §7.1's limit: Python's int() of a non-negative decimal,
+// referenceLimit is the protocol's limit: Python's int() of a non-negative decimal,
 // so " 5 " and "+5" pass and "5.0" and "-1" do not; values past what an int
 // holds mean no limit in practice.
 func referenceLimit(v string) (int, bool) {
@@ -323,7 +323,7 @@ func checkListing(t *testing.T, r *Response, params url.Values, recs map[string]
 	return ids
 }
 
-// checkFilterAndOrder checks ids against §7.2: ids, newer and older filter;
+// checkFilterAndOrder checks ids against the listing rules: ids, newer and older filter;
 // the sort orders, each with the id as tie-breaker.
 func checkFilterAndOrder(t *testing.T, params url.Values, recs map[string]fuzzRecord, ids []string) {
 	t.Helper()

@@ -22,7 +22,7 @@ var fuzzWrites = []struct{ method, target string }{
 
 // FuzzStorageWrite sends arbitrary bodies and Content-Types through the
 // whole core to a real store: the answer is a success, 415, or 400 with the
-// Weave code of §2.3 (6 for a body that is not JSON, 8 for a bad record, 17
+// Weave error code (6 for a body that is not JSON, 8 for a bad record, 17
 // for a size limit), never a 5xx.
 func FuzzStorageWrite(f *testing.F) {
 	for i := range fuzzWrites {
@@ -57,7 +57,7 @@ func FuzzStorageWrite(f *testing.F) {
 				t.Fatalf("%s %s %q: 400 %q", w.method, w.target, body, code)
 			}
 			// The code the body deserves as a whole; a POST whose records
-			// are all objects can still fail with 8 (§5.3) or 17.
+			// are all objects can still fail with 8 (a bad record) or 17.
 			want := codeInvalidJSON
 			if w.method == http.MethodPost {
 				_, want = referenceRecords(mt, body)

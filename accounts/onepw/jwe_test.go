@@ -48,7 +48,8 @@ func firefoxKeysJWK(t *testing.T, pub *ecdsa.PublicKey) string {
 	return b64.EncodeToString(j)
 }
 
-// concatKDF is spec §4.4 step 2, written out independently of go-jose:
+// concatKDF is the Concat KDF of RFC 7518 §4.6 as Firefox uses it for
+// keys_jwe, written out independently of go-jose:
 // one SHA-256 round over counter ‖ Z ‖ len‖"A256GCM" ‖ empty PartyU ‖
 // empty PartyV ‖ 256.
 func concatKDF(z []byte) []byte {
