@@ -20,19 +20,19 @@ const module = "syncserver"
 // may have. A package missing from the table may import only the standard
 // library and the project's own packages not named in forbiddenBackends.
 var allowed = map[string][]string{
-	"hawk":            {},
-	"token":           {},
-	"db":              {},
-	"fxa":             {},
-	"db/dbtest":       {"syncserver/db"},
-	"db/sqldb":        {"syncserver/db"},
-	"db/sqlite":       {"syncserver/db", "syncserver/db/sqldb", "github.com/mattn/go-sqlite3"},
-	"db/mysql":        {"syncserver/db/sqldb", "github.com/go-sql-driver/mysql"},
-	"db/postgres":     {"syncserver/db/sqldb", "github.com/jackc/pgx/v5", "github.com/jackc/pgx/v5/pgconn", "github.com/jackc/pgx/v5/stdlib"},
-	"handlers":        {"syncserver/db", "syncserver/hawk", "syncserver/token"},
-	"fcgi":            {"syncserver/handlers"},
-	"httpd":           {"syncserver/handlers", "github.com/valyala/fasthttp"},
-	"internal/config": {"github.com/BurntSushi/toml"},
+	"hawk":                {},
+	"token":               {},
+	"db":                  {},
+	"fxa":                 {"github.com/go-jose/go-jose/v4"},
+	"db/dbtest":           {"syncserver/db"},
+	"db/sqldb":            {"syncserver/db"},
+	"db/sqlite":           {"syncserver/db", "syncserver/db/sqldb", "github.com/mattn/go-sqlite3"},
+	"db/mysql":            {"syncserver/db/sqldb", "github.com/go-sql-driver/mysql"},
+	"db/postgres":         {"syncserver/db/sqldb", "github.com/jackc/pgx/v5", "github.com/jackc/pgx/v5/pgconn", "github.com/jackc/pgx/v5/stdlib"},
+	"handlers":            {"syncserver/db", "syncserver/hawk", "syncserver/token"},
+	"fcgi":                {"syncserver/handlers"},
+	"httpd":               {"syncserver/handlers", "github.com/valyala/fasthttp"},
+	"internal/config":     {"github.com/BurntSushi/toml"},
 	// The sign-in page: embedded files only.
 	"accounts/page":       {},
 	"internal/fxatest":    {},
@@ -41,6 +41,9 @@ var allowed = map[string][]string{
 	// core stays free of the client library.
 	"internal/metrics": {"syncserver/db", "github.com/prometheus/client_golang/prometheus",
 		"github.com/prometheus/client_golang/prometheus/collectors", "github.com/prometheus/client_golang/prometheus/promhttp"},
+	// The accounts crypto: pure computation over the standard library,
+	// scrypt and one JOSE library.
+	"accounts/onepw": {"golang.org/x/crypto/scrypt", "github.com/go-jose/go-jose/v4"},
 }
 
 // backends may be imported (outside tests) only by cmd/syncserver, and by
