@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,7 +17,12 @@ func randRead(b []byte) { rand.Read(b) } // never fails since Go 1.24
 // of exhausting memory. Package-wide, as CreateAccount uses it too.
 var scryptSlots = make(chan struct{}, 2)
 
+// scryptRuns counts the scrypt runs, so tests can prove that an unknown
+// email costs the same work as a wrong password.
+var scryptRuns atomic.Int64
+
 func withScrypt(f func()) {
+	scryptRuns.Add(1)
 	scryptSlots <- struct{}{}
 	defer func() { <-scryptSlots }()
 	f()
