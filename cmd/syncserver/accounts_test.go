@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"syncserver/accounts"
 	"syncserver/accounts/onepw"
 	"syncserver/db"
 )
@@ -523,21 +524,21 @@ func TestAccountsInvite(t *testing.T) {
 	}
 	link := strings.TrimSpace(out)
 	secret, ok := strings.CutPrefix(link, "http://127.0.0.1:5000/?invite=")
-	if !ok || !regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`).MatchString(secret) || strings.Contains(link, "\n") {
+	if !ok || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(secret) || strings.Contains(link, "\n") {
 		t.Fatalf("invite printed %q", out)
 	}
 	if !strings.Contains(errOut, "This link lets one person create an account") || !strings.Contains(errOut, "(1 hour)") {
 		t.Errorf("invite explained:\n%s", errOut)
 	}
 	as, _ := openAccountsStore(t, cfg)
-	inv, err := as.TakeInvite(t.Context(), accounts.InviteHash(secret), time.Now().UnixMilli())
+	inv, err := as.TakeInvite(t.Context(), inviteHash(secret), time.Now().UnixMilli())
 	if err != nil {
 		t.Fatalf("the invite is not stored under the hash of its secret: %v", err)
 	}
 	if inv.Email != "" || inv.Expires < start.Add(time.Hour).UnixMilli() || inv.Expires > time.Now().Add(time.Hour).UnixMilli() {
 		t.Errorf("invite %+v: want no email and an expiry an hour from now", inv)
 	}
-	if _, err := as.TakeInvite(t.Context(), accounts.InviteHash(secret), time.Now().UnixMilli()); !errors.Is(err, db.ErrNotFound) {
+	if _, err := as.TakeInvite(t.Context(), inviteHash(secret), time.Now().UnixMilli()); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("the invite works twice: %v", err)
 	}
 	// Expired after invite_ttl.
@@ -546,8 +547,8 @@ func TestAccountsInvite(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &late); status != 0 || err != nil {
 		t.Fatalf("invite --json: %d %v\n%s", status, err, out)
 	}
-	lateSecret := late.Link[strings.LastIndex(late.Link, "=")+1:]
-	if _, err := as.TakeInvite(t.Context(), accounts.InviteHash(lateSecret), time.Now().Add(time.Hour+time.Minute).UnixMilli()); !errors.Is(err, db.ErrNotFound) {
+	lateSecret := inviteSecret(t, late.Link)
+	if _, err := as.TakeInvite(t.Context(), inviteHash(lateSecret), time.Now().Add(time.Hour+time.Minute).UnixMilli()); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("an invite past invite_ttl works: %v", err)
 	}
 
@@ -564,7 +565,10 @@ func TestAccountsInvite(t *testing.T) {
 	if got.Email == nil || *got.Email != "friend@example.org" || got.ExpiresAt == nil || !strings.HasPrefix(got.Link, "http://127.0.0.1:5000/?invite=") {
 		t.Errorf("invite --json: %+v", got)
 	}
-	inv, err = as.TakeInvite(t.Context(), accounts.InviteHash(strings.TrimPrefix(got.Link, "http://127.0.0.1:5000/?invite=")), time.Now().UnixMilli())
+	if exp, err := time.Parse(time.RFC3339Nano, *got.ExpiresAt); err != nil || exp.Before(start.Add(time.Hour)) || exp.After(time.Now().Add(time.Hour)) {
+		t.Errorf("expires_at %s, %v: want an hour from now", *got.ExpiresAt, err)
+	}
+	inv, err = as.TakeInvite(t.Context(), inviteHash(inviteSecret(t, got.Link)), time.Now().UnixMilli())
 	if err != nil || inv.Email != "friend@example.org" {
 		t.Errorf("invite for an email: %+v, %v", inv, err)
 	}
@@ -659,4 +663,21 @@ open_signup = true
 	if !strings.Contains(out, "built-in accounts off") || strings.Contains(out, autoconfigPref) {
 		t.Errorf("check with accounts off: exit %d\n%s", status, out)
 	}
+}
+
+// inviteSecret is the secret of an invitation link.
+func inviteSecret(t *testing.T, link string) string {
+	t.Helper()
+	u, err := url.Parse(link)
+	if err != nil || u.Query().Get("invite") == "" {
+		t.Fatalf("%q is not an invitation link: %v", link, err)
+	}
+	return u.Query().Get("invite")
+}
+
+// inviteHash is how the database finds an invitation: SHA-256 of the
+// secret as the link carries it, never the secret itself.
+func inviteHash(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
 }

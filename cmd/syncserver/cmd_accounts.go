@@ -430,17 +430,18 @@ func accountsInvite(ctx context.Context, m *Main, args []string) int {
 			return m.fail(err)
 		}
 	}
-	ttl := m.Config.Accounts.InviteTTL
-	link, inv, err := accounts.NewInvite(ctx, as, m.Config.Accounts.PublicURL, email, ttl, time.Now())
+	ttl, now := m.Config.Accounts.InviteTTL, time.Now()
+	link, err := accounts.CreateInvite(ctx, as, m.Config.Accounts.PublicURL, email, ttl, now)
 	if err != nil {
 		return m.fail(err)
 	}
+	expires := now.Add(ttl).UnixMilli()
 	if *asJSON {
 		var forEmail *string
-		if inv.Email != "" {
-			forEmail = &inv.Email
+		if email != "" {
+			forEmail = &email
 		}
-		if err := writeJSON(m.Stdout, map[string]any{"link": link, "email": forEmail, "expires_at": jsonTime(inv.Expires)}); err != nil {
+		if err := writeJSON(m.Stdout, map[string]any{"link": link, "email": forEmail, "expires_at": jsonTime(expires)}); err != nil {
 			return m.fail(err)
 		}
 		return exitOK
@@ -453,6 +454,6 @@ func accountsInvite(ctx context.Context, m *Main, args []string) int {
 	// The link on stdout alone, for scripts; the explanation beside it.
 	fmt.Fprintf(m.Stderr, "This link lets %s create an account and choose its password, once, until %s (%s).\n"+
 		"Send it privately: whoever opens it first gets the account. In Firefox, they set %s = %s.\n",
-		who, formatMillis(inv.Expires), formatGrace(ttl), autoconfigPref, m.Config.Accounts.PublicURL)
+		who, formatMillis(expires), formatGrace(ttl), autoconfigPref, m.Config.Accounts.PublicURL)
 	return exitOK
 }
