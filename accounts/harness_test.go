@@ -385,7 +385,7 @@ type storageToken struct {
 func getSyncToken(t testing.TB, ts *handlers.Server, accessToken, kid string) (*handlers.Response, storageToken) {
 	t.Helper()
 	r := &handlers.Request{Method: "GET", Scheme: "https", Host: "sync.example.org", RequestURI: "/token/1.0/sync/1.5",
-		Header: http.Header{"Authorization": {"Bearer " + accessToken}, "X-Keyid": {kid}, "Accept": {"application/json"}},
+		Header:     http.Header{"Authorization": {"Bearer " + accessToken}, "X-Keyid": {kid}, "Accept": {"application/json"}},
 		RemoteAddr: "192.0.2.1:1", ContentLength: 0, Body: http.NoBody}
 	resp := ts.Serve(context.Background(), r)
 	var st storageToken

@@ -141,13 +141,13 @@ func (s *Service) authorization(ctx context.Context, c *call) (*handlers.Respons
 }
 
 type tokenRequest struct {
-	GrantType    string `json:"grant_type"`
-	ClientID     string `json:"client_id"`
-	Code         string `json:"code"`
-	CodeVerifier string `json:"code_verifier"`
-	Scope        string `json:"scope"`
-	RefreshToken string `json:"refresh_token"`
-	AccessType   string `json:"access_type"`
+	GrantType    string      `json:"grant_type"`
+	ClientID     string      `json:"client_id"`
+	Code         string      `json:"code"`
+	CodeVerifier string      `json:"code_verifier"`
+	Scope        string      `json:"scope"`
+	RefreshToken string      `json:"refresh_token"`
+	AccessType   string      `json:"access_type"`
 	TTL          json.Number `json:"ttl"`
 }
 
@@ -462,4 +462,3 @@ func (s *Service) checkAccessToken(ctx context.Context, tok string, now time.Tim
 	}
 	return claims, nil
 }
-
