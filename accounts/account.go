@@ -263,7 +263,8 @@ func errBadInvite() *apiError {
 }
 
 // takeInvite uses up the invitation code for email. An invitation made for
-// another address is put back, so that a typo does not waste it.
+// one address is refused for another, and is then used up too: the store
+// has no way to peek, and the page fills the address in from the link.
 func (s *Service) takeInvite(ctx context.Context, c *call, code, email string) error {
 	if code == "" {
 		return errBadInvite()
@@ -276,10 +277,6 @@ func (s *Service) takeInvite(ctx context.Context, c *call, code, email string) e
 		return errServer(err)
 	}
 	if inv.Email != "" && db.NormaliseEmail(inv.Email) != email {
-		inv.UsedAt = 0
-		if err := s.store.PutInvite(ctx, inv); err != nil {
-			s.log.Warn("accounts: putting back an invitation used with another address", "error", err.Error())
-		}
 		return errBadInvite()
 	}
 	return nil
