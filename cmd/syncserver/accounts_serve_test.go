@@ -132,7 +132,9 @@ func TestAccountsDedicatedOrigin(t *testing.T) {
 	}
 	body := `{"client_id":"5882386c6d801776","grant_type":"fxa-credentials","scope":"https://identity.mozilla.com/apps/oldsync","ttl":21600}`
 	r = send(t, port, acc, "POST", "/v1/oauth/token", body, "Authorization", sessionHawk(t, login.SessionToken, "POST", "/v1/oauth/token", "localhost", port))
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	if err := json.Unmarshal(r.body, &tok); r.status != 200 || err != nil {
 		t.Fatalf("fxa-credentials: %d %s", r.status, r.body)
 	}
