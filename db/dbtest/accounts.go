@@ -710,3 +710,42 @@ func testAccountsPurge(t *testing.T, e *env) {
 		t.Fatalf("second PurgeAccounts = %d, %v; want 0", n, err)
 	}
 }
+
+// testAccountsInPurge: the periodic purge (db.Purger) deletes what
+// expired of the accounts too, and a dry run counts it.
+func testAccountsInPurge(t *testing.T, e *env) {
+	s := e.accounts()
+	me := e.newAccount("me", "me@example.org")
+	now := e.ms()
+	err := errors.Join(
+		s.PutAuthToken(e.ctx, db.AuthToken{IDHash: hash("kf old"), Kind: db.TokenKeyFetch, UID: me.UID, Expires: now - 1}),
+		s.PutAuthToken(e.ctx, db.AuthToken{IDHash: hash("kf new"), Kind: db.TokenKeyFetch, UID: me.UID, Expires: now + 1}),
+		s.PutOAuthCode(e.ctx, db.OAuthCode{Hash: hash("code old"), UID: me.UID, Expires: now - 1}),
+		s.PutInvite(e.ctx, db.Invite{Hash: hash("invite old"), Expires: now - 1}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{UID: me.UID, TargetDeviceID: "d", Expires: now - 1}); err != nil {
+		t.Fatal(err)
+	}
+	var progress int64
+	dry := e.purge(db.PurgeOptions{DryRun: true, Progress: func(p db.PurgeProgress) {
+		if p.Kind == db.PurgeAccountsRows {
+			progress += p.Rows
+		}
+	}})
+	if dry.Accounts != 4 || progress != 4 {
+		t.Fatalf("dry run: Accounts = %d, progress %d; want 4", dry.Accounts, progress)
+	}
+	res := e.purge(db.PurgeOptions{Grace: time.Hour})
+	if res.Accounts != 4 || res.Rows() != 4 {
+		t.Fatalf("Purge: Accounts = %d, Rows() = %d; want 4 (the grace is for records only)", res.Accounts, res.Rows())
+	}
+	if _, err := s.AuthToken(e.ctx, hash("kf new")); err != nil {
+		t.Fatalf("the unexpired keyFetch token went: %v", err)
+	}
+	if again := e.purge(db.PurgeOptions{}); again.Accounts != 0 {
+		t.Fatalf("second Purge: Accounts = %d", again.Accounts)
+	}
+}
