@@ -128,7 +128,7 @@ func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkRate(c, email); err != nil {
+	if err := s.checkRate(c, "login", email); err != nil {
 		return nil, err
 	}
 	acct, err := s.store.AccountByEmail(ctx, email)
@@ -229,7 +229,7 @@ func (s *Service) create(ctx context.Context, c *call) (*handlers.Response, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkRate(c, email); err != nil {
+	if err := s.checkRate(c, "login", email); err != nil {
 		return nil, err
 	}
 	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
@@ -322,7 +322,7 @@ func (s *Service) credentialsStatus(ctx context.Context, c *call) (*handlers.Res
 	if email == "" {
 		return nil, errMissingParam("email")
 	}
-	if err := s.checkRate(c, ""); err != nil {
+	if err := s.checkRate(c, "salt", ""); err != nil {
 		return nil, err
 	}
 	salt := onepw.FakeClientSalt(s.opts.Secret, email)
@@ -382,7 +382,7 @@ func (s *Service) passwordChange(ctx context.Context, c *call) (*handlers.Respon
 	if !validClientSalt(req.ClientSalt) {
 		return nil, errInvalidParam("clientSalt")
 	}
-	if err := s.checkRate(c, cr.account.Email); err != nil {
+	if err := s.checkRate(c, "login", cr.account.Email); err != nil {
 		return nil, err
 	}
 	acct := cr.account
