@@ -77,4 +77,3 @@ func (s *Service) reloadKeys(ctx context.Context) bool {
 	s.signer.Store(signer)
 	return true
 }
-
