@@ -478,3 +478,24 @@ func TestKeysOfAnotherProcess(t *testing.T) {
 		t.Fatalf("and back: %v", err)
 	}
 }
+
+func TestOriginAndIssuer(t *testing.T) {
+	for _, tc := range []struct{ origin, wantOrigin, issuer string }{
+		{"https://Accounts.Example.org", "https://accounts.example.org", "accounts.example.org"},
+		{"https://accounts.example.org:443/", "https://accounts.example.org", "accounts.example.org"},
+		{"https://accounts.example.org:8443", "https://accounts.example.org:8443", "accounts.example.org:8443"},
+		{"http://127.0.0.1:5000", "http://127.0.0.1:5000", "127.0.0.1:5000"},
+		{"http://[::1]", "http://[::1]", "[::1]"},
+		{"http://[::1]:5000", "http://[::1]:5000", "[::1]:5000"},
+	} {
+		h := newHarness(t, func(o *Options) { o.Origin = tc.origin })
+		if h.svc.Origin() != tc.wantOrigin || h.svc.Issuer() != tc.issuer {
+			t.Errorf("%s: origin %q issuer %q, want %q %q", tc.origin, h.svc.Origin(), h.svc.Issuer(), tc.wantOrigin, tc.issuer)
+		}
+	}
+	for _, bad := range []string{"", "accounts.example.org", "ftp://x", "https://x/path", "https://x?q=1"} {
+		if _, err := New(context.Background(), Options{Store: newMemStore(), Origin: bad}); err == nil {
+			t.Errorf("origin %q accepted", bad)
+		}
+	}
+}

@@ -131,10 +131,20 @@ func New(ctx context.Context, o Options) (*Service, error) {
 			return nil, fmt.Errorf("accounts: origin %q: bad port", o.Origin)
 		}
 	}
+	// The issuer is written like the origin's authority (an IPv6 address
+	// in brackets, the port only when not the scheme's default), as
+	// config's AccountsConfig.Issuer, which the admin commands use to find
+	// an account's Sync data.
 	s.issuer = s.hawkHost
+	if strings.Contains(s.issuer, ":") {
+		s.issuer = "[" + s.issuer + "]"
+	}
 	if s.hawkPort != defaultPort(u.Scheme) {
 		s.issuer = net.JoinHostPort(s.hawkHost, strconv.Itoa(s.hawkPort))
 	}
+	// The origin is written the same way, so that the default port never
+	// makes two spellings of one origin (the tokens' iss compares it).
+	s.origin = u.Scheme + "://" + s.issuer
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
