@@ -111,13 +111,13 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		return nil, errors.New("accounts: no store")
 	}
 	u, err := url.Parse(strings.TrimSuffix(o.Origin, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("accounts: origin %q is not scheme://host[:port]", o.Origin)
 	}
 	s := &Service{
 		store:  o.Store,
 		opts:   o,
-		origin: u.Scheme + "://" + strings.ToLower(u.Host),
 		https:  u.Scheme == "https",
 		log:    o.Logger,
 		now:    o.Now,
