@@ -20,19 +20,21 @@ const module = "syncserver"
 // may have. A package missing from the table may import only the standard
 // library and the project's own packages not named in forbiddenBackends.
 var allowed = map[string][]string{
-	"hawk":                {},
-	"token":               {},
-	"db":                  {},
-	"fxa":                 {"github.com/go-jose/go-jose/v4"},
-	"db/dbtest":           {"syncserver/db"},
-	"db/sqldb":            {"syncserver/db"},
-	"db/sqlite":           {"syncserver/db", "syncserver/db/sqldb", "github.com/mattn/go-sqlite3"},
-	"db/mysql":            {"syncserver/db/sqldb", "github.com/go-sql-driver/mysql"},
-	"db/postgres":         {"syncserver/db/sqldb", "github.com/jackc/pgx/v5", "github.com/jackc/pgx/v5/pgconn", "github.com/jackc/pgx/v5/stdlib"},
-	"handlers":            {"syncserver/db", "syncserver/hawk", "syncserver/token"},
-	"fcgi":                {"syncserver/handlers"},
-	"httpd":               {"syncserver/handlers", "github.com/valyala/fasthttp"},
-	"internal/config":     {"github.com/BurntSushi/toml"},
+	"hawk":            {},
+	"token":           {},
+	"db":              {},
+	"fxa":             {"github.com/go-jose/go-jose/v4"},
+	"db/dbtest":       {"syncserver/db"},
+	"db/sqldb":        {"syncserver/db"},
+	"db/sqlite":       {"syncserver/db", "syncserver/db/sqldb", "github.com/mattn/go-sqlite3"},
+	"db/mysql":        {"syncserver/db/sqldb", "github.com/go-sql-driver/mysql"},
+	"db/postgres":     {"syncserver/db/sqldb", "github.com/jackc/pgx/v5", "github.com/jackc/pgx/v5/pgconn", "github.com/jackc/pgx/v5/stdlib"},
+	"handlers":        {"syncserver/db", "syncserver/hawk", "syncserver/token"},
+	"fcgi":            {"syncserver/handlers"},
+	"httpd":           {"syncserver/handlers", "github.com/valyala/fasthttp"},
+	"internal/config": {"github.com/BurntSushi/toml"},
+	// The sign-in page: embedded files only.
+	"accounts/page":       {},
 	"internal/fxatest":    {},
 	"internal/fcgiclient": {},
 	// The Prometheus exporter; only cmd/syncserver imports it, so the
@@ -41,6 +43,9 @@ var allowed = map[string][]string{
 		"github.com/prometheus/client_golang/prometheus/collectors", "github.com/prometheus/client_golang/prometheus/promhttp"},
 	// The accounts crypto: pure computation over the standard library,
 	// scrypt and one JOSE library.
+	// The accounts service speaks the core's Request/Response and
+	// TokenVerifier, and never a backend.
+	"accounts":       {"syncserver/db", "syncserver/hawk", "syncserver/handlers", "syncserver/accounts/onepw", "syncserver/accounts/page"},
 	"accounts/onepw": {"golang.org/x/crypto/scrypt", "github.com/go-jose/go-jose/v4"},
 }
 

@@ -1,0 +1,1 @@
+// Key derivation for the sign-in page, with WebCrypto only.

@@ -1,0 +1,107 @@
+package page
+
+import (
+	"bytes"
+	"image/png"
+	"io/fs"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestAssetRoutes checks that every route serves a non-empty embedded file
+// of the right type and that unknown paths are refused.
+func TestAssetRoutes(t *testing.T) {
+	for _, p := range []string{"/", "/authorization", "/oauth/force_auth", "/signin", "/oauth/signin"} {
+		body, ct, ok := Asset(p)
+		if !ok || ct != "text/html; charset=utf-8" || !bytes.Contains(body, []byte(`id="signin"`)) {
+			t.Errorf("Asset(%q) = %d bytes, %q, %v; want the sign-in page", p, len(body), ct, ok)
+		}
+	}
+	for _, p := range Paths() {
+		body, ct, ok := Asset(p)
+		if !ok || len(body) == 0 || ct == "" {
+			t.Errorf("Asset(%q) = %d bytes, %q, %v", p, len(body), ct, ok)
+		}
+	}
+	for _, p := range []string{"", "/index.html", "/page.go", "/app.js/", "/../page.go", "/v1/account/login", "/APP.JS"} {
+		if _, _, ok := Asset(p); ok {
+			t.Errorf("Asset(%q) ok, want not found", p)
+		}
+	}
+	body, ct, _ := Asset("/avatar/default.png")
+	if ct != "image/png" {
+		t.Errorf("avatar type %q", ct)
+	}
+	if _, err := png.Decode(bytes.NewReader(body)); err != nil {
+		t.Errorf("avatar is not a PNG: %v", err)
+	}
+}
+
+// TestAssetCopies checks that a caller modifying a returned body cannot
+// change what the next request gets.
+func TestAssetCopies(t *testing.T) {
+	a, _, _ := Asset("/")
+	a[0] ^= 0xff
+	b, _, _ := Asset("/")
+	if a[0] == b[0] {
+		t.Fatal("Asset returned shared memory")
+	}
+}
+
+// TestPageCSPClean checks what the strict Content-Security-Policy needs:
+// no inline script or style, no event-handler attributes, no resource from
+// another origin, and scripts loaded as same-origin modules.
+func TestPageCSPClean(t *testing.T) {
+	html, _, _ := Asset("/")
+	checks := []struct{ name, re string }{
+		{"inline script", `<script(?:\s[^>]*)?>\s*[^<\s]`},
+		{"style element", `<style`},
+		{"style attribute", `\sstyle=`},
+		{"event handler attribute", `\son[a-z]+=`},
+		{"javascript: URL", `javascript:`},
+		{"external resource", `(?:src|href)="(?:https?:)?//`},
+	}
+	for _, tag := range regexp.MustCompile(`(?i)<script[^>]*>`).FindAll(html, -1) {
+		if !bytes.Contains(tag, []byte(` src="/`)) {
+			t.Errorf("index.html has a script without a same-origin src: %s", tag)
+		}
+	}
+	for _, c := range checks {
+		if regexp.MustCompile(`(?i)` + c.re).Match(html) {
+			t.Errorf("index.html has %s", c.name)
+		}
+	}
+	err := fs.WalkDir(Files(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".js") && !strings.HasSuffix(path, ".css") {
+			return err
+		}
+		b, _ := fs.ReadFile(Files(), path)
+		for _, bad := range []string{"http://", "https://", "eval(", "new Function", "innerHTML", "@import"} {
+			// The oldsync scope and the FxA namespace are identifiers,
+			// not URLs fetched, and are allowed.
+			s := strings.ReplaceAll(string(b), "https://identity.mozilla.com/apps/oldsync", "")
+			if strings.Contains(s, bad) {
+				t.Errorf("%s contains %q", path, bad)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPageForm checks the accessible form the issue asks for.
+func TestPageForm(t *testing.T) {
+	html, _, _ := Asset("/")
+	for _, want := range []string{
+		`<form id="signin"`, `type="email" id="email"`, `type="password" id="password"`,
+		`<button type="submit"`, `<label for="email">`, `<label for="password">`,
+		`role="alert"`, `<html lang="en">`, `data-state="loading"`,
+	} {
+		if !bytes.Contains(html, []byte(want)) {
+			t.Errorf("index.html lacks %s", want)
+		}
+	}
+}
