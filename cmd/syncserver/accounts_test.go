@@ -8,6 +8,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -83,14 +86,6 @@ func openAccountsStore(t *testing.T, cfg string) (db.AccountsStore, *Main) {
 	return as, m
 }
 
-// opens reports whether authPW opens the stored account's verifier, as
-// the page's login is checked.
-func opens(a db.Account, authPW []byte) bool {
-	v := onepw.Verifier{AuthSalt: a.AuthSalt, VerifyHash: a.VerifyHash, WrapWrapKb: a.WrapWrapKb}
-	_, ok := v.Unwrap(authPW)
-	return ok
-}
-
 // pageAuthPW is what the page sends for password: stretched with the
 // account's client salt.
 func pageAuthPW(a db.Account, password string) []byte {
@@ -124,7 +119,9 @@ var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
 // and verifier costs a second, several under -race: this test and the
 // terminal one are the only ones that pay it.)
 func TestAccountsAddFromStdin(t *testing.T) {
-	cfg := writeConfig(t, accountsConfig)
+	port := freePort(t)
+	origin := fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := writeConfig(t, strings.Replace(accountsConfig, "127.0.0.1:5000", origin, 1))
 	before := time.Now().UnixMilli()
 	status, out, errOut := runCmd(t, t.Context(), cfg, pipeInput(t, testPassword+"\r\nnext line\n"), "accounts", "add", " Me@Example.ORG ", "--json")
 	if status != 0 {
@@ -134,7 +131,7 @@ func TestAccountsAddFromStdin(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("accounts add --json: %v\n%s", err, out)
 	}
-	if got.Email != "me@example.org" || !hex32.MatchString(got.UID) || got.Disabled || got.SyncUser != got.UID+"@127.0.0.1:5000" ||
+	if got.Email != "me@example.org" || !hex32.MatchString(got.UID) || got.Disabled || got.SyncUser != got.UID+"@"+origin ||
 		got.CreatedAt == nil || got.KeysChangedAt == nil {
 		t.Errorf("accounts add --json: %+v", got)
 	}
@@ -152,14 +149,27 @@ func TestAccountsAddFromStdin(t *testing.T) {
 	if a.KeysChangedAt < before || a.KeysChangedAt != a.VerifierSetAt || a.CreatedAt != a.KeysChangedAt {
 		t.Errorf("keysChangedAt %d, verifierSetAt %d, createdAt %d: want equal and not before %d", a.KeysChangedAt, a.VerifierSetAt, a.CreatedAt, before)
 	}
+	// The accounts service lets the page sign in with what it derives
+	// from the password, and with nothing else.
+	m, logs := newTestMain(t, "-config", cfg, "-http", origin)
+	runMain(t, m, logs)
 	authPW := pageAuthPW(a, testPassword)
-	if !opens(a, authPW) {
-		t.Error("what the page sends for the password does not open the account")
-	}
 	wrong := bytes.Clone(authPW)
 	wrong[0] ^= 1
-	if opens(a, wrong) {
-		t.Error("another authPW opens the account")
+	for _, tc := range []struct {
+		authPW []byte
+		want   int
+	}{{authPW, http.StatusOK}, {wrong, http.StatusBadRequest}} {
+		body := fmt.Sprintf(`{"email":"me@example.org","authPW":"%x"}`, tc.authPW)
+		resp, err := http.Post("http://"+origin+"/v1/account/login", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || (tc.want == http.StatusOK) != strings.Contains(string(answer), `"uid":"`+a.UID+`"`) {
+			t.Errorf("login with authPW %x…: %d %s, want %d", tc.authPW[:4], resp.StatusCode, answer, tc.want)
+		}
 	}
 	// Neither the password nor authPW (what the page sends) is in any
 	// file of the database.
