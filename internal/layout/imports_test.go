@@ -23,7 +23,7 @@ var allowed = map[string][]string{
 	"hawk":            {},
 	"token":           {},
 	"db":              {},
-	"fxa":             {},
+	"fxa":             {"github.com/go-jose/go-jose/v4"},
 	"db/dbtest":       {"syncserver/db"},
 	"db/sqldb":        {"syncserver/db"},
 	"db/sqlite":       {"syncserver/db", "syncserver/db/sqldb", "github.com/mattn/go-sqlite3"},
@@ -41,6 +41,9 @@ var allowed = map[string][]string{
 	// core stays free of the client library.
 	"internal/metrics": {"syncserver/db", "github.com/prometheus/client_golang/prometheus",
 		"github.com/prometheus/client_golang/prometheus/collectors", "github.com/prometheus/client_golang/prometheus/promhttp"},
+	// The accounts crypto: pure computation over the standard library,
+	// scrypt and one JOSE library.
+	"accounts/onepw": {"golang.org/x/crypto/scrypt", "github.com/go-jose/go-jose/v4"},
 }
 
 // backends may be imported (outside tests) only by cmd/syncserver, and by
