@@ -134,6 +134,7 @@ const apiErrors = {
   103: ["incorrect-password", "Incorrect email or password.", "password"],
   114: ["too-many-tries", "Too many attempts. Wait a few minutes, then try again.", null],
   101: ["account-exists", "An account with this email address already exists.", "email"],
+  125: ["account-disabled", "This account is disabled. Ask the person who runs this server.", "email"],
 };
 
 // api calls an endpoint of this origin. token ({id, key}) signs it with
