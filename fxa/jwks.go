@@ -6,46 +6,44 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"sync"
 	"time"
-)
 
-// jwk is one JSON Web Key as FxA publishes them (RSA, RS256, use sig).
-type jwk struct {
-	Kty string `json:"kty"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-	Kid string `json:"kid"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-}
+	jose "github.com/go-jose/go-jose/v4"
+)
 
 // parseJWKS reads {"keys":[…]} (or a single JWK) and keeps the RSA
 // signing keys usable for RS256, by kid. Other keys are skipped; a set
-// with no usable key is an error, since it could verify nothing.
+// with no usable key is an error, since it could verify nothing. Each key
+// is parsed by go-jose, one at a time, so that a key it cannot read (a
+// curve it lacks, a new key type) is skipped rather than failing the set.
 func parseJWKS(data []byte) (map[string][]*rsa.PublicKey, error) {
 	var set struct {
-		Keys []jwk `json:"keys"`
-		jwk
+		Keys []json.RawMessage `json:"keys"`
+		Kty  string            `json:"kty"`
 	}
 	if err := json.Unmarshal(data, &set); err != nil {
 		return nil, fmt.Errorf("not a JSON key set: %v", err)
 	}
 	list := set.Keys
 	if list == nil && set.Kty != "" {
-		list = []jwk{set.jwk}
+		list = []json.RawMessage{data}
 	}
 	keys := make(map[string][]*rsa.PublicKey)
 	var skipped []error
-	for _, k := range list {
-		pub, err := k.rsaKey()
-		if err != nil {
-			skipped = append(skipped, fmt.Errorf("key %q: %w", k.Kid, err))
+	for i, raw := range list {
+		var k jose.JSONWebKey
+		if err := k.UnmarshalJSON(raw); err != nil {
+			skipped = append(skipped, fmt.Errorf("key %d: %w", i, err))
 			continue
 		}
-		keys[k.Kid] = append(keys[k.Kid], pub)
+		pub, err := rsaKey(k)
+		if err != nil {
+			skipped = append(skipped, fmt.Errorf("key %q: %w", k.KeyID, err))
+			continue
+		}
+		keys[k.KeyID] = append(keys[k.KeyID], pub)
 	}
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("no usable RS256 key: %w", errors.Join(skipped...))
@@ -53,29 +51,28 @@ func parseJWKS(data []byte) (map[string][]*rsa.PublicKey, error) {
 	return keys, nil
 }
 
-func (k jwk) rsaKey() (*rsa.PublicKey, error) {
-	if k.Kty != "RSA" {
-		return nil, fmt.Errorf("kty %q is not RSA", k.Kty)
+// rsaKey applies our policy to a parsed JWK: an RSA key (the public part
+// of a private one too) for RS256 signatures, of at least 2048 bits, with
+// a sane exponent.
+func rsaKey(k jose.JSONWebKey) (*rsa.PublicKey, error) {
+	var pub *rsa.PublicKey
+	switch key := k.Key.(type) {
+	case *rsa.PublicKey:
+		pub = key
+	case *rsa.PrivateKey:
+		pub = &key.PublicKey
+	default:
+		return nil, fmt.Errorf("key type %T is not RSA", k.Key)
 	}
-	if k.Alg != "" && k.Alg != "RS256" {
-		return nil, fmt.Errorf("alg %q is not RS256", k.Alg)
+	if k.Algorithm != "" && k.Algorithm != string(jose.RS256) {
+		return nil, fmt.Errorf("alg %q is not RS256", k.Algorithm)
 	}
 	if k.Use != "" && k.Use != "sig" {
 		return nil, fmt.Errorf("use %q is not sig", k.Use)
 	}
-	n, err := decodeSegment(k.N)
-	if err != nil || len(n) == 0 {
-		return nil, fmt.Errorf("bad modulus")
-	}
-	e, err := decodeSegment(k.E)
-	if err != nil || len(e) == 0 || len(e) > 4 {
+	if pub.E < 3 || pub.E%2 == 0 {
 		return nil, fmt.Errorf("bad exponent")
 	}
-	exp := int(new(big.Int).SetBytes(e).Int64())
-	if exp < 3 || exp%2 == 0 {
-		return nil, fmt.Errorf("bad exponent")
-	}
-	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}
 	if pub.N.BitLen() < 2048 {
 		return nil, fmt.Errorf("modulus of %d bits is too small", pub.N.BitLen())
 	}

@@ -2,9 +2,6 @@ package fxa
 
 import (
 	"context"
-	"crypto"
-	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,20 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // jwtType is the JOSE typ of FxA access tokens (RFC 9068), normalised.
 const jwtType = "application/at+jwt"
-
-// joseHeader is the part of a JWT header the checks read.
-type joseHeader struct {
-	Alg string `json:"alg"`
-	Typ string `json:"typ"`
-	Kid string `json:"kid"`
-	// Crit lists extensions the verifier must understand (RFC 7515
-	// §4.1.11); FxA uses none and this verifier knows none.
-	Crit json.RawMessage `json:"crit"`
-}
 
 // looksLikeJWT reports whether tok has the shape of a JWS compact
 // serialisation whose header is a JSON object. Anything else — FxA's
@@ -70,49 +59,43 @@ type jwtClaims struct {
 // refused before any key is looked at), typ at+JWT, a signature by a key of
 // the OAuth server, exp (required) and nbf (if present) against the clock.
 // aud and iss are not checked, as neither upstream tokenserver does: the
-// key already proves FxA issued it.
+// key already proves FxA issued it. Parsing and signature checks are
+// go-jose's; the policy (which alg, typ and crit, which keys, the claims)
+// is ours.
 func (v *Verifier) verifyJWT(ctx context.Context, ep Endpoints, tok string, now time.Time) (claims, error) {
-	parts := strings.Split(tok, ".")
-	hb, err := decodeSegment(parts[0])
+	// Only RS256 parses: HS256 (keyed with the public key), none and
+	// every other alg are refused here, before any key is looked at.
+	obj, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
-		return claims{}, fmt.Errorf("%w: JWT header: %v", ErrRejected, err)
+		return claims{}, fmt.Errorf("%w: JWT: %v", ErrRejected, err)
 	}
-	var hdr joseHeader
-	if err := json.Unmarshal(hb, &hdr); err != nil {
-		return claims{}, fmt.Errorf("%w: JWT header: %v", ErrRejected, err)
+	if len(obj.Signatures) != 1 {
+		return claims{}, fmt.Errorf("%w: JWT with %d signatures", ErrRejected, len(obj.Signatures))
 	}
-	if hdr.Alg != "RS256" {
-		return claims{}, fmt.Errorf("%w: JWT alg %q is not RS256", ErrRejected, hdr.Alg)
+	hdr := obj.Signatures[0].Protected
+	// crit lists extensions the verifier must understand (RFC 7515
+	// §4.1.11); FxA uses none and this verifier knows none.
+	if crit, ok := hdr.ExtraHeaders["crit"]; ok && crit != nil {
+		return claims{}, fmt.Errorf("%w: JWT with critical extensions %.60v", ErrRejected, crit)
 	}
-	if len(hdr.Crit) > 0 && string(hdr.Crit) != "null" {
-		return claims{}, fmt.Errorf("%w: JWT with critical extensions %.60s", ErrRejected, hdr.Crit)
+	typ, _ := hdr.ExtraHeaders[jose.HeaderType].(string)
+	if normalizeType(typ) != jwtType {
+		return claims{}, fmt.Errorf("%w: JWT typ %q is not at+JWT", ErrRejected, typ)
 	}
-	if normalizeType(hdr.Typ) != jwtType {
-		return claims{}, fmt.Errorf("%w: JWT typ %q is not at+JWT", ErrRejected, hdr.Typ)
-	}
-	sig, err := decodeSegment(parts[2])
-	if err != nil {
-		return claims{}, fmt.Errorf("%w: JWT signature: %v", ErrRejected, err)
-	}
-	keys, err := v.keys.lookup(ctx, ep, hdr.Kid)
+	keys, err := v.keys.lookup(ctx, ep, hdr.KeyID)
 	if err != nil {
 		return claims{}, err
 	}
-	digest := sha256.Sum256([]byte(tok[:len(parts[0])+1+len(parts[1])]))
+	var pb []byte
 	verified := false
 	for _, k := range keys {
-		if rsa.VerifyPKCS1v15(k, crypto.SHA256, digest[:], sig) == nil {
+		if pb, err = obj.Verify(k); err == nil {
 			verified = true
 			break
 		}
 	}
 	if !verified {
-		return claims{}, fmt.Errorf("%w: bad JWT signature (kid %q)", ErrRejected, hdr.Kid)
-	}
-
-	pb, err := decodeSegment(parts[1])
-	if err != nil {
-		return claims{}, fmt.Errorf("%w: JWT payload: %v", ErrRejected, err)
+		return claims{}, fmt.Errorf("%w: bad JWT signature (kid %q)", ErrRejected, hdr.KeyID)
 	}
 	var c jwtClaims
 	if err := json.Unmarshal(pb, &c); err != nil {

@@ -67,6 +67,7 @@ func TestVerifyJWTRejected(t *testing.T) {
 		{"alg RS512", jwtSpec{key: k, header: map[string]any{"alg": "RS512"}}, ErrRejected, 0},
 		{"alg lower case", jwtSpec{key: k, header: map[string]any{"alg": "rs256"}}, ErrRejected, 0},
 		{"critical extension", jwtSpec{key: k, header: map[string]any{"crit": []string{"exp"}}}, ErrRejected, 0},
+		{"critical b64 extension", jwtSpec{key: k, header: map[string]any{"crit": []string{"b64"}, "b64": false}}, ErrRejected, 0},
 		{"typ JWT", jwtSpec{key: k, header: map[string]any{"typ": "JWT"}}, ErrRejected, 0},
 		{"typ missing", jwtSpec{key: k, header: map[string]any{"typ": nil}}, ErrRejected, 0},
 		{"typ at+jwt", jwtSpec{key: k, header: map[string]any{"typ": "at+jwt"}}, nil, 1},
@@ -384,6 +385,9 @@ func TestStaticJWKSForms(t *testing.T) {
 		{"EC only", `{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`, false},
 		{"wrong alg", strings.Replace(jwksJSON(k), `"RS256"`, `"RS512"`, 1), false},
 		{"small key", `{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}`, false},
+		// A key the parser cannot read does not spoil the usable ones.
+		{"unreadable key beside a good one", strings.Replace(jwksJSON(k), `"keys":[`, `"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"},{"kty":"OKP"},`, 1), true},
+		{"even exponent", strings.Replace(jwksJSON(k), `"e":"AQAB"`, `"e":"AQAA"`, 1), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
