@@ -397,6 +397,21 @@ return (async () => {
 		t.Errorf("Firefox's jwcrypto opened the page's keys_jwe to %q, want %q", opened, pt)
 	}
 
+	// The page itself, on an origin Firefox does not trust for accounts
+	// (its accounts root is still Mozilla's here): Firefox answers "No
+	// Such Channel" and the page says so instead of showing the form.
+	t0 := time.Now()
+	b.navigate(t, origin+"/")
+	if st := b.waitState(t, 30*time.Second, func(s string) bool { return s != "loading" && s != "" }); st != "error:no-channel" {
+		t.Errorf("the page on a wrong origin is %q, want error:no-channel", st)
+	}
+	var shown string
+	b.content(t, &shown, `return document.getElementById("error").textContent;`)
+	if !strings.Contains(shown, "No Such Channel") || !strings.Contains(shown, origin) {
+		t.Errorf("the page on a wrong origin shows %q, want the channel error and the origin to configure", shown)
+	}
+	t.Logf("the page reported the wrong origin in %v", time.Since(t0).Round(time.Millisecond))
+
 	// Hawk: the project's own verifier accepts the page's headers for the
 	// host and port the page used.
 	for i, g := range got.Hawk {
