@@ -406,6 +406,14 @@ func insideAccounts(t *testing.T, dir string) {
 			a.sync(t)
 		}},
 		{"B signs in on the bare page (oauth_flow_begin) and reads A's data", func(t *testing.T) {
+			// What opening Firefox's account menu does: fetch the
+			// discovery document, which points the WebChannel at our
+			// origin. Then the user types the origin.
+			b.run(t, nil, `
+return (async () => {
+  const { FxAccounts } = ChromeUtils.importESModule("resource://gre/modules/FxAccounts.sys.mjs");
+  await FxAccounts.config.ensureConfigured();
+})();`)
 			t0 := time.Now()
 			if st := b.pageSignIn(t, s.origin+"/", accountEmail, accountPassword); st != "done" {
 				t.Fatalf("page state %q: %s", st, b.pageError(t))
