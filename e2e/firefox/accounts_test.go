@@ -187,6 +187,10 @@ func (s *accountsStack) prefs() map[string]any {
 	for _, e := range []string{"addons", "addresses", "creditcards", "forms"} {
 		p["services.sync.engine."+e] = false
 	}
+	// Not offered on the page (fxa_status), so the sign-in does not turn
+	// them back on.
+	p["services.sync.engine.addresses.available"] = false
+	p["services.sync.engine.creditcards.available"] = false
 	for _, k := range []string{"syncInterval", "autoconnectDelay", "scheduler.immediateInterval",
 		"scheduler.activeInterval", "scheduler.idleInterval", "scheduler.fxa.singleDeviceInterval"} {
 		p["services.sync."+k] = 3600
