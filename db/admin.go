@@ -57,9 +57,10 @@ type CollectionInfo struct {
 	Records, Bytes int64
 }
 
-// Account is everything an operator may want to know about one FxA
-// account: all its records and the current record's collections.
-type Account struct {
+// AccountInfo is everything an operator may want to know about one
+// tokenserver account (an email of the users table): all its records and
+// the current record's collections. (Account is a built-in account.)
+type AccountInfo struct {
 	Email string
 	// Records lists every record of the account, current first.
 	Records []UserInfo
@@ -123,7 +124,7 @@ type Admin interface {
 	ListUsers(ctx context.Context, all bool) ([]UserInfo, error)
 	// UserInfo describes the account of uid; ErrNotFound when no record
 	// has that uid.
-	UserInfo(ctx context.Context, uid UID) (Account, error)
+	UserInfo(ctx context.Context, uid UID) (AccountInfo, error)
 	// DeleteUserData deletes the storage of every record of uid's account
 	// in short transactions; the records stay, so the tokenserver keeps
 	// serving the account under its current uid and Firefox finds an

@@ -62,6 +62,11 @@ func (r *checkReport) add(name, status, format string, args ...any) {
 // firefoxPref is the about:config setting that points Firefox here.
 const firefoxPref = "identity.sync.tokenserver.uri"
 
+// autoconfigPref is the one setting that points Firefox at the built-in
+// accounts: it discovers the rest, this tokenserver included, from the
+// accounts origin.
+const autoconfigPref = "identity.fxaccounts.autoconfig.uri"
+
 func runCheck(ctx context.Context, m *Main) int {
 	fs := m.newFlags("check", "check [--json]")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -120,6 +125,7 @@ func (m *Main) check(ctx context.Context, rep *checkReport) {
 	checkPurge(cfg, rep)
 	m.checkWhoMaySync(ctx, cfg, rep)
 	checkMetrics(cfg, rep)
+	m.checkAccounts(ctx, cfg, rep)
 }
 
 // isLoopback reports whether host names this machine only.
@@ -435,7 +441,15 @@ func printCheck(m *Main, rep *checkReport) {
 		t.row("  "+label, c.Name, c.Message)
 	}
 	t.flush()
-	if uri, ok := rep.Firefox[firefoxPref]; ok {
+	if origin, ok := rep.Firefox[autoconfigPref]; ok {
+		fmt.Fprintf(w, "\nFor accounts of this server, in Firefox (signed out) open about:config and set:\n  %s = %s\n", autoconfigPref, origin)
+		if u, err := config.ParsePublicURL(origin); err == nil && u.Scheme == "http" {
+			fmt.Fprintf(w, "  %s = true   (plain http on this machine only: for tests)\n", allowHTTPPref)
+		}
+		if uri, ok := rep.Firefox[firefoxPref]; ok {
+			fmt.Fprintf(w, "For Mozilla accounts, set instead:\n  %s = %s\n", firefoxPref, uri)
+		}
+	} else if uri, ok := rep.Firefox[firefoxPref]; ok {
 		fmt.Fprintf(w, "\nIn Firefox, open about:config and set:\n  %s = %s\n", firefoxPref, uri)
 	}
 	switch {

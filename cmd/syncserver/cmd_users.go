@@ -219,7 +219,7 @@ type collectionJSON struct {
 	Bytes    int64   `json:"bytes"`
 }
 
-func (m *Main) quotaOf(a db.Account) quotaJSON {
+func (m *Main) quotaOf(a db.AccountInfo) quotaJSON {
 	if a.Quota != nil {
 		return quotaJSON{Bytes: *a.Quota, Own: true}
 	}
@@ -479,7 +479,7 @@ func usersSetQuota(ctx context.Context, m *Main, args []string) int {
 	return exitOK
 }
 
-func printQuota(w io.Writer, a db.Account, q quotaJSON) {
+func printQuota(w io.Writer, a db.AccountInfo, q quotaJSON) {
 	cur := a.Records[0]
 	fmt.Fprintf(w, "Quota of %s: %s; it uses %s.\n", a.Email, describeQuota(q), formatBytes(cur.Bytes))
 }

@@ -18,6 +18,7 @@ type command struct {
 // file (cmd_NAME.go).
 func commands() map[string]command {
 	return map[string]command{
+		"accounts":   accountsCommand(),
 		"check":      checkCommand(),
 		"migrate-db": migrateCommand(),
 		"nodes":      nodesCommand(),

@@ -87,6 +87,7 @@ func populate(t *testing.T, s db.Store, clock *dbtest.Clock) []db.User {
 	if err != nil {
 		t.Fatal(err)
 	}
+	populateAccounts(t, s, clock)
 	return out
 }
 
@@ -130,6 +131,7 @@ func snapshot(t *testing.T, s db.Store, users []db.User) string {
 	}
 	secret, err := s.Setting(ctx, settingSecret)
 	fmt.Fprintf(&b, "secret %q %v\n", secret, err)
+	b.WriteString(accountsSnapshot(t, s))
 	return b.String()
 }
 
@@ -175,7 +177,7 @@ func TestMigrateDB(t *testing.T) {
 			if status != 0 {
 				t.Fatalf("migrate-db: status %d\n%s%s", status, stdout, stderr)
 			}
-			for _, line := range []string{"bso ", "users ", "batch_upload_items ", "copied "} {
+			for _, line := range []string{"bso ", "users ", "batch_upload_items ", "accounts_users ", "accounts_keys ", "copied "} {
 				if !strings.Contains(stdout, line) {
 					t.Errorf("output lacks %q:\n%s", line, stdout)
 				}
@@ -206,6 +208,7 @@ func TestMigrateDB(t *testing.T) {
 			if err := dst.Update(context.Background(), u.UID, func(tx db.Tx) error { return tx.PutBSO("newcoll", dbtest.Rec("a", "b")) }); err != nil {
 				t.Errorf("new collection on the copy: %v", err)
 			}
+			checkAccountsCopy(t, dst, clock)
 			dst.Close()
 
 			status, stdout, stderr = migrate(t, "--from", from, "--to", to)

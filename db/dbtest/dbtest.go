@@ -70,6 +70,22 @@ func Run(t *testing.T, open Opener) {
 		{"NodeAssignment", testNodeAssignment},
 		{"UserQuota", testUserQuota},
 		{"Compact", testCompact},
+		{"AccountsCreateFind", testAccountsCreateFind},
+		{"AccountsUpdate", testAccountsUpdate},
+		{"AccountsAuthTokens", testAccountsAuthTokens},
+		{"AccountsOAuthCodes", testAccountsOAuthCodes},
+		{"AccountsRefreshTokens", testAccountsRefreshTokens},
+		{"AccountsDevices", testAccountsDevices},
+		{"AccountsDeviceCommands", testAccountsDeviceCommands},
+		{"AccountsInvites", testAccountsInvites},
+		{"AccountsSigningKeys", testAccountsSigningKeys},
+		{"AccountsDeleteSession", testAccountsDeleteSession},
+		{"AccountsDeleteAuthTokens", testAccountsDeleteAuthTokens},
+		{"AccountsDeleteAccount", testAccountsDeleteAccount},
+		{"AccountsPurge", testAccountsPurge},
+		{"AccountsConcurrentTakes", testAccountsConcurrentTakes},
+		{"AccountsConcurrentDevices", testAccountsConcurrentDevices},
+		{"AccountsConcurrentCommands", testAccountsConcurrentCommands},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -315,7 +315,7 @@ func TestInterruptedMigrationResumes(t *testing.T) {
 		}
 	}
 	s = testdb.OpenURI(t, uri, testdb.Options{})
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 6 {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != 7 {
 		t.Errorf("SchemaVersion = %d, %v", v, err)
 	}
 	if _, err := s.Users().GetUser(ctx, db.Service, emailA); !errors.Is(err, db.ErrUnavailable) {

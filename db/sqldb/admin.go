@@ -233,11 +233,11 @@ func (s *Store) ListUsers(ctx context.Context, all bool) ([]db.UserInfo, error) 
 }
 
 // UserInfo describes uid's account.
-func (s *Store) UserInfo(ctx context.Context, uid db.UID) (db.Account, error) {
+func (s *Store) UserInfo(ctx context.Context, uid db.UID) (db.AccountInfo, error) {
 	if err := s.usersReady(ctx); err != nil {
-		return db.Account{}, err
+		return db.AccountInfo{}, err
 	}
-	var acct db.Account
+	var acct db.AccountInfo
 	err := s.read(ctx, func(q *querier) error {
 		email, _, err := s.accountOf(q, uid)
 		if err != nil {
@@ -254,10 +254,10 @@ func (s *Store) UserInfo(ctx context.Context, uid db.UID) (db.Account, error) {
 		return err
 	})
 	if err != nil {
-		return db.Account{}, err
+		return db.AccountInfo{}, err
 	}
 	if len(acct.Records) == 0 {
-		return db.Account{}, fmt.Errorf("%w: uid %d", db.ErrNotFound, uid)
+		return db.AccountInfo{}, fmt.Errorf("%w: uid %d", db.ErrNotFound, uid)
 	}
 	err = s.View(ctx, acct.Records[0].UID, func(t db.Tx) error {
 		stamps, err := t.CollectionTimestamps()

@@ -21,12 +21,13 @@ import (
 // account keeps its storage and every old client state stays refused;
 // the target's id generators are then moved past them.
 
-// copyTable is a table Copy copies: its columns' kinds (text or integer,
-// all nullable as far as copying goes) and the id column whose generator
-// must be moved past the copied ids, if any.
+// copyTable is a table Copy copies: its columns' kinds (text, binary or
+// integer, all nullable as far as copying goes) and the id column whose
+// generator must be moved past the copied ids, if any.
 type copyTable struct {
 	name string
 	text []string // the text columns; every other column is an integer
+	blob []string // the binary columns (hashes, salts, keys), copied byte for byte
 	seq  string
 }
 
@@ -54,6 +55,21 @@ func copyTables() []copyTable {
 		{name: "bso", text: []string{"id", "payload"}},
 		{name: "batch_uploads"},
 		{name: "batch_upload_items", text: []string{"id", "payload"}},
+		// The built-in accounts (migration 7). Secrets are hashes at
+		// rest, so a copy is as safe as the source.
+		{name: "accounts_users", text: []string{"uid", "email", "client_salt", "locale"},
+			blob: []string{"auth_salt", "verify_hash", "wrap_wrap_kb", "ka"}},
+		{name: "accounts_tokens", text: []string{"kind", "uid", "bundle", "user_agent", "device_id"},
+			blob: []string{"id_hash", "hmac_key"}},
+		{name: "accounts_codes", text: []string{"client_id", "uid", "scope", "challenge", "keys_jwe"},
+			blob: []string{"hash", "session_id_hash"}},
+		{name: "accounts_refresh", text: []string{"client_id", "uid", "scope", "device_id"},
+			blob: []string{"hash", "session_id_hash"}},
+		{name: "accounts_devices", text: []string{"uid", "id", "name", "type", "available_commands",
+			"push_callback", "push_public_key", "push_auth_key"}, blob: []string{"credential_hash"}},
+		{name: "accounts_commands", text: []string{"uid", "target_device_id", "command", "payload", "sender"}},
+		{name: "accounts_invites", text: []string{"email"}, blob: []string{"hash"}},
+		{name: "accounts_keys", blob: []string{"jwk"}, seq: "id"},
 	}
 }
 
@@ -247,9 +263,12 @@ func (s *Store) copyTable(q *querier, dst *Store, t copyTable, total int64, prog
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
 		for i, c := range cols {
-			if slices.Contains(t.text, c) {
+			switch {
+			case slices.Contains(t.text, c):
 				ptrs[i] = new(sql.NullString)
-			} else {
+			case slices.Contains(t.blob, c):
+				ptrs[i] = new([]byte)
+			default:
 				ptrs[i] = new(sql.NullInt64)
 			}
 		}
@@ -262,6 +281,13 @@ func (s *Store) copyTable(q *querier, dst *Store, t copyTable, total int64, prog
 				if v.Valid {
 					vals[i] = v.String
 					bytes += int64(len(v.String))
+				}
+			case *[]byte:
+				// nil is NULL; a non-nil empty value stays an empty
+				// value (NOT NULL columns).
+				if *v != nil {
+					vals[i] = *v
+					bytes += int64(len(*v))
 				}
 			case *sql.NullInt64:
 				if v.Valid {

@@ -53,6 +53,7 @@ type Config struct {
 	Tokenserver TokenserverConfig
 	Hawk        HawkConfig
 	Purge       PurgeConfig
+	Accounts    AccountsConfig
 
 	// MetricsListen is the address of the Prometheus /metrics endpoint
 	// ("host:port"); "" serves none.
@@ -145,6 +146,42 @@ type PurgeConfig struct {
 	RowsPerTransaction int
 }
 
+// AccountsConfig is [accounts]: the built-in accounts service that Firefox
+// signs in to instead of Mozilla's accounts.
+type AccountsConfig struct {
+	Enabled bool
+	// PublicURL is the accounts origin, scheme://host[:port] without a
+	// path or trailing slash: the public_url of [accounts] when set, else
+	// the origin of [syncserver] public_url. Firefox needs the accounts at
+	// the root of an origin, and WebCrypto a secure one: https, or http on
+	// a loopback host.
+	PublicURL    string
+	PublicURLSet bool // false when taken from [syncserver] public_url
+	// OpenSignup lets anyone create an account on the page; false: only
+	// `syncserver accounts add` and invitations create them.
+	OpenSignup bool
+	// InviteTTL is how long a link of `syncserver accounts invite` works.
+	InviteTTL time.Duration
+	// AccessTokenTTL caps the OAuth access tokens handed to Firefox
+	// (at most 6 hours).
+	AccessTokenTTL time.Duration
+	// LoginsPerAccount and LoginsPerAddress bound the sign-in attempts
+	// per account and per client address in 15 minutes.
+	LoginsPerAccount int
+	LoginsPerAddress int
+}
+
+// Issuer is the host (with a port other than the scheme's) of the
+// accounts origin: the issuer of our access tokens and the domain of the
+// tokenserver identities of our accounts (<uid>@<issuer>).
+func (a AccountsConfig) Issuer() string {
+	u, err := ParsePublicURL(a.PublicURL)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(u.Origin(), u.Scheme+"://")
+}
+
 // HawkConfig is [hawkauth].
 type HawkConfig struct {
 	// ExpiredTokenTimeout is how long past expiry a token still reads
@@ -160,6 +197,11 @@ const (
 	DefaultPublicURL       = "http://localhost:5000/"
 	DefaultEndpointPattern = "{node}/storage/1.5/{uid}"
 	defaultDBFile          = "syncserver.db"
+
+	// MaxAccessTokenTTL is the longest life of an access token of our
+	// accounts: Firefox asks for 6 hours, and a stolen token must not
+	// outlive that.
+	MaxAccessTokenTTL = 6 * time.Hour
 )
 
 // Default returns the configuration used for everything the file does not
@@ -218,6 +260,13 @@ func Default(dir string) *Config {
 		Grace:              24 * time.Hour,
 		ReplacedGrace:      7 * 24 * time.Hour,
 		RowsPerTransaction: 1000,
+	}
+	c.Accounts = AccountsConfig{
+		PublicURL:        u.Origin(),
+		InviteTTL:        7 * 24 * time.Hour,
+		AccessTokenTTL:   MaxAccessTokenTTL,
+		LoginsPerAccount: 10,
+		LoginsPerAddress: 30,
 	}
 	c.Hawk = HawkConfig{
 		ExpiredTokenTimeout: 2 * time.Hour,

@@ -115,6 +115,13 @@ var envSamples = map[string]string{
 	"hawkauth.expired_token_timeout":    "63",
 	"hawkauth.timestamp_window":         "64",
 	"fxa.metrics_uid_secret_key":        "k3y",
+	"accounts.enabled":                  "yes",
+	"accounts.public_url":               "https://accounts.example.com/",
+	"accounts.open_signup":              "true",
+	"accounts.invite_ttl":               "3600",
+	"accounts.access_token_ttl":         "7200",
+	"accounts.logins_per_account":       "5",
+	"accounts.logins_per_address":       "20",
 }
 
 // TestEveryVariableActsAsItsKey sets each variable in turn and compares

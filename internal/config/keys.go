@@ -203,6 +203,21 @@ var keys = []key{
 	{section: "hawkauth", name: "nonce_cache", note: "is ignored: nonces are kept in memory"},
 	{section: "hawkauth", name: "nonce_ttl", note: "is ignored: nonces are kept in memory"},
 
+	// [accounts]
+	{section: "accounts", name: "enabled", kind: kindBool, set: boolean(func(c *Config, b bool) { c.Accounts.Enabled = b })},
+	{section: "accounts", name: "public_url", kind: kindString, set: setAccountsPublicURL},
+	{section: "accounts", name: "open_signup", kind: kindBool, set: boolean(func(c *Config, b bool) { c.Accounts.OpenSignup = b })},
+	{section: "accounts", name: "invite_ttl", kind: kindSeconds, set: seconds(time.Minute, func(c *Config, d time.Duration) { c.Accounts.InviteTTL = d })},
+	{section: "accounts", name: "access_token_ttl", kind: kindSeconds, set: func(l *loader, p parsed) error {
+		if p.d > MaxAccessTokenTTL {
+			return fmt.Errorf("%v seconds is too long (at most %v, 6 hours: Firefox asks for no more, and a stolen token must not outlive that)",
+				p.d.Seconds(), MaxAccessTokenTTL.Seconds())
+		}
+		return seconds(time.Minute, func(c *Config, d time.Duration) { c.Accounts.AccessTokenTTL = d })(l, p)
+	}},
+	{section: "accounts", name: "logins_per_account", kind: kindInt, set: intIn(1, 1<<20, func(c *Config, n int64) { c.Accounts.LoginsPerAccount = int(n) })},
+	{section: "accounts", name: "logins_per_address", kind: kindInt, set: intIn(1, 1<<20, func(c *Config, n int64) { c.Accounts.LoginsPerAddress = int(n) })},
+
 	// [fxa]
 	{section: "fxa", name: "metrics_uid_secret_key", kind: kindString, set: func(l *loader, p parsed) error {
 		l.c.Tokenserver.MetricsUIDSecretKey = p.s

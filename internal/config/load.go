@@ -202,6 +202,9 @@ func (l *loader) finish() error {
 	if c.Tokenserver.NodeURL == "" || !l.isSet("tokenserver", "node_url") {
 		c.Tokenserver.NodeURL = c.PublicURL.String()
 	}
+	if err := l.finishAccounts(); err != nil {
+		return err
+	}
 	if c.DebugEnabled && !l.isSet("syncserver", "log_level") {
 		c.LogLevel = "debug"
 	}

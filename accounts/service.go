@@ -1,0 +1,293 @@
+// Package accounts is the built-in accounts service: the FxA-compatible
+// HTTP API that an unmodified Firefox signs in to (discovery, login, keys,
+// OAuth codes and tokens, devices, profile), and the sign-in page of
+// accounts/page served with its security headers.
+//
+// The server never sees the password, kB or the Sync key: the page
+// stretches the password, unwraps kB and seals the oldsync key to
+// Firefox's ephemeral key; this package stores only a verifier and wrapped
+// key material (accounts/onepw does the crypto, db.AccountsStore the
+// storage). It speaks handlers.Request/Response so that both front-ends
+// serve it unchanged; cmd/syncserver mounts it ahead of the storage and
+// token routes on the accounts origin.
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"syncserver/accounts/onepw"
+	"syncserver/accounts/page"
+	"syncserver/db"
+	"syncserver/handlers"
+	"syncserver/hawk"
+)
+
+// Options configure a Service.
+type Options struct {
+	Store db.AccountsStore
+	// Origin is scheme://host[:port] of the accounts origin, without a
+	// path: Firefox needs the service at the root of an origin.
+	Origin string
+	// TokenServerURL is the tokenserver base URL Firefox is told about
+	// (public_url + "token"), and the audience of oldsync access tokens.
+	TokenServerURL string
+	// Secret keys the fake client salts of unknown emails, so that they
+	// are stable across restarts and processes.
+	Secret []byte
+	// OpenSignup lets the page create accounts without an invitation.
+	OpenSignup bool
+	// AccessTokenTTL caps access tokens; 0 or more than 6 hours means 6
+	// hours.
+	AccessTokenTTL time.Duration
+	Logger         *slog.Logger
+	// Now is the clock, time.Now when nil (tests move it).
+	Now func() time.Time
+	// LoginsPerAccount and LoginsPerAddress bound the password attempts
+	// (login, create, password change) per account and per client address
+	// in 15 minutes; 0 takes the defaults (10 and 30).
+	LoginsPerAccount, LoginsPerAddress int
+	// Assets serves the page's files; nil uses accounts/page.
+	Assets func(path string) (body []byte, contentType string, ok bool)
+}
+
+// Defaults of Options.
+const (
+	DefaultLoginsPerAccount = 10
+	DefaultLoginsPerAddress = 30
+	maxAccessTokenTTL       = 6 * time.Hour
+)
+
+// Lifetimes of what the service hands out.
+const (
+	keyFetchTTL    = 5 * time.Minute
+	codeTTL        = 10 * time.Minute
+	hawkSkew       = 600 * time.Second
+	rateWindow     = 15 * time.Minute
+	nonceEntries   = 100000
+	maxBodyBytes   = 256 << 10
+	touchInterval  = 5 * time.Minute
+	commandTTL     = 24 * time.Hour
+	maxCommandTTL  = 30 * 24 * time.Hour
+	maxCommandsOut = 100
+)
+
+// Service answers the accounts routes. It is safe for concurrent use.
+type Service struct {
+	store    db.AccountsStore
+	opts     Options
+	origin   string // scheme://host[:port], no trailing slash
+	issuer   string // host[:port] of the origin: tokenserver identities are <uid>@<issuer>
+	https    bool
+	hawkHost string
+	hawkPort int
+	signer   *onepw.Signer
+	nonces   *hawk.NonceCache
+	limits   *limiter
+	log      *slog.Logger
+	now      func() time.Time
+	assets   func(string) ([]byte, string, bool)
+}
+
+// New builds the service; it loads the JWT signing keys from the store, or
+// creates and stores one at first start.
+func New(ctx context.Context, o Options) (*Service, error) {
+	if o.Store == nil {
+		return nil, errors.New("accounts: no store")
+	}
+	u, err := url.Parse(strings.TrimSuffix(o.Origin, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		return nil, fmt.Errorf("accounts: origin %q is not scheme://host[:port]", o.Origin)
+	}
+	s := &Service{
+		store:  o.Store,
+		opts:   o,
+		origin: u.Scheme + "://" + strings.ToLower(u.Host),
+		https:  u.Scheme == "https",
+		log:    o.Logger,
+		now:    o.Now,
+		assets: o.Assets,
+		nonces: hawk.NewNonceCache(hawkSkew, nonceEntries),
+	}
+	s.hawkHost = strings.ToLower(u.Hostname())
+	s.hawkPort = defaultPort(u.Scheme)
+	if p := u.Port(); p != "" {
+		if s.hawkPort, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("accounts: origin %q: bad port", o.Origin)
+		}
+	}
+	s.issuer = s.hawkHost
+	if s.hawkPort != defaultPort(u.Scheme) {
+		s.issuer = net.JoinHostPort(s.hawkHost, strconv.Itoa(s.hawkPort))
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.assets == nil {
+		s.assets = page.Asset
+	}
+	if s.opts.AccessTokenTTL <= 0 || s.opts.AccessTokenTTL > maxAccessTokenTTL {
+		s.opts.AccessTokenTTL = maxAccessTokenTTL
+	}
+	if s.opts.LoginsPerAccount <= 0 {
+		s.opts.LoginsPerAccount = DefaultLoginsPerAccount
+	}
+	if s.opts.LoginsPerAddress <= 0 {
+		s.opts.LoginsPerAddress = DefaultLoginsPerAddress
+	}
+	s.limits = newLimiter(rateWindow)
+	if s.signer, err = loadSigner(ctx, o.Store); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func defaultPort(scheme string) int {
+	if scheme == "https" {
+		return 443
+	}
+	return 80
+}
+
+// loadSigner reads the signing keys (newest first), creating the first one
+// when there is none. Two processes starting together on one database may
+// both create one; the newest then signs and the other stays in the JWKS.
+func loadSigner(ctx context.Context, st db.AccountsStore) (*onepw.Signer, error) {
+	keys, err := st.SigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: reading the signing keys: %w", err)
+	}
+	if len(keys) == 0 {
+		k, err := onepw.NewSigningKey()
+		if err != nil {
+			return nil, fmt.Errorf("accounts: creating a signing key: %w", err)
+		}
+		if err := st.PutSigningKey(ctx, k); err != nil {
+			return nil, fmt.Errorf("accounts: storing the signing key: %w", err)
+		}
+		if keys, err = st.SigningKeys(ctx); err != nil {
+			return nil, fmt.Errorf("accounts: reading the signing keys: %w", err)
+		}
+	}
+	// The current key and the one before it: JWKS publishes both, so
+	// tokens signed just before a rotation still verify.
+	if len(keys) > 2 {
+		keys = keys[:2]
+	}
+	signer, err := onepw.NewSigner(keys...)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: loading the signing keys: %w", err)
+	}
+	return signer, nil
+}
+
+// Origin returns the accounts origin, scheme://host[:port].
+func (s *Service) Origin() string { return s.origin }
+
+// Issuer returns the host[:port] of the accounts origin: the domain of our
+// accounts' tokenserver identities (<uid>@<issuer>).
+func (s *Service) Issuer() string { return s.issuer }
+
+// call is one request being served.
+type call struct {
+	req   *handlers.Request
+	path  string
+	query url.Values
+	start time.Time
+	body  []byte
+}
+
+// Serve answers r when its path is one of the accounts routes or page
+// assets, and reports false otherwise so that the caller can hand the
+// request on (to the storage and token routes of a shared origin).
+func (s *Service) Serve(ctx context.Context, r *handlers.Request) (resp *handlers.Response, ours bool) {
+	path, rawQuery, _ := strings.Cut(r.RequestURI, "?")
+	rt, pageAsset := s.route(r.Method, path)
+	if rt == nil && !pageAsset {
+		return nil, false
+	}
+	c := &call{req: r, path: path, start: s.now()}
+	c.query, _ = url.ParseQuery(rawQuery)
+	defer func() {
+		if p := recover(); p != nil {
+			// Nothing a client sends may take the process down.
+			s.log.Error("accounts: panic serving a request", "path", path, "panic", fmt.Sprint(p))
+			resp = s.errorResponse(c, errServer(fmt.Errorf("panic: %v", p)))
+			ours = true
+		}
+	}()
+	if pageAsset {
+		return s.servePage(c), true
+	}
+	if rt.method != r.Method && !(rt.method == http.MethodGet && r.Method == http.MethodHead) {
+		e := newError(http.StatusMethodNotAllowed, errnoInvalidParameter, "Method not allowed")
+		resp := s.errorResponse(c, e)
+		resp.Header.Set("Allow", rt.method)
+		return resp, true
+	}
+	if err := s.readBody(c); err != nil {
+		return s.errorResponse(c, err), true
+	}
+	out, err := rt.handle(s, ctx, c)
+	if err != nil {
+		return s.errorResponse(c, err), true
+	}
+	return out, true
+}
+
+// readBody reads a bounded request body; the routes take small JSON.
+func (s *Service) readBody(c *call) error {
+	if c.req.Body == nil {
+		return nil
+	}
+	if c.req.ContentLength > maxBodyBytes {
+		return newError(http.StatusRequestEntityTooLarge, 113, "Request body too large")
+	}
+	b, err := io.ReadAll(io.LimitReader(c.req.Body, maxBodyBytes+1))
+	if err != nil {
+		return newError(http.StatusBadRequest, errnoInvalidJSON, "Could not read the request body")
+	}
+	if len(b) > maxBodyBytes {
+		return newError(http.StatusRequestEntityTooLarge, 113, "Request body too large")
+	}
+	c.body = b
+	return nil
+}
+
+// commonHeaders are on every answer (spec §3.1): Firefox re-syncs its
+// clock from Date, and nothing of an accounts answer may be cached.
+func (s *Service) commonHeaders(h http.Header, now time.Time) {
+	h.Set("Date", now.UTC().Format(http.TimeFormat))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if s.https {
+		h.Set("Strict-Transport-Security", "max-age=31536000")
+	}
+}
+
+func (s *Service) errorResponse(c *call, err error) *handlers.Response {
+	e := asAPIError(err)
+	if e.status >= 500 {
+		// Path only: query strings and bodies of these routes carry
+		// secrets (state, codes, tokens, authPW).
+		s.log.Error("accounts: request failed", "method", c.req.Method, "path", c.path, "error", e.Error())
+	} else if e.cause != nil {
+		s.log.Debug("accounts: request refused", "method", c.req.Method, "path", c.path, "errno", e.errno, "error", e.cause.Error())
+	}
+	r := &handlers.Response{Status: e.status, Header: make(http.Header), Body: e.body()}
+	r.Header.Set("Content-Type", "application/json; charset=utf-8")
+	s.commonHeaders(r.Header, c.start)
+	return r
+}
