@@ -392,4 +392,3 @@ func (s *Service) deviceDestroy(ctx context.Context, c *call) (*handlers.Respons
 	}
 	return s.jsonOK(c, empty)
 }
-

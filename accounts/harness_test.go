@@ -22,6 +22,7 @@ import (
 
 	"syncserver/accounts/onepw"
 	"syncserver/db"
+	"syncserver/db/sqldb"
 	"syncserver/handlers"
 	"syncserver/hawk"
 	"syncserver/internal/testdb"
@@ -58,13 +59,19 @@ type harness struct {
 	clock *testClock
 	logs  *strings.Builder
 	ts    *handlers.Server
+	db    *sqldb.Store
 	// remote is the client address of requests.
 	remote string
 }
 
 func newHarness(t testing.TB, edit ...func(*Options)) *harness {
 	t.Helper()
-	h := &harness{t: t, store: newMemStore(), clock: &testClock{now: testEpoch}, logs: &strings.Builder{}, remote: "192.0.2.1:5555"}
+	h := &harness{t: t, clock: &testClock{now: testEpoch}, logs: &strings.Builder{}, remote: "192.0.2.1:5555"}
+	// The accounts live in the database the storage uses, as in
+	// production: sqlite in a temporary directory (or the backend
+	// SYNCSERVER_TEST_BACKEND names).
+	h.db = testdb.Open(t, testdb.Backend(t), testdb.Options{Now: h.clock.Now})
+	h.store = h.db
 	o := Options{
 		Store:          h.store,
 		Origin:         testOrigin,
@@ -354,7 +361,7 @@ const syncPublicURL = "https://sync.example.org/"
 func (h *harness) tokenServer(verifier handlers.TokenVerifier) *handlers.Server {
 	t := h.t
 	t.Helper()
-	store := testdb.Open(t, "sqlite", testdb.Options{Now: h.clock.Now})
+	store := h.db
 	secrets, err := token.NewSecrets([]string{"tokenserver test secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +392,7 @@ type storageToken struct {
 func getSyncToken(t testing.TB, ts *handlers.Server, accessToken, kid string) (*handlers.Response, storageToken) {
 	t.Helper()
 	r := &handlers.Request{Method: "GET", Scheme: "https", Host: "sync.example.org", RequestURI: "/token/1.0/sync/1.5",
-		Header: http.Header{"Authorization": {"Bearer " + accessToken}, "X-Keyid": {kid}, "Accept": {"application/json"}},
+		Header:     http.Header{"Authorization": {"Bearer " + accessToken}, "X-Keyid": {kid}, "Accept": {"application/json"}},
 		RemoteAddr: "192.0.2.1:1", ContentLength: 0, Body: http.NoBody}
 	resp := ts.Serve(context.Background(), r)
 	var st storageToken

@@ -24,6 +24,11 @@ var clients = map[string]string{
 	"1b1a3e44c54fbb58": "Firefox for iOS",
 }
 
+// codeExpiryGrace is how long the store keeps a code past its life
+// (codeTTL): it forgets a code at its Expires, and a redemption shortly
+// too late should hear "expired code" (107), not "unknown code" (105).
+const codeExpiryGrace = 5 * time.Minute
+
 const webChannelRedirect = "urn:ietf:wg:oauth:2.0:oob:oauth-redirect-webchannel"
 
 var allowedScopeList = []string{onepw.ScopeProfile, onepw.ScopeOldSync, onepw.ScopeSession}
@@ -133,7 +138,7 @@ func (s *Service) authorization(ctx context.Context, c *call) (*handlers.Respons
 	if err := s.store.PutOAuthCode(ctx, db.OAuthCode{
 		Hash: hashSecret(code), ClientID: req.ClientID, UID: cr.account.UID,
 		Scope: strings.Join(scopes, " "), Challenge: req.CodeChallenge, KeysJWE: req.KeysJWE,
-		SessionIDHash: cr.hash, AuthAt: cr.session.CreatedAt / 1000, Expires: now + codeTTL.Milliseconds(),
+		SessionIDHash: cr.hash, AuthAt: cr.session.CreatedAt / 1000, Expires: now + (codeTTL + codeExpiryGrace).Milliseconds(),
 	}); err != nil {
 		return nil, errServer(err)
 	}
@@ -141,13 +146,13 @@ func (s *Service) authorization(ctx context.Context, c *call) (*handlers.Respons
 }
 
 type tokenRequest struct {
-	GrantType    string `json:"grant_type"`
-	ClientID     string `json:"client_id"`
-	Code         string `json:"code"`
-	CodeVerifier string `json:"code_verifier"`
-	Scope        string `json:"scope"`
-	RefreshToken string `json:"refresh_token"`
-	AccessType   string `json:"access_type"`
+	GrantType    string      `json:"grant_type"`
+	ClientID     string      `json:"client_id"`
+	Code         string      `json:"code"`
+	CodeVerifier string      `json:"code_verifier"`
+	Scope        string      `json:"scope"`
+	RefreshToken string      `json:"refresh_token"`
+	AccessType   string      `json:"access_type"`
 	TTL          json.Number `json:"ttl"`
 }
 
@@ -203,7 +208,7 @@ func (s *Service) codeGrant(ctx context.Context, c *call, req tokenRequest, ttl 
 	switch {
 	case code.ClientID != req.ClientID:
 		return nil, errOAuth(oauthMismatchedCode, "Incorrect code for this client")
-	case code.Expires <= c.start.UnixMilli():
+	case code.Expires-codeExpiryGrace.Milliseconds() <= c.start.UnixMilli():
 		return nil, errOAuth(oauthExpiredCode, "Expired code")
 	case subtle.ConstantTimeCompare([]byte(onepw.PKCEChallenge(req.CodeVerifier)), []byte(code.Challenge)) != 1:
 		return nil, errOAuth(oauthPKCEMismatch, "Incorrect code_challenge")
@@ -462,4 +467,3 @@ func (s *Service) checkAccessToken(ctx context.Context, tok string, now time.Tim
 	}
 	return claims, nil
 }
-

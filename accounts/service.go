@@ -227,6 +227,7 @@ func (s *Service) Serve(ctx context.Context, r *handlers.Request) (resp *handler
 			resp = s.errorResponse(c, errServer(fmt.Errorf("panic: %v", p)))
 			ours = true
 		}
+		s.accessLog(c, resp)
 	}()
 	if pageAsset {
 		return s.servePage(c), true
@@ -245,6 +246,28 @@ func (s *Service) Serve(ctx context.Context, r *handlers.Request) (resp *handler
 		return s.errorResponse(c, err), true
 	}
 	return out, true
+}
+
+// accessLog writes the one line per request, with the keys of the
+// storage routes' line. Never the query or the body: they carry state,
+// codes, tokens and authPW.
+func (s *Service) accessLog(c *call, resp *handlers.Response) {
+	if resp == nil {
+		return
+	}
+	attrs := []any{
+		"method", c.req.Method,
+		"path", c.path,
+		"route", "accounts",
+		"status", resp.Status,
+		"duration_ms", float64(s.now().Sub(c.start).Microseconds()) / 1000,
+		"bytes", len(resp.Body),
+		"remote", c.req.RemoteAddr,
+	}
+	if ua := c.req.Header.Get("User-Agent"); ua != "" {
+		attrs = append(attrs, "agent", ua)
+	}
+	s.log.Info("request", attrs...)
 }
 
 // readBody reads a bounded request body; the routes take small JSON.

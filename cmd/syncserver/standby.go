@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"syncserver/accounts"
 	"syncserver/db"
 	"syncserver/handlers"
 )
@@ -27,7 +28,7 @@ const standbyRetry = 2 * time.Second
 // each request then fails with 503 and the next one tries again.
 type standby struct {
 	m      *Main
-	real   atomic.Pointer[handlers.Server]
+	real   atomic.Pointer[handlers.Handler]
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -61,7 +62,7 @@ func (sb *standby) wait(ctx context.Context) {
 			m.Logger.Log(ctx, level, "the database still does not answer", "error", err.Error())
 			continue
 		}
-		sb.real.Store(h)
+		sb.real.Store(&h)
 		m.Logger.Info("the database answers: serving")
 		if err := m.startOperations(); err != nil {
 			m.Logger.Error("starting the background work", "error", err.Error())
@@ -79,7 +80,7 @@ func (sb *standby) stop() {
 // Serve hands the request to the real handler once there is one.
 func (sb *standby) Serve(ctx context.Context, req *handlers.Request) *handlers.Response {
 	if h := sb.real.Load(); h != nil {
-		return h.Serve(ctx, req)
+		return (*h).Serve(ctx, req)
 	}
 	path, _, _ := strings.Cut(req.RequestURI, "?")
 	resp := &handlers.Response{Status: http.StatusServiceUnavailable, Header: make(http.Header)}
@@ -104,12 +105,28 @@ func (sb *standby) Serve(ctx context.Context, req *handlers.Request) *handlers.R
 }
 
 // buildHandler makes the protocol core; it needs the database for a
-// generated secret and metrics key.
-func (m *Main) buildHandler(ctx context.Context) (*handlers.Server, error) {
+// generated secret and metrics key. With [accounts] enabled, the accounts
+// service (which keeps its signing key in the database too) is mounted
+// ahead of it and verifies our access tokens for the tokenserver.
+func (m *Main) buildHandler(ctx context.Context) (handlers.Handler, error) {
 	opts, err := m.handlerOptions(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var svc *accounts.Service
+	if m.Config.Accounts.Enabled {
+		if svc, err = m.accountsService(ctx); err != nil {
+			return nil, err
+		}
+		opts.Token.Verifier = accountsVerifier(m.Config, svc, opts.Token.Verifier)
+	}
 	m.attachMetrics(&opts)
-	return handlers.New(opts)
+	core, err := handlers.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if svc == nil {
+		return core, nil
+	}
+	return newAccountsFront(m.Config, svc, core)
 }
