@@ -68,6 +68,9 @@ const (
 // enabled: the accounts origin is the origin of public_url, the page at its
 // root.
 type accountsStack struct {
+	// root is the whole test: the server started in one step runs on
+	// into the next, so its lifetime is the root test's.
+	root      *testing.T
 	dir, logs string
 	env       []string
 	binary    string
@@ -80,7 +83,7 @@ type accountsStack struct {
 
 func startAccountsStack(t *testing.T, dir string) *accountsStack {
 	t.Helper()
-	s := &accountsStack{dir: dir, logs: filepath.Join(dir, "logs"), env: workDirs(t, dir)}
+	s := &accountsStack{root: t, dir: dir, logs: filepath.Join(dir, "logs"), env: workDirs(t, dir)}
 	s.binary = os.Getenv(syncserverEnv)
 	if s.binary == "" {
 		t.Fatalf("%s is not set", syncserverEnv)
@@ -127,12 +130,12 @@ func (s *accountsStack) start(t *testing.T) {
 	cmd := exec.Command(s.binary, "-config", s.config, "-http", s.addr)
 	cmd.Env = s.env
 	cmd.Dir = s.dir
-	s.server = startProc(t, "syncserver", filepath.Join(s.logs, fmt.Sprintf("syncserver-%d.log", s.starts)), cmd)
+	s.server = startProc(s.root, "syncserver", filepath.Join(s.logs, fmt.Sprintf("syncserver-%d.log", s.starts)), cmd)
 	p := s.server
-	t.Cleanup(func() {
+	s.root.Cleanup(func() {
 		p.stop(10 * time.Second)
 		if fileContains(p.log, "WARNING: DATA RACE") {
-			t.Errorf("the race detector found a data race in syncserver: see %s", p.log)
+			s.root.Errorf("the race detector found a data race in syncserver: see %s", p.log)
 		}
 	})
 	deadline := time.Now().Add(30 * time.Second)
