@@ -170,6 +170,50 @@ func (s *accountsStack) stop(t *testing.T) {
 	}
 }
 
+// serverRequest is one access line of syncserver's log.
+type serverRequest struct {
+	Method, Path string
+	Status       int
+	Line         string
+}
+
+var accessLineRE = regexp.MustCompile(`msg=request method=(\S+) path=(\S+) .*?status=(\d+)`)
+
+// requests reads the access lines of the server's logs, of every start
+// from the first-th on (1-based).
+func (s *accountsStack) requests(t *testing.T, first int) []serverRequest {
+	t.Helper()
+	var out []serverRequest
+	for i := first; i <= s.starts; i++ {
+		for _, line := range lines(t, filepath.Join(s.logs, fmt.Sprintf("syncserver-%d.log", i))) {
+			m := accessLineRE.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			var status int
+			fmt.Sscan(m[3], &status)
+			out = append(out, serverRequest{m[1], m[2], status, line})
+		}
+	}
+	return out
+}
+
+// expectRequest checks the server answered method path with status since
+// the first-th start.
+func (s *accountsStack) expectRequest(t *testing.T, first int, method, path string, status int) {
+	t.Helper()
+	var seen []string
+	for _, r := range s.requests(t, first) {
+		if r.Method == method && r.Path == path {
+			if r.Status == status {
+				return
+			}
+			seen = append(seen, fmt.Sprint(r.Status))
+		}
+	}
+	t.Errorf("the server log has no %s %s answered %d (answers seen: %v)", method, path, status, seen)
+}
+
 // prefs are the profile's prefs: the one identity setting, what plain
 // http on loopback needs, and Sync kept from acting on its own.
 func (s *accountsStack) prefs() map[string]any {
@@ -411,6 +455,12 @@ func insideAccounts(t *testing.T, dir string) {
 			bm = a.addBookmarks(t, bookmark{URL: "http://bookmarks.e2e.example/accounts", Title: "From A, via our accounts"})
 			visits = a.addHistory(t, []page{{URL: "http://history.e2e.example/accounts", Title: "A visit from A"}})
 			a.sync(t)
+			// The tokenserver keyed the user by our accounts' identity and
+			// the key's timestamp, which is the kid's.
+			users := openServerDB(t, filepath.Join(dir, "db", "syncserver.db")).users(t, stA.UID)
+			if len(users) != 1 || fmt.Sprint(users[0].KeysChangedAt) != strings.SplitN(stA.KID, "-", 2)[0] {
+				t.Errorf("tokenserver users rows of %s: %+v; want one with keys_changed_at from kid %s", stA.UID, users, stA.KID)
+			}
 		}},
 		{"B signs in on the bare page (oauth_flow_begin) and reads A's data", func(t *testing.T) {
 			// What opening Firefox's account menu does: fetch the
@@ -458,10 +508,30 @@ return (async () => {
 		{"the server restarts: B syncs again", func(t *testing.T) {
 			s.stop(t)
 			s.start(t)
+			// The access token minted before the restart still opens the
+			// tokenserver (the signing key persisted); then a new one is
+			// minted from the session token issued before the restart.
+			var renewed struct{ Same bool }
+			b.run(t, &renewed, `
+return (async () => {
+  const fxa = getFxAccountsSingleton();
+  const scope = "`+scopeOldSync+`";
+  const old = await fxa.getOAuthToken({ scope });
+  await Weave.Service.identity._ensureValidToken(true);
+  await fxa.removeCachedOAuthToken({ token: old });
+  const fresh = await fxa.getOAuthToken({ scope });
+  await Weave.Service.identity._ensureValidToken(true);
+  return { same: old === fresh };
+})();`)
+			if renewed.Same {
+				t.Errorf("B got its old access token back after removing it from the cache")
+			}
 			b.sync(t)
 			if code, body := s.sessionStatus(t, stB.SessionToken); code != http.StatusOK {
 				t.Errorf("B's session after the restart: %d %s, want 200", code, body)
 			}
+			s.expectRequest(t, s.starts, "POST", "/v1/oauth/token", http.StatusOK)
+			s.expectRequest(t, s.starts, "GET", "/token/1.0/sync/1.5", http.StatusOK)
 		}},
 		{"accounts disable: no token for B, no sign-in on the page", func(t *testing.T) {
 			s.cli(t, "", "accounts", "disable", accountEmail)
@@ -518,6 +588,7 @@ return (async () => {
 			if code != http.StatusUnauthorized || e.Errno != 110 {
 				t.Errorf("C's session after sign-out: %d %s, want 401 errno 110", code, body)
 			}
+			s.expectRequest(t, s.starts, "POST", "/v1/session/destroy", http.StatusOK)
 		}},
 	}
 	for _, st := range steps {
@@ -526,6 +597,11 @@ return (async () => {
 		t.Logf("%s: %v", st.name, time.Since(t0).Round(time.Millisecond))
 		if !ok {
 			t.FailNow()
+		}
+	}
+	for _, r := range s.requests(t, 1) {
+		if r.Status >= 500 {
+			t.Errorf("server error: %s", r.Line)
 		}
 	}
 	t.Logf("whole run in the namespaces: %v", time.Since(start).Round(time.Millisecond))
