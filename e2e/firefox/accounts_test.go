@@ -62,6 +62,8 @@ const (
 	accountEmail    = "e2e@example.com"
 	accountPassword = "correct horse battery staple ✓"
 	scopeOldSync    = "https://identity.mozilla.com/apps/oldsync"
+	invitedEmail    = "invited@example.com"
+	invitedPassword = "a password only the invited person knows"
 )
 
 // accountsStack is syncserver alone (standalone HTTP) with [accounts]
@@ -591,6 +593,45 @@ return (async () => {
 			s.expectRequest(t, s.starts, "POST", "/v1/session/destroy", http.StatusOK)
 		}},
 	}
+	steps = append(steps, struct {
+		name string
+		run  func(t *testing.T)
+	}{"an invited person picks a password on the page, signs in and syncs", func(t *testing.T) {
+		out := s.cli(t, "", "accounts", "invite", "--json", invitedEmail)
+		var inv struct{ Link string }
+		if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &inv); err != nil || !strings.HasPrefix(inv.Link, s.origin+"/?invite=") {
+			t.Fatalf("accounts invite --json printed %q (%v); want a link %s/?invite=…", out, err, s.origin)
+		}
+		d := startFirefox(t, dir, s.logs, s.env, "D", s.prefs())
+		d.connect(t)
+		d.run(t, nil, `
+return (async () => {
+  const { FxAccounts } = ChromeUtils.importESModule("resource://gre/modules/FxAccounts.sys.mjs");
+  await FxAccounts.config.ensureConfigured();
+})();`)
+		t0 := time.Now()
+		d.navigate(t, inv.Link)
+		if st := d.waitState(t, 30*time.Second, func(s string) bool { return s != "loading" && s != "" }); st != "ready" {
+			t.Fatalf("the invite page is %q: %s", st, d.pageError(t))
+		}
+		d.typeInto(t, "#email", invitedEmail)
+		d.typeInto(t, "#password", invitedPassword)
+		d.typeInto(t, "#confirm", invitedPassword)
+		d.click(t, "#submit")
+		if st := d.waitState(t, 2*time.Minute, func(s string) bool { return s == "done" || strings.HasPrefix(s, "error:") }); st != "done" {
+			t.Fatalf("page state %q: %s", st, d.pageError(t))
+		}
+		stD := d.waitSignedIn(t)
+		t.Logf("sign-up and sign-in time, profile D (invite): %v", time.Since(t0).Round(time.Millisecond))
+		if stD.Email != invitedEmail || stD.UID == stA.UID || stD.KID == stA.KID || !kidRE.MatchString(stD.KID) {
+			t.Fatalf("D: %+v; want a new account %s with its own key", stD, invitedEmail)
+		}
+		d.sync(t)
+		if _, ok := d.bookmark(t, bm[0].GUID); ok {
+			t.Errorf("D, another account, sees A's bookmark")
+		}
+		s.expectRequest(t, s.starts, "POST", "/v1/account/create", http.StatusOK)
+	}})
 	for _, st := range steps {
 		t0 := time.Now()
 		ok := t.Run(st.name, st.run)
