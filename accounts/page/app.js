@@ -178,6 +178,10 @@ async function api(method, path, body = null, token = null) {
 function apiError(status, data) {
   const errno = data && data.errno;
   const known = apiErrors[errno];
+  if (errno === 114 && data && Number.isFinite(data.retryAfter) && data.retryAfter > 0) {
+    const minutes = Math.ceil(data.retryAfter / 60);
+    return new PageError("too-many-tries", `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`);
+  }
   if (known) {
     const [reason, text, field] = known;
     return new PageError(reason, text, field === "email" ? emailInput : field === "password" ? passwordInput : null);
@@ -299,12 +303,6 @@ async function signIn() {
       throw new PageError("password-mismatch", "The two passwords differ.", confirmInput);
     }
   }
-  if (channel) {
-    // May show Firefox's "another account was signed in here" warning.
-    const link = await send("fxaccounts:can_link_account", { email });
-    if (!link.ok) throw new PageError("cannot-link", "Sign-in cancelled: Firefox keeps the account it had.");
-  }
-
   setStatus("Unlocking your keys… this takes a few seconds.");
   let clientSalt;
   if (invite) {
@@ -322,12 +320,22 @@ async function signIn() {
     : await api("POST", "/v1/account/login?keys=true", { email, authPW });
   if (!channel) return; // invite without Firefox: the account exists now
 
+  const session = await kc.deriveToken(login.sessionToken, "sessionToken");
+  // Firefox warns when this profile was last linked to another account;
+  // it knows accounts by uid (a signed-out profile keeps a hash of the
+  // last one), so this comes after login, with the uid.
+  const link = await send("fxaccounts:can_link_account", { email, uid: login.uid });
+  if (!link.ok) {
+    // Best effort: the session is of no use now.
+    await api("POST", "/v1/session/destroy", {}, session).catch(() => {});
+    throw new PageError("cannot-link", "Sign-in cancelled: Firefox keeps the account it had.");
+  }
+
   const keyFetch = await kc.deriveToken(login.keyFetchToken, "keyFetchToken");
   const { bundle } = await api("GET", "/v1/account/keys", null, keyFetch);
   const { wrapKb } = await kc.unwrapBundle(keyFetch.keyRequestKey, bundle);
   const kB = kc.xor(wrapKb, unwrapBKey);
 
-  const session = await kc.deriveToken(login.sessionToken, "sessionToken");
   const scoped = await api("POST", "/v1/account/scoped-key-data", { client_id: oauth.client_id, scope: oauth.scope }, session);
   const sync = scoped[kc.OLDSYNC];
   if (!sync) throw new PageError("server", "The server has no Sync key for this account.");

@@ -632,6 +632,27 @@ return (async () => {
 		}
 		s.expectRequest(t, s.starts, "POST", "/v1/account/create", http.StatusOK)
 	}})
+	steps = append(steps, struct {
+		name string
+		run  func(t *testing.T)
+	}{"too many tries: the page says so", func(t *testing.T) {
+		// C is signed out; wrong passwords for the first account until
+		// the per-account limit of [accounts] logins_per_account.
+		var st string
+		for i := 1; i <= 12; i++ {
+			st = c.pageSignIn(t, c.connectURL(t), accountEmail, accountPassword+"?")
+			if st != "error:incorrect-password" {
+				break
+			}
+		}
+		if st != "error:too-many-tries" {
+			t.Fatalf("page state %q (%s), want error:too-many-tries", st, c.pageError(t))
+		}
+		if msg := c.pageError(t); !strings.Contains(msg, "Too many attempts") {
+			t.Errorf("the page shows %q", msg)
+		}
+		s.expectRequest(t, s.starts, "POST", "/v1/account/login", http.StatusTooManyRequests)
+	}})
 	for _, st := range steps {
 		t0 := time.Now()
 		ok := t.Run(st.name, st.run)
