@@ -247,6 +247,8 @@ async function start() {
   } catch (err) {
     if (!(err instanceof PageError)) throw err;
     if (!(invite && err.reason === "no-channel")) {
+      // Nothing to sign in to: keep the form but refuse it.
+      submitButton.disabled = true;
       showError(err);
       return;
     }
@@ -284,11 +286,14 @@ async function submit(event) {
     }
   } finally {
     busy = false;
-    submitButton.disabled = false;
+    submitButton.disabled = !channel && !invite;
   }
 }
 
 async function signIn() {
+  if (!channel && !invite) {
+    throw new PageError("no-channel", "Open this page from Firefox's \"Sign in to Sync\".");
+  }
   const email = emailInput.value.trim();
   const password = passwordInput.value;
   if (!email || !emailInput.checkValidity()) {

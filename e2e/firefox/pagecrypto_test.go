@@ -405,6 +405,11 @@ return (async () => {
 	if st := b.waitState(t, 30*time.Second, func(s string) bool { return s != "loading" && s != "" }); st != "error:no-channel" {
 		t.Errorf("the page on a wrong origin is %q, want error:no-channel", st)
 	}
+	var disabled bool
+	b.content(t, &disabled, `return document.getElementById("submit").disabled;`)
+	if !disabled {
+		t.Errorf("the page on a wrong origin lets the form be submitted")
+	}
 	var shown string
 	b.content(t, &shown, `return document.getElementById("error").textContent;`)
 	if !strings.Contains(shown, "No Such Channel") || !strings.Contains(shown, origin) {
