@@ -128,7 +128,7 @@ func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkRate(c, email); err != nil {
+	if err := s.checkRate(c, "login", email); err != nil {
 		return nil, err
 	}
 	acct, err := s.store.AccountByEmail(ctx, email)
@@ -229,7 +229,7 @@ func (s *Service) create(ctx context.Context, c *call) (*handlers.Response, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkRate(c, email); err != nil {
+	if err := s.checkRate(c, "login", email); err != nil {
 		return nil, err
 	}
 	if _, err := s.store.AccountByEmail(ctx, email); err == nil {
@@ -263,7 +263,8 @@ func errBadInvite() *apiError {
 }
 
 // takeInvite uses up the invitation code for email. An invitation made for
-// another address is put back, so that a typo does not waste it.
+// one address is refused for another, and is then used up too: the store
+// has no way to peek, and the page fills the address in from the link.
 func (s *Service) takeInvite(ctx context.Context, c *call, code, email string) error {
 	if code == "" {
 		return errBadInvite()
@@ -276,10 +277,6 @@ func (s *Service) takeInvite(ctx context.Context, c *call, code, email string) e
 		return errServer(err)
 	}
 	if inv.Email != "" && db.NormaliseEmail(inv.Email) != email {
-		inv.UsedAt = 0
-		if err := s.store.PutInvite(ctx, inv); err != nil {
-			s.log.Warn("accounts: putting back an invitation used with another address", "error", err.Error())
-		}
 		return errBadInvite()
 	}
 	return nil
@@ -325,7 +322,7 @@ func (s *Service) credentialsStatus(ctx context.Context, c *call) (*handlers.Res
 	if email == "" {
 		return nil, errMissingParam("email")
 	}
-	if err := s.checkRate(c, ""); err != nil {
+	if err := s.checkRate(c, "salt", ""); err != nil {
 		return nil, err
 	}
 	salt := onepw.FakeClientSalt(s.opts.Secret, email)
@@ -385,7 +382,7 @@ func (s *Service) passwordChange(ctx context.Context, c *call) (*handlers.Respon
 	if !validClientSalt(req.ClientSalt) {
 		return nil, errInvalidParam("clientSalt")
 	}
-	if err := s.checkRate(c, cr.account.Email); err != nil {
+	if err := s.checkRate(c, "login", cr.account.Email); err != nil {
 		return nil, err
 	}
 	acct := cr.account

@@ -211,7 +211,11 @@ func (s *Service) attachedClients(ctx context.Context, c *call) (*handlers.Respo
 			bound = bound || bytes.Equal(d.CredentialHash, r.Hash)
 		}
 		if !bound {
-			out = append(out, attachedClient(r.ClientID, nil, false, "", clients[r.ClientID], r.CreatedAt, r.LastUsed, splitScope(r.Scope), ""))
+			typ := "mobile"
+			if r.ClientID == desktopClientID {
+				typ = "desktop"
+			}
+			out = append(out, attachedClient(r.ClientID, nil, false, typ, clients[r.ClientID], r.CreatedAt, r.LastUsed, splitScope(r.Scope), ""))
 		}
 	}
 	if !seenCurrent {

@@ -423,3 +423,5 @@ func storageDo(t testing.TB, ts *handlers.Server, now time.Time, st storageToken
 var _ = strconv.Itoa
 
 func b64url(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

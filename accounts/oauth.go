@@ -19,7 +19,7 @@ import (
 // Public clients (spec §3.4): Firefox desktop, Fenix and Firefox iOS. All
 // use the WebChannel redirect; PKCE binds their codes.
 var clients = map[string]string{
-	"5882386c6d801776": "Firefox",
+	desktopClientID:    "Firefox",
 	"a2270f727f45f648": "Firefox for Android",
 	"1b1a3e44c54fbb58": "Firefox for iOS",
 }
@@ -28,6 +28,8 @@ var clients = map[string]string{
 // (codeTTL): it forgets a code at its Expires, and a redemption shortly
 // too late should hear "expired code" (107), not "unknown code" (105).
 const codeExpiryGrace = 5 * time.Minute
+
+const desktopClientID = "5882386c6d801776"
 
 const webChannelRedirect = "urn:ietf:wg:oauth:2.0:oob:oauth-redirect-webchannel"
 

@@ -92,17 +92,19 @@ func clientAddress(c *call) string {
 	return strings.TrimSpace(remote)
 }
 
-// checkRate counts a password attempt for the client address and, when
+// checkRate counts an attempt of kind ("login" for anything that runs
+// scrypt, "salt" for credentials/status, which the page calls before each
+// login and so gets a budget of its own) for the client address and, when
 // email is not empty, the account. It answers 429/114 with retryAfter in
 // the body: only page-only routes call it, and Firefox never sees it
 // (spec §3.1: no Retry-After header anywhere).
-func (s *Service) checkRate(c *call, email string) error {
+func (s *Service) checkRate(c *call, kind, email string) error {
 	now := c.start
-	if ok, wait := s.limits.allow("addr:"+clientAddress(c), s.opts.LoginsPerAddress, now); !ok {
+	if ok, wait := s.limits.allow(kind+" addr:"+clientAddress(c), s.opts.LoginsPerAddress, now); !ok {
 		return errTooMany(wait)
 	}
 	if email != "" {
-		if ok, wait := s.limits.allow("acct:"+email, s.opts.LoginsPerAccount, now); !ok {
+		if ok, wait := s.limits.allow(kind+" acct:"+email, s.opts.LoginsPerAccount, now); !ok {
 			return errTooMany(wait)
 		}
 	}

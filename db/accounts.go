@@ -143,7 +143,7 @@ type AccountsStore interface {
 	DeleteAuthToken(ctx context.Context, idHash []byte) error
 	// TakeAuthToken reads and deletes a token in one step: of concurrent
 	// calls exactly one gets it, the others ErrNotFound (keyFetch tokens
-	// are single use).
+	// are single use). Unlike DeleteAuthToken it takes nothing along.
 	TakeAuthToken(ctx context.Context, idHash []byte) (AuthToken, error)
 	// DeleteAuthTokens revokes everything that lets a client act for the
 	// account (spec: sign-out everywhere, disable, password change):
@@ -169,7 +169,10 @@ type AccountsStore interface {
 	// UpsertDevice registers or updates the device of d.CredentialHash
 	// and returns it as stored. A credential has at most one device:
 	// another call for it (racing ones included) updates that device,
-	// keeping its ID and CreatedAt. d.ID must be set for a new device;
+	// keeping its ID and CreatedAt and replacing every other field with
+	// d's (a caller merges a partial update into the stored device
+	// first). ErrExists when the credential's device belongs to another
+	// account. d.ID must be set for a new device;
 	// when the credential has none but d.ID names a device of the
 	// account, that device moves to the credential.
 	UpsertDevice(ctx context.Context, d Device) (Device, error)

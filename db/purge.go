@@ -55,6 +55,9 @@ const (
 	PurgeBatchItems     = "batch_items"
 	PurgeReplacedUsers  = "replaced_users"
 	PurgeReplacedRows   = "replaced_records"
+	// PurgeAccountsRows: what expired of the built-in accounts (codes,
+	// keyFetch tokens, invites, device commands).
+	PurgeAccountsRows = "accounts"
 )
 
 // PurgeProgress reports one transaction of a purge.
@@ -76,17 +79,24 @@ type PurgeResult struct {
 	// emptied; ReplacedRecords the records they held.
 	ReplacedUIDs    []UID
 	ReplacedRecords int64
+	// Accounts counts the expired rows of the built-in accounts: OAuth
+	// codes, keyFetch tokens, invites and device commands (see
+	// AccountsStore.PurgeAccounts). They expire without a grace: the
+	// store refuses them from their expiry on.
+	Accounts int64
 }
 
 // Rows is the number of rows the purge deleted in all.
 func (r PurgeResult) Rows() int64 {
-	return r.ExpiredRecords + r.Batches + r.BatchItems + r.ReplacedRecords
+	return r.ExpiredRecords + r.Batches + r.BatchItems + r.ReplacedRecords + r.Accounts
 }
 
 // Purger deletes what nobody can see any more.
 type Purger interface {
-	// Purge deletes expired records, abandoned batches and the storage of
-	// replaced and retired uids, in transactions of at most o.Chunk rows
+	// Purge deletes expired records, abandoned batches, the storage of
+	// replaced and retired uids and, where the store keeps the built-in
+	// accounts, their expired codes, tokens, invites and commands, in
+	// transactions of at most o.Chunk rows
 	// with a pause between them. Expired records are invisible already:
 	// purging only gives space back, and changes no timestamp a client
 	// sees. On cancellation it stops between transactions and returns

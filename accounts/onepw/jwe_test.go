@@ -17,19 +17,13 @@ import (
 	"testing"
 )
 
-// Fixed-key vector, produced by testdata/vectors.py with python3-cryptography
-// for the curve and AES-GCM and a hand-written Concat KDF (spec §4.4 step 2):
-// recipient scalar, the JWE (ephemeral scalar 519b42…, IV 00..0b), its CEK,
-// and the plaintext (the scoped keys of gecko's test_keys.js vector).
-const (
-	fixedRecipientD = "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721"
-	fixedKeysJWK    = "eyJjcnYiOiAiUC0yNTYiLCAiZXh0IjogdHJ1ZSwgImtleV9vcHMiOiBbXSwgImt0eSI6ICJFQyIsICJ4IjogIllQN1V1aVZhblRISllldDB4alZ0YU1CSnVKSTdZZnBzNW1saUxtRHluN1kiLCAieSI6ICJlUVAtRUFpNHZKbWtHdW5wVmlpOFpQTHhzZ3d0ZnA5UmQ2UENsTlJHSXBrIn0"
-	fixedJWE        = "eyJhbGciOiJFQ0RILUVTIiwiZW5jIjoiQTI1NkdDTSIsImVwayI6eyJrdHkiOiJFQyIsImNydiI6IlAtMjU2IiwieCI6IkhNdnBIQWRmeF9Ud003LWlTTnVQek5OV1hlbEx2N0V2UEZuX1JzSnh2NE0iLCJ5IjoiemtBVXhvZ1ItYUlhSDlzc0RtRVQ0RzIzeXBPM1FFNTQzSHpOWEtpYVRLayJ9fQ" +
-		"..AAECAwQFBgcICQoL." +
-		"779I4w8_EwDC2ZQBwBTaeIJH3Fqg3PYGKXLegV_lJ4_nxgD81rBNKPGnGWsTQYvwaoj0rKjYS95KwUmNE8XGRxq6ckFxJZnGrsIEFPMGEV8zHu5hkp9AlQREX-E9dOuWDENyzlH0DCuz3R2ZlXJafNBFmPsxf7JRLNEEiZ8XVy2Z-sVONcei2Ci8uDCS6Yd_O_5iz22fzt0HR8tcUNasmU66PQ-w9ljgzqlyDoZa1l5SSOm-46Kk9bpZA0gBLm01hVm9W1q0oI6Fvc0Ev7h592fohTeIXLdwrhz_F8qOGvyWBIuIFFiC7fTsS3WhoLgcKXGjVK-Y3tp0" +
-		".lbDYiL2GSSbASNQKQOK3Jw"
-	fixedCEK       = "265e3e9084ddc99fd31784ab4c48fc5d9b5ace7c4681d017d71f396bb4e2399b"
-	fixedPlaintext = `{"https://identity.mozilla.com/apps/oldsync":{"kid":"1510726317123-IqQv4onc7VcVE1kTQkyyOw","k":"DW_ll5GwX6SJ5GPqJVAuMUP2t6kDqhUulc2cbt26xbTcaKGQl-9l29FHAQ7kUiJETma4s9fIpEHrt909zgFang","kty":"oct","scope":"https://identity.mozilla.com/apps/oldsync"}}`
+// The fixed-key vector of KeysJWEVector, under short names.
+var (
+	fixedRecipientD = KeysJWEVector.RecipientD
+	fixedKeysJWK    = KeysJWEVector.KeysJWK
+	fixedJWE        = KeysJWEVector.JWE
+	fixedCEK        = KeysJWEVector.CEK
+	fixedPlaintext  = KeysJWEVector.Plaintext
 )
 
 func fixedRecipient(t *testing.T) *ecdsa.PrivateKey {

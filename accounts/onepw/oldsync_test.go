@@ -2,6 +2,8 @@ package onepw
 
 import (
 	"encoding/hex"
+	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -53,5 +55,34 @@ func TestOldSyncKeyGecko(t *testing.T) {
 	}
 	if len(k) != 86 {
 		t.Errorf("len(k) = %d, want 86", len(k))
+	}
+}
+
+// TestVectorsTable keeps the exported table usable by other tests: every
+// case names its source, hex fields are 32 bytes of lowercase hex (the
+// bundle 96), and the table marshals to JSON for JavaScript.
+func TestVectorsTable(t *testing.T) {
+	for _, v := range Vectors {
+		if v.Name == "" || v.Source == "" {
+			t.Errorf("vector %+v has no name or source", v)
+		}
+		for name, h := range map[string]string{"quickStretchedPW": v.QuickStretchedPW, "authPW": v.AuthPW,
+			"unwrapBKey": v.UnwrapBKey, "keyFetchToken": v.KeyFetchToken, "keyRequestKey": v.KeyRequestKey,
+			"kA": v.KA, "wrapKb": v.WrapKb, "kB": v.KB} {
+			if h != "" && (len(mustHex(t, h)) != 32 || strings.ToLower(h) != h) {
+				t.Errorf("%s: %s is not 32 bytes of lowercase hex", v.Name, name)
+			}
+		}
+		if v.Bundle != "" && len(mustHex(t, v.Bundle)) != 96 {
+			t.Errorf("%s: bundle is not 96 bytes", v.Name)
+		}
+	}
+	b, err := json.Marshal(struct {
+		V []Vector
+		T []TokenVector
+		J JWEVector
+	}{Vectors, TokenVectors, KeysJWEVector})
+	if err != nil || !strings.Contains(string(b), `"unwrapBKey":"616616`) {
+		t.Errorf("JSON form: %v %.200s", err, b)
 	}
 }

@@ -63,7 +63,8 @@ func keyID(pub *rsa.PublicKey) (string, error) {
 
 // Signer mints and verifies our access tokens. Its first key signs; the
 // others (previous keys, newest first) only verify, so tokens minted before
-// a key rotation stay valid until they expire.
+// a key rotation stay valid until they expire. It is safe for concurrent
+// use.
 type Signer struct {
 	signer jose.Signer
 	keys   []jose.JSONWebKey // public keys, current first

@@ -249,3 +249,31 @@ func TestSigningKeyStable(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSignerConcurrent mints and verifies from many goroutines: one Signer
+// serves every request of the service (run with -race).
+func TestSignerConcurrent(t *testing.T) {
+	keys := mustKeys(t)
+	s := mustSigner(t, keys[0], keys[1])
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 8 {
+		wg.Go(func() {
+			for range 4 {
+				tok, err := s.Mint(testClaims())
+				if err == nil {
+					_, err = s.Verify(tok, testNow)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

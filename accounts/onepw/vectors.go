@@ -4,7 +4,8 @@ package onepw
 // package's tests and by tests that check other implementations against Go
 // (the page's JavaScript inside Firefox, scripted clients). Byte strings are
 // lowercase hex; K and KID are as OldSyncKey returns them. An empty field is
-// not part of the case.
+// not part of the case. The JSON names (json.Marshal(Vectors)) are FxA's
+// spellings, for handing the table to JavaScript.
 //
 // The chain a case describes is the page's: ClientSalt and Password give
 // QuickStretchedPW (QuickStretchV2, or QuickStretchV1 with Email when
@@ -15,25 +16,37 @@ package onepw
 type Vector struct {
 	// Name says where the case comes from; Source lists, per field, whether
 	// it is published (and where) or generated.
-	Name, Source string
+	Name   string `json:"name"`
+	Source string `json:"source"`
 
-	Email, Password, ClientSalt          string
-	QuickStretchedPW, AuthPW, UnwrapBKey string
+	Email            string `json:"email,omitempty"`
+	Password         string `json:"password,omitempty"`
+	ClientSalt       string `json:"clientSalt,omitempty"`
+	QuickStretchedPW string `json:"quickStretchedPW,omitempty"`
+	AuthPW           string `json:"authPW,omitempty"`
+	UnwrapBKey       string `json:"unwrapBKey,omitempty"`
 
-	KeyFetchToken, KeyRequestKey string
-	KA, WrapKb, Bundle           string
+	KeyFetchToken string `json:"keyFetchToken,omitempty"`
+	KeyRequestKey string `json:"keyRequestKey,omitempty"`
+	KA            string `json:"kA,omitempty"`
+	WrapKb        string `json:"wrapKb,omitempty"`
+	Bundle        string `json:"bundle,omitempty"`
 
-	KB            string
-	KeysChangedAt int64
-	K, KID        string
+	KB            string `json:"kB,omitempty"`
+	KeysChangedAt int64  `json:"keysChangedAt,omitempty"`
+	K             string `json:"k,omitempty"`
+	KID           string `json:"kid,omitempty"`
 }
 
 // TokenVector is a known answer of DeriveToken: Token (hex) of Kind gives
 // ID, HMACKey and KeyRequestKey (hex).
 type TokenVector struct {
-	Source                     string
-	Token, Kind                string
-	ID, HMACKey, KeyRequestKey string
+	Source        string `json:"source"`
+	Token         string `json:"token"`
+	Kind          string `json:"kind"`
+	ID            string `json:"id"`
+	HMACKey       string `json:"hmacKey"`
+	KeyRequestKey string `json:"keyRequestKey"`
 }
 
 // generated marks the values no one publishes. They were computed by
@@ -130,4 +143,33 @@ var TokenVectors = []TokenVector{
 		HMACKey:       "f936647aab7765642f3ee1c704751e501f50f8188ec55c31df4dbfc28f16816f",
 		KeyRequestKey: "d27327daae0c97e2b785eeecd78b69ddda0ea5f8acc9758d49f3afc5d4ca6101",
 	},
+}
+
+// JWEVector is a keys_jwe built outside Go with fixed keys and IV, as
+// Firefox expects it: RecipientD is the private scalar (hex) of the P-256
+// key whose public part is KeysJWK (b64url JSON, as in Firefox's connect
+// URL); JWE decrypts with it to Plaintext through the CEK (hex) of the
+// spec's Concat KDF. A JavaScript sealer can be checked by sealing to
+// KeysJWK and opening the result in Go with RecipientD (OpenKeysJWE).
+type JWEVector struct {
+	Source     string `json:"source"`
+	RecipientD string `json:"recipientD"`
+	KeysJWK    string `json:"keysJWK"`
+	JWE        string `json:"jwe"`
+	CEK        string `json:"cek"`
+	Plaintext  string `json:"plaintext"`
+}
+
+// KeysJWEVector carries the scoped keys of gecko's test_keys.js vector.
+var KeysJWEVector = JWEVector{
+	Source: "generated: testdata/vectors.py with python3-cryptography for P-256 and AES-GCM and a " +
+		"hand-written Concat KDF; ephemeral scalar 519b42…b464, IV 000102…0b",
+	RecipientD: "c9afa9d845ba75166b5c215767b1d6934e50c3db36e89b127b8a622b120f6721",
+	KeysJWK:    "eyJjcnYiOiAiUC0yNTYiLCAiZXh0IjogdHJ1ZSwgImtleV9vcHMiOiBbXSwgImt0eSI6ICJFQyIsICJ4IjogIllQN1V1aVZhblRISllldDB4alZ0YU1CSnVKSTdZZnBzNW1saUxtRHluN1kiLCAieSI6ICJlUVAtRUFpNHZKbWtHdW5wVmlpOFpQTHhzZ3d0ZnA5UmQ2UENsTlJHSXBrIn0",
+	JWE: "eyJhbGciOiJFQ0RILUVTIiwiZW5jIjoiQTI1NkdDTSIsImVwayI6eyJrdHkiOiJFQyIsImNydiI6IlAtMjU2IiwieCI6IkhNdnBIQWRmeF9Ud003LWlTTnVQek5OV1hlbEx2N0V2UEZuX1JzSnh2NE0iLCJ5IjoiemtBVXhvZ1ItYUlhSDlzc0RtRVQ0RzIzeXBPM1FFNTQzSHpOWEtpYVRLayJ9fQ" +
+		"..AAECAwQFBgcICQoL." +
+		"779I4w8_EwDC2ZQBwBTaeIJH3Fqg3PYGKXLegV_lJ4_nxgD81rBNKPGnGWsTQYvwaoj0rKjYS95KwUmNE8XGRxq6ckFxJZnGrsIEFPMGEV8zHu5hkp9AlQREX-E9dOuWDENyzlH0DCuz3R2ZlXJafNBFmPsxf7JRLNEEiZ8XVy2Z-sVONcei2Ci8uDCS6Yd_O_5iz22fzt0HR8tcUNasmU66PQ-w9ljgzqlyDoZa1l5SSOm-46Kk9bpZA0gBLm01hVm9W1q0oI6Fvc0Ev7h592fohTeIXLdwrhz_F8qOGvyWBIuIFFiC7fTsS3WhoLgcKXGjVK-Y3tp0" +
+		".lbDYiL2GSSbASNQKQOK3Jw",
+	CEK:       "265e3e9084ddc99fd31784ab4c48fc5d9b5ace7c4681d017d71f396bb4e2399b",
+	Plaintext: `{"https://identity.mozilla.com/apps/oldsync":{"kid":"1510726317123-IqQv4onc7VcVE1kTQkyyOw","k":"DW_ll5GwX6SJ5GPqJVAuMUP2t6kDqhUulc2cbt26xbTcaKGQl-9l29FHAQ7kUiJETma4s9fIpEHrt909zgFang","kty":"oct","scope":"https://identity.mozilla.com/apps/oldsync"}}`,
 }

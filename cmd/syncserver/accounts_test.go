@@ -640,6 +640,27 @@ open_signup = true
 	if strings.Contains(out, "allowHttp") {
 		t.Errorf("check advises allowHttp for https:\n%s", out)
 	}
+	// Without identity_provider only our accounts sync: one setting.
+	if !strings.Contains(out, "only these accounts may sync here") || strings.Contains(out, firefoxPref) {
+		t.Errorf("check without identity_provider:\n%s", out)
+	}
+	// Mixed mode: Mozilla accounts too, with their own setting.
+	cfg = writeConfig(t, `[syncserver]
+public_url = "https://sync.example.org/"
+sqluri = "sqlite:///syncserver.db"
+identity_provider = "https://accounts.firefox.com/"
+
+[accounts]
+enabled = true
+public_url = "https://accounts.example.org/"
+`)
+	status, out, _ = runCmd(t, t.Context(), cfg, nil, "check")
+	for _, want := range []string{"Mozilla accounts (https://accounts.firefox.com/) may sync here too",
+		"identity.fxaccounts.autoconfig.uri = https://accounts.example.org\n", "For Mozilla accounts, set instead:\n  identity.sync.tokenserver.uri = https://sync.example.org/token/1.0/sync/1.5"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("mixed check output lacks %q:\n%s", want, out)
+		}
+	}
 
 	// Plain http on another machine: refused, whether the origin is
 	// [accounts] public_url or that of [syncserver] public_url.

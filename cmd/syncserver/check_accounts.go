@@ -72,4 +72,19 @@ func (m *Main) checkAccounts(ctx context.Context, cfg *config.Config, rep *check
 		rep.Firefox = map[string]string{}
 	}
 	rep.Firefox[autoconfigPref] = a.PublicURL
+	// Mozilla's accounts are trusted beside ours only when the
+	// configuration names them (accountsVerifier).
+	if cfg.IdentityProvider == "" && cfg.OAuthVerifier == "" {
+		delete(rep.Firefox, firefoxPref)
+		rep.add("accounts", checkOK, "only these accounts may sync here (set identity_provider to accept Mozilla accounts too)")
+	} else {
+		rep.add("accounts", checkOK, "Mozilla accounts (%s) may sync here too, kept apart from these", orDefault(cfg.IdentityProvider, cfg.OAuthVerifier))
+	}
+}
+
+func orDefault(s, dflt string) string {
+	if s == "" {
+		return dflt
+	}
+	return s
 }

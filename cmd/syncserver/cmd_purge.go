@@ -24,16 +24,19 @@ func purgeCommand() command {
 
 // purgeReport is the JSON form of a purge's outcome.
 type purgeReport struct {
-	DryRun          bool      `json:"dry_run"`
-	GraceSeconds    float64   `json:"grace_seconds"`
-	ReplacedSeconds float64   `json:"replaced_grace_seconds"`
-	ExpiredRecords  int64     `json:"expired_records"`
-	Batches         int64     `json:"batches"`
-	BatchItems      int64     `json:"batch_items"`
-	ReplacedUIDs    []db.UID  `json:"replaced_uids"`
-	ReplacedRecords int64     `json:"replaced_records"`
-	Database        *dbReport `json:"database,omitempty"`
-	Error           string    `json:"error,omitempty"`
+	DryRun          bool     `json:"dry_run"`
+	GraceSeconds    float64  `json:"grace_seconds"`
+	ReplacedSeconds float64  `json:"replaced_grace_seconds"`
+	ExpiredRecords  int64    `json:"expired_records"`
+	Batches         int64    `json:"batches"`
+	BatchItems      int64    `json:"batch_items"`
+	ReplacedUIDs    []db.UID `json:"replaced_uids"`
+	ReplacedRecords int64    `json:"replaced_records"`
+	// Accounts: expired codes, keyFetch tokens, invites and device
+	// commands of the built-in accounts.
+	Accounts int64     `json:"accounts_rows"`
+	Database *dbReport `json:"database,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // dbReport is the database's size around a vacuum.
@@ -91,7 +94,7 @@ func runPurge(ctx context.Context, m *Main) int {
 	prog.finish()
 	rep := purgeReport{DryRun: *dryRun, GraceSeconds: opts.Grace.Seconds(), ReplacedSeconds: opts.ReplacedGrace.Seconds(),
 		ExpiredRecords: res.ExpiredRecords, Batches: res.Batches, BatchItems: res.BatchItems,
-		ReplacedUIDs: res.ReplacedUIDs, ReplacedRecords: res.ReplacedRecords}
+		ReplacedUIDs: res.ReplacedUIDs, ReplacedRecords: res.ReplacedRecords, Accounts: res.Accounts}
 	if rep.ReplacedUIDs == nil {
 		rep.ReplacedUIDs = []db.UID{}
 	}
@@ -192,7 +195,7 @@ func (pp *purgeProgress) report(p db.PurgeProgress) {
 	pp.kind = p.Kind
 	pp.done[p.Kind] += p.Rows
 	total := map[string]int64{db.PurgeExpiredRecords: pp.total.ExpiredRecords, db.PurgeBatches: pp.total.Batches,
-		db.PurgeBatchItems: pp.total.BatchItems, db.PurgeReplacedRows: pp.total.ReplacedRecords}[p.Kind]
+		db.PurgeBatchItems: pp.total.BatchItems, db.PurgeReplacedRows: pp.total.ReplacedRecords, db.PurgeAccountsRows: pp.total.Accounts}[p.Kind]
 	done := pp.done[p.Kind]
 	pct := int64(100)
 	if total > done {
@@ -226,6 +229,7 @@ func printPurge(w io.Writer, r purgeReport) {
 	t.row("  expired records", r.ExpiredRecords)
 	t.row("  abandoned batches", fmt.Sprintf("%d (%d staged records)", r.Batches, r.BatchItems))
 	t.row("  replaced or retired uids", fmt.Sprintf("%d (%d records)%s", len(r.ReplacedUIDs), r.ReplacedRecords, uidList(r.ReplacedUIDs)))
+	t.row("  built-in accounts", fmt.Sprintf("%d expired codes, keyFetch tokens, invites, device commands", r.Accounts))
 	t.flush()
 	if d := r.Database; d != nil {
 		switch {

@@ -29,6 +29,7 @@ const (
 	logKeyItems    = "batch_items"
 	logKeyReplaced = "replaced_uids"
 	logKeyRepRows  = "replaced_records"
+	logKeyAccounts = "accounts_rows"
 	logKeyElapsed  = "duration"
 )
 
@@ -168,7 +169,7 @@ func (o *operations) purgeOnce(ctx context.Context, p db.Purger, store db.Store,
 		o.metrics.PurgeDone(err, elapsed, time.Now())
 	}
 	attrs := []any{logKeyExpired, res.ExpiredRecords, logKeyBatches, res.Batches, logKeyItems, res.BatchItems,
-		logKeyReplaced, len(res.ReplacedUIDs), logKeyRepRows, res.ReplacedRecords, logKeyElapsed, elapsed.Round(time.Millisecond)}
+		logKeyReplaced, len(res.ReplacedUIDs), logKeyRepRows, res.ReplacedRecords, logKeyAccounts, res.Accounts, logKeyElapsed, elapsed.Round(time.Millisecond)}
 	switch {
 	case err != nil:
 		o.log.Error("purge failed; it runs again at the next interval", append(attrs, "error", err.Error())...)

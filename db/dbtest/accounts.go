@@ -28,22 +28,22 @@ func (e *env) accounts() db.AccountsStore {
 // ms is the clock in epoch milliseconds.
 func (e *env) ms() int64 { return e.clock.Now().UnixMilli() }
 
-// hash is a stand-in for the SHA-256 of a secret a client presents.
-func hash(s string) []byte {
+// secretHash is a stand-in for the SHA-256 of a secret a client presents.
+func secretHash(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return h[:]
 }
 
 // uidOf is a 32-hex uid made from a name.
-func uidOf(name string) string { return fmt.Sprintf("%x", hash(name)[:16]) }
+func uidOf(name string) string { return fmt.Sprintf("%x", secretHash(name)[:16]) }
 
 // newAccount creates an account with distinct key material.
 func (e *env) newAccount(name, email string) db.Account {
 	e.t.Helper()
 	a := db.Account{
 		UID: uidOf(name), Email: email, ClientSalt: "salt-" + name,
-		AuthSalt: hash("authSalt" + name), VerifyHash: hash("verifyHash" + name), WrapWrapKb: hash("wwkb" + name),
-		KA: hash("kA" + name), KeysChangedAt: e.ms() - 1000, VerifierSetAt: e.ms(), CreatedAt: e.ms(), Locale: "en-GB",
+		AuthSalt: secretHash("authSalt" + name), VerifyHash: secretHash("verifyHash" + name), WrapWrapKb: secretHash("wwkb" + name),
+		KA: secretHash("kA" + name), KeysChangedAt: e.ms() - 1000, VerifierSetAt: e.ms(), CreatedAt: e.ms(), Locale: "en-GB",
 	}
 	if err := e.accounts().CreateAccount(e.ctx, a); err != nil {
 		e.t.Fatalf("CreateAccount(%s): %v", email, err)
@@ -112,24 +112,24 @@ func testAccountsUpdate(t *testing.T, e *env) {
 	wantErr(t, "SetAccountDisabled(unknown)", s.SetAccountDisabled(e.ctx, uidOf("nobody"), true), db.ErrNotFound)
 
 	// A password change keeps keysChangedAt when given 0.
-	err := s.UpdateAccountPassword(e.ctx, me.UID, "salt2", hash("as2"), hash("vh2"), hash("wk2"), me.VerifierSetAt+5, 0)
+	err := s.UpdateAccountPassword(e.ctx, me.UID, "salt2", secretHash("as2"), secretHash("vh2"), secretHash("wk2"), me.VerifierSetAt+5, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := me
-	want.ClientSalt, want.AuthSalt, want.VerifyHash, want.WrapWrapKb, want.VerifierSetAt = "salt2", hash("as2"), hash("vh2"), hash("wk2"), me.VerifierSetAt+5
+	want.ClientSalt, want.AuthSalt, want.VerifyHash, want.WrapWrapKb, want.VerifierSetAt = "salt2", secretHash("as2"), secretHash("vh2"), secretHash("wk2"), me.VerifierSetAt+5
 	if got, _ := s.AccountByUID(e.ctx, me.UID); !sameAccount(got, want) {
 		t.Fatalf("after UpdateAccountPassword: %+v, want %+v", got, want)
 	}
 	// The same again is no error (MySQL reports no changed row).
-	if err := s.UpdateAccountPassword(e.ctx, me.UID, "salt2", hash("as2"), hash("vh2"), hash("wk2"), me.VerifierSetAt+5, 0); err != nil {
+	if err := s.UpdateAccountPassword(e.ctx, me.UID, "salt2", secretHash("as2"), secretHash("vh2"), secretHash("wk2"), me.VerifierSetAt+5, 0); err != nil {
 		t.Fatalf("repeated UpdateAccountPassword: %v", err)
 	}
 	// A reset sets both.
-	if err := s.UpdateAccountPassword(e.ctx, me.UID, "salt3", hash("as3"), hash("vh3"), hash("wk3"), 7777, 7777); err != nil {
+	if err := s.UpdateAccountPassword(e.ctx, me.UID, "salt3", secretHash("as3"), secretHash("vh3"), secretHash("wk3"), 7777, 7777); err != nil {
 		t.Fatal(err)
 	}
-	want.ClientSalt, want.AuthSalt, want.VerifyHash, want.WrapWrapKb, want.VerifierSetAt, want.KeysChangedAt = "salt3", hash("as3"), hash("vh3"), hash("wk3"), 7777, 7777
+	want.ClientSalt, want.AuthSalt, want.VerifyHash, want.WrapWrapKb, want.VerifierSetAt, want.KeysChangedAt = "salt3", secretHash("as3"), secretHash("vh3"), secretHash("wk3"), 7777, 7777
 	if got, _ := s.AccountByUID(e.ctx, me.UID); !sameAccount(got, want) {
 		t.Fatalf("after a reset: %+v, want %+v", got, want)
 	}
@@ -148,7 +148,7 @@ func sameToken(a, b db.AuthToken) bool {
 
 func (e *env) session(uid, name string) db.AuthToken {
 	e.t.Helper()
-	tok := db.AuthToken{IDHash: hash("session " + name), Kind: db.TokenSession, UID: uid, HMACKey: hash("hmac " + name),
+	tok := db.AuthToken{IDHash: secretHash("session " + name), Kind: db.TokenSession, UID: uid, HMACKey: secretHash("hmac " + name),
 		CreatedAt: e.ms(), LastUsed: e.ms(), UserAgent: "Firefox/153.0 " + name}
 	if err := e.accounts().PutAuthToken(e.ctx, tok); err != nil {
 		e.t.Fatalf("PutAuthToken(%s): %v", name, err)
@@ -165,7 +165,7 @@ func testAccountsAuthTokens(t *testing.T, e *env) {
 		t.Fatalf("AuthToken = %+v, %v; want %+v", got, err, sess)
 	}
 	wantErr(t, "PutAuthToken(same id)", s.PutAuthToken(e.ctx, sess), db.ErrExists)
-	_, err = s.AuthToken(e.ctx, hash("unknown"))
+	_, err = s.AuthToken(e.ctx, secretHash("unknown"))
 	wantErr(t, "AuthToken(unknown)", err, db.ErrNotFound)
 
 	for range 2 { // the same time twice is no error
@@ -176,9 +176,9 @@ func testAccountsAuthTokens(t *testing.T, e *env) {
 	if got, _ := s.AuthToken(e.ctx, sess.IDHash); got.LastUsed != e.ms()+500 {
 		t.Fatalf("LastUsed = %d, want %d", got.LastUsed, e.ms()+500)
 	}
-	wantErr(t, "TouchAuthToken(unknown)", s.TouchAuthToken(e.ctx, hash("unknown"), 1), db.ErrNotFound)
+	wantErr(t, "TouchAuthToken(unknown)", s.TouchAuthToken(e.ctx, secretHash("unknown"), 1), db.ErrNotFound)
 
-	kf := db.AuthToken{IDHash: hash("kf"), Kind: db.TokenKeyFetch, UID: me.UID, HMACKey: hash("kf hmac"),
+	kf := db.AuthToken{IDHash: secretHash("kf"), Kind: db.TokenKeyFetch, UID: me.UID, HMACKey: secretHash("kf hmac"),
 		Bundle: fmt.Sprintf("%x", bytes.Repeat([]byte{0xab}, 96)), CreatedAt: e.ms(), LastUsed: e.ms(), Expires: e.ms() + 300_000}
 	if err := s.PutAuthToken(e.ctx, kf); err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func testAccountsAuthTokens(t *testing.T, e *env) {
 
 	// Expiry: found until it passes.
 	kf2 := kf
-	kf2.IDHash = hash("kf2")
+	kf2.IDHash = secretHash("kf2")
 	if err := s.PutAuthToken(e.ctx, kf2); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func testAccountsOAuthCodes(t *testing.T, e *env) {
 	s := e.accounts()
 	me := e.newAccount("me", "me@example.org")
 	sess := e.session(me.UID, "a")
-	c := db.OAuthCode{Hash: hash("code"), ClientID: "5882386c6d801776", UID: me.UID,
+	c := db.OAuthCode{Hash: secretHash("code"), ClientID: "5882386c6d801776", UID: me.UID,
 		Scope: "profile https://identity.mozilla.com/apps/oldsync", Challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		KeysJWE: "eyJhbGciOiJFQ0RILUVTIn0..aXY.Y3Q.dGFn", SessionIDHash: sess.IDHash, AuthAt: e.ms() / 1000, Expires: e.ms() + 600_000}
 	if err := s.PutOAuthCode(e.ctx, c); err != nil {
@@ -243,7 +243,7 @@ func testAccountsOAuthCodes(t *testing.T, e *env) {
 
 	// Without a session; expired.
 	c2 := c
-	c2.Hash, c2.SessionIDHash = hash("code2"), nil
+	c2.Hash, c2.SessionIDHash = secretHash("code2"), nil
 	if err := s.PutOAuthCode(e.ctx, c2); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func testAccountsOAuthCodes(t *testing.T, e *env) {
 	_, err = s.TakeOAuthCode(e.ctx, c2.Hash)
 	wantErr(t, "TakeOAuthCode of an expired code", err, db.ErrNotFound)
 	c3 := c2
-	c3.Hash, c3.Expires = hash("code3"), e.ms()+1000
+	c3.Hash, c3.Expires = secretHash("code3"), e.ms()+1000
 	if err := s.PutOAuthCode(e.ctx, c3); err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func sameRefresh(a, b db.RefreshToken) bool {
 
 func (e *env) refresh(uid, name string, session []byte) db.RefreshToken {
 	e.t.Helper()
-	r := db.RefreshToken{Hash: hash("refresh " + name), ClientID: "a2270f727f45f648", UID: uid,
+	r := db.RefreshToken{Hash: secretHash("refresh " + name), ClientID: "a2270f727f45f648", UID: uid,
 		Scope: "https://identity.mozilla.com/apps/oldsync", SessionIDHash: session, CreatedAt: e.ms(), LastUsed: e.ms()}
 	if err := e.accounts().PutRefreshToken(e.ctx, r); err != nil {
 		e.t.Fatalf("PutRefreshToken(%s): %v", name, err)
@@ -281,14 +281,14 @@ func testAccountsRefreshTokens(t *testing.T, e *env) {
 	me := e.newAccount("me", "me@example.org")
 	other := e.newAccount("other", "other@example.org")
 	r1 := e.refresh(me.UID, "1", nil)
-	r2 := e.refresh(me.UID, "2", hash("some session"))
+	r2 := e.refresh(me.UID, "2", secretHash("some session"))
 	e.refresh(other.UID, "3", nil)
 	got, err := s.RefreshToken(e.ctx, r2.Hash)
 	if err != nil || !sameRefresh(got, r2) {
 		t.Fatalf("RefreshToken = %+v, %v; want %+v", got, err, r2)
 	}
 	wantErr(t, "PutRefreshToken(same hash)", s.PutRefreshToken(e.ctx, r1), db.ErrExists)
-	_, err = s.RefreshToken(e.ctx, hash("unknown"))
+	_, err = s.RefreshToken(e.ctx, secretHash("unknown"))
 	wantErr(t, "RefreshToken(unknown)", err, db.ErrNotFound)
 	for range 2 {
 		if err := s.TouchRefreshToken(e.ctx, r1.Hash, e.ms()+99); err != nil {
@@ -296,7 +296,7 @@ func testAccountsRefreshTokens(t *testing.T, e *env) {
 		}
 	}
 	r1.LastUsed = e.ms() + 99
-	wantErr(t, "TouchRefreshToken(unknown)", s.TouchRefreshToken(e.ctx, hash("unknown"), 1), db.ErrNotFound)
+	wantErr(t, "TouchRefreshToken(unknown)", s.TouchRefreshToken(e.ctx, secretHash("unknown"), 1), db.ErrNotFound)
 	list, err := s.RefreshTokens(e.ctx, me.UID)
 	if err != nil || len(list) != 2 || !sameRefresh(list[0], r1) || !sameRefresh(list[1], r2) {
 		t.Fatalf("RefreshTokens = %+v, %v; want r1, r2", list, err)
@@ -381,10 +381,10 @@ func testAccountsDevices(t *testing.T, e *env) {
 		t.Fatalf("UpsertDevice(known id, new credential) = %+v, %v; want %+v", got, err, moved)
 	}
 	// Another device; the credential of another account's device.
-	phone := e.device(me.UID, "phone", hash("refresh phone"))
+	phone := e.device(me.UID, "phone", secretHash("refresh phone"))
 	_, err = s.UpsertDevice(e.ctx, db.Device{ID: uidOf("x"), UID: other.UID, CredentialHash: phone.CredentialHash})
 	wantErr(t, "UpsertDevice(another account's credential)", err, db.ErrExists)
-	if _, err := s.UpsertDevice(e.ctx, db.Device{UID: me.UID, CredentialHash: hash("new")}); err == nil {
+	if _, err := s.UpsertDevice(e.ctx, db.Device{UID: me.UID, CredentialHash: secretHash("new")}); err == nil {
 		t.Fatal("UpsertDevice of a new device without an id succeeded")
 	}
 	if _, err := s.UpsertDevice(e.ctx, db.Device{ID: "x", UID: me.UID}); err == nil {
@@ -490,7 +490,7 @@ func testAccountsDeviceCommands(t *testing.T, e *env) {
 
 func testAccountsInvites(t *testing.T, e *env) {
 	s := e.accounts()
-	inv := db.Invite{Hash: hash("invite"), Email: " Friend@Example.org", CreatedAt: e.ms(), Expires: e.ms() + 3600_000}
+	inv := db.Invite{Hash: secretHash("invite"), Email: " Friend@Example.org", CreatedAt: e.ms(), Expires: e.ms() + 3600_000}
 	if err := s.PutInvite(e.ctx, inv); err != nil {
 		t.Fatal(err)
 	}
@@ -503,10 +503,10 @@ func testAccountsInvites(t *testing.T, e *env) {
 	}
 	_, err = s.TakeInvite(e.ctx, inv.Hash, now+1)
 	wantErr(t, "second TakeInvite", err, db.ErrNotFound)
-	_, err = s.TakeInvite(e.ctx, hash("unknown"), now)
+	_, err = s.TakeInvite(e.ctx, secretHash("unknown"), now)
 	wantErr(t, "TakeInvite(unknown)", err, db.ErrNotFound)
 
-	open := db.Invite{Hash: hash("open"), CreatedAt: e.ms(), Expires: e.ms() + 1000}
+	open := db.Invite{Hash: secretHash("open"), CreatedAt: e.ms(), Expires: e.ms() + 1000}
 	if err := s.PutInvite(e.ctx, open); err != nil {
 		t.Fatal(err)
 	}
@@ -551,8 +551,8 @@ func (e *env) world(name string) world {
 	w.acct = e.newAccount(name, name+"@example.org")
 	w.sess = e.session(w.acct.UID, name+" 1")
 	w.sess2 = e.session(w.acct.UID, name+" 2")
-	w.kf = db.AuthToken{IDHash: hash("kf " + name), Kind: db.TokenKeyFetch, UID: w.acct.UID, Expires: e.ms() + 1000}
-	w.code = db.OAuthCode{Hash: hash("code " + name), UID: w.acct.UID, SessionIDHash: w.sess.IDHash, Expires: e.ms() + 1000}
+	w.kf = db.AuthToken{IDHash: secretHash("kf " + name), Kind: db.TokenKeyFetch, UID: w.acct.UID, Expires: e.ms() + 1000}
+	w.code = db.OAuthCode{Hash: secretHash("code " + name), UID: w.acct.UID, SessionIDHash: w.sess.IDHash, Expires: e.ms() + 1000}
 	if err := s.PutAuthToken(e.ctx, w.kf); err != nil {
 		e.t.Fatal(err)
 	}
@@ -629,7 +629,7 @@ func testAccountsDeleteSession(t *testing.T, e *env) {
 func testAccountsDeleteAuthTokens(t *testing.T, e *env) {
 	w := e.world("me")
 	other := e.world("other")
-	inv := db.Invite{Hash: hash("invite"), Email: "me@example.org", Expires: e.ms() + 1000}
+	inv := db.Invite{Hash: secretHash("invite"), Email: "me@example.org", Expires: e.ms() + 1000}
 	if err := e.accounts().PutInvite(e.ctx, inv); err != nil {
 		t.Fatal(err)
 	}
@@ -671,9 +671,9 @@ func testAccountsPurge(t *testing.T, e *env) {
 	put := func(name string, expires int64) {
 		t.Helper()
 		errs := errors.Join(
-			s.PutAuthToken(e.ctx, db.AuthToken{IDHash: hash("kf " + name), Kind: db.TokenKeyFetch, UID: me.UID, Expires: expires}),
-			s.PutOAuthCode(e.ctx, db.OAuthCode{Hash: hash("code " + name), UID: me.UID, Expires: expires}),
-			s.PutInvite(e.ctx, db.Invite{Hash: hash("invite " + name), Expires: expires}),
+			s.PutAuthToken(e.ctx, db.AuthToken{IDHash: secretHash("kf " + name), Kind: db.TokenKeyFetch, UID: me.UID, Expires: expires}),
+			s.PutOAuthCode(e.ctx, db.OAuthCode{Hash: secretHash("code " + name), UID: me.UID, Expires: expires}),
+			s.PutInvite(e.ctx, db.Invite{Hash: secretHash("invite " + name), Expires: expires}),
 		)
 		if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{UID: me.UID, TargetDeviceID: "d", Payload: name, Expires: expires}); err != nil {
 			errs = errors.Join(errs, err)
@@ -694,13 +694,13 @@ func testAccountsPurge(t *testing.T, e *env) {
 	}
 	// What is left is what expires later: the clock is before it, so the
 	// store finds it.
-	if _, err := s.AuthToken(e.ctx, hash("kf later")); err != nil {
+	if _, err := s.AuthToken(e.ctx, secretHash("kf later")); err != nil {
 		t.Fatalf("unexpired keyFetch token: %v", err)
 	}
-	if _, err := s.TakeOAuthCode(e.ctx, hash("code later")); err != nil {
+	if _, err := s.TakeOAuthCode(e.ctx, secretHash("code later")); err != nil {
 		t.Fatalf("unexpired code: %v", err)
 	}
-	if _, err := s.TakeInvite(e.ctx, hash("invite later"), now); err != nil {
+	if _, err := s.TakeInvite(e.ctx, secretHash("invite later"), now); err != nil {
 		t.Fatalf("unexpired invite: %v", err)
 	}
 	if cmds, _ := s.DeviceCommands(e.ctx, me.UID, "d", 0, 0); len(cmds) != 1 || cmds[0].Payload != "later" {
@@ -708,5 +708,44 @@ func testAccountsPurge(t *testing.T, e *env) {
 	}
 	if n, err := s.PurgeAccounts(e.ctx, now); err != nil || n != 0 {
 		t.Fatalf("second PurgeAccounts = %d, %v; want 0", n, err)
+	}
+}
+
+// testAccountsInPurge: the periodic purge (db.Purger) deletes what
+// expired of the accounts too, and a dry run counts it.
+func testAccountsInPurge(t *testing.T, e *env) {
+	s := e.accounts()
+	me := e.newAccount("me", "me@example.org")
+	now := e.ms()
+	err := errors.Join(
+		s.PutAuthToken(e.ctx, db.AuthToken{IDHash: secretHash("kf old"), Kind: db.TokenKeyFetch, UID: me.UID, Expires: now - 1}),
+		s.PutAuthToken(e.ctx, db.AuthToken{IDHash: secretHash("kf new"), Kind: db.TokenKeyFetch, UID: me.UID, Expires: now + 1}),
+		s.PutOAuthCode(e.ctx, db.OAuthCode{Hash: secretHash("code old"), UID: me.UID, Expires: now - 1}),
+		s.PutInvite(e.ctx, db.Invite{Hash: secretHash("invite old"), Expires: now - 1}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{UID: me.UID, TargetDeviceID: "d", Expires: now - 1}); err != nil {
+		t.Fatal(err)
+	}
+	var progress int64
+	dry := e.purge(db.PurgeOptions{DryRun: true, Progress: func(p db.PurgeProgress) {
+		if p.Kind == db.PurgeAccountsRows {
+			progress += p.Rows
+		}
+	}})
+	if dry.Accounts != 4 || progress != 4 {
+		t.Fatalf("dry run: Accounts = %d, progress %d; want 4", dry.Accounts, progress)
+	}
+	res := e.purge(db.PurgeOptions{Grace: time.Hour})
+	if res.Accounts != 4 || res.Rows() != 4 {
+		t.Fatalf("Purge: Accounts = %d, Rows() = %d; want 4 (the grace is for records only)", res.Accounts, res.Rows())
+	}
+	if _, err := s.AuthToken(e.ctx, secretHash("kf new")); err != nil {
+		t.Fatalf("the unexpired keyFetch token went: %v", err)
+	}
+	if again := e.purge(db.PurgeOptions{}); again.Accounts != 0 {
+		t.Fatalf("second Purge: Accounts = %d", again.Accounts)
 	}
 }

@@ -66,9 +66,9 @@ func testAccountsConcurrentTakes(t *testing.T, e *env) {
 	me := e.newAccount("me", "me@example.org")
 	for round := range 3 {
 		name := fmt.Sprint(round)
-		tok := db.AuthToken{IDHash: hash("kf " + name), Kind: db.TokenKeyFetch, UID: me.UID, Expires: e.ms() + 60_000}
-		code := db.OAuthCode{Hash: hash("code " + name), UID: me.UID, Expires: e.ms() + 60_000}
-		inv := db.Invite{Hash: hash("invite " + name), Expires: e.ms() + 60_000}
+		tok := db.AuthToken{IDHash: secretHash("kf " + name), Kind: db.TokenKeyFetch, UID: me.UID, Expires: e.ms() + 60_000}
+		code := db.OAuthCode{Hash: secretHash("code " + name), UID: me.UID, Expires: e.ms() + 60_000}
+		inv := db.Invite{Hash: secretHash("invite " + name), Expires: e.ms() + 60_000}
 		if err := errors.Join(s.PutAuthToken(e.ctx, tok), s.PutOAuthCode(e.ctx, code), s.PutInvite(e.ctx, inv)); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func testAccountsConcurrentDevices(t *testing.T, e *env) {
 	s := e.accounts()
 	me := e.newAccount("me", "me@example.org")
 	for round := range 3 {
-		cred := hash(fmt.Sprint("session ", round))
+		cred := secretHash(fmt.Sprint("session ", round))
 		got := make([]db.Device, racers)
 		errs := race(func(i int) error {
 			var err error

@@ -83,6 +83,7 @@ func Run(t *testing.T, open Opener) {
 		{"AccountsDeleteAuthTokens", testAccountsDeleteAuthTokens},
 		{"AccountsDeleteAccount", testAccountsDeleteAccount},
 		{"AccountsPurge", testAccountsPurge},
+		{"AccountsInPurge", testAccountsInPurge},
 		{"AccountsConcurrentTakes", testAccountsConcurrentTakes},
 		{"AccountsConcurrentDevices", testAccountsConcurrentDevices},
 		{"AccountsConcurrentCommands", testAccountsConcurrentCommands},

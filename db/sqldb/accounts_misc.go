@@ -81,20 +81,21 @@ func (s *Store) PutSigningKey(ctx context.Context, key []byte) error {
 // accountsPurge lists what PurgeAccounts deletes: rows whose expiry (ms)
 // has passed. Tokens and commands with expiry 0 never expire; used
 // invites stay until they expire, so that a second use is told "used".
-var accountsPurge = []string{
-	"DELETE FROM accounts_codes WHERE expires <= ?",
-	"DELETE FROM accounts_tokens WHERE expires <> 0 AND expires <= ?",
-	"DELETE FROM accounts_invites WHERE expires <= ?",
-	"DELETE FROM accounts_commands WHERE expires <> 0 AND expires <= ?",
+var accountsPurge = []struct{ table, where string }{
+	{"accounts_codes", "expires <= ?"},
+	{"accounts_tokens", "expires <> 0 AND expires <= ?"},
+	{"accounts_invites", "expires <= ?"},
+	{"accounts_commands", "expires <> 0 AND expires <= ?"},
 }
 
 // PurgeAccounts deletes what expired at now, one short transaction per
-// table, and returns how many rows went.
+// table, and returns how many rows went. Purge calls it too, so the
+// server's periodic purge and `syncserver purge` do this work.
 func (s *Store) PurgeAccounts(ctx context.Context, now int64) (int64, error) {
 	var total int64
-	for _, del := range accountsPurge {
+	for _, a := range accountsPurge {
 		err := s.write(ctx, func(q *querier) error {
-			res, err := q.exec(del, now)
+			res, err := q.exec("DELETE FROM "+a.table+" WHERE "+a.where, now)
 			if err != nil {
 				return err
 			}

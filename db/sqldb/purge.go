@@ -58,6 +58,12 @@ func (s *Store) Purge(ctx context.Context, o db.PurgeOptions) (db.PurgeResult, e
 	if res.Batches, err = s.purgeChunks(ctx, o, db.PurgeBatches, abandonedBatches(cut.batch)); err != nil {
 		return res, err
 	}
+	if res.Accounts, err = s.PurgeAccounts(ctx, now.UnixMilli()); err != nil {
+		return res, err
+	}
+	if o.Progress != nil && res.Accounts > 0 {
+		o.Progress(db.PurgeProgress{Kind: db.PurgeAccountsRows, Rows: res.Accounts})
+	}
 	if cut.replaced == 0 {
 		return res, nil
 	}
@@ -310,6 +316,7 @@ func (s *Store) emptyStorage(ctx context.Context, o db.PurgeOptions, uid db.UID,
 // purgeCounts is a dry run: it counts what Purge would delete now.
 func (s *Store) purgeCounts(ctx context.Context, o db.PurgeOptions, cut purgeCutoffs) (db.PurgeResult, error) {
 	var res db.PurgeResult
+	nowMS := s.now().UnixMilli()
 	err := s.read(ctx, func(q *querier) error {
 		for _, c := range []struct {
 			kind  string
@@ -327,6 +334,16 @@ func (s *Store) purgeCounts(ctx context.Context, o db.PurgeOptions, cut purgeCut
 			if o.Progress != nil {
 				o.Progress(db.PurgeProgress{Kind: c.kind, Rows: *c.n})
 			}
+		}
+		for _, a := range accountsPurge {
+			var n int64
+			if err := q.scan("SELECT COUNT(*) FROM "+a.table+" WHERE "+a.where, []any{nowMS}, &n); err != nil {
+				return err
+			}
+			res.Accounts += n
+		}
+		if o.Progress != nil {
+			o.Progress(db.PurgeProgress{Kind: db.PurgeAccountsRows, Rows: res.Accounts})
 		}
 		if cut.replaced == 0 {
 			return nil

@@ -43,6 +43,9 @@ var allowed = map[string][]string{
 		"github.com/prometheus/client_golang/prometheus/collectors", "github.com/prometheus/client_golang/prometheus/promhttp"},
 	// The accounts crypto: pure computation over the standard library,
 	// scrypt and one JOSE library.
+	// The accounts service speaks the core's Request/Response and
+	// TokenVerifier, and never a backend.
+	"accounts":       {"syncserver/db", "syncserver/hawk", "syncserver/handlers", "syncserver/accounts/onepw", "syncserver/accounts/page"},
 	"accounts/onepw": {"golang.org/x/crypto/scrypt", "github.com/go-jose/go-jose/v4"},
 }
 
