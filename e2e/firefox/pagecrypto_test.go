@@ -250,6 +250,10 @@ func insidePageCrypto(t *testing.T, dir string) {
 	qs := onepw.QuickStretchV2(pw, salt)
 	addStretch(pw, salt, 0, stretchWant{hex.EncodeToString(qs), hex.EncodeToString(onepw.AuthPW(qs)), hex.EncodeToString(onepw.UnwrapBKey(qs))})
 
+	for _, v := range onepw.TokenVectors {
+		c.Tokens = append(c.Tokens, katToken{v.Token, v.Kind})
+		tokenWants = append(tokenWants, onepw.TokenKeys{ID: v.ID, HMACKey: unhex(t, v.HMACKey), KeyRequestKey: unhex(t, v.KeyRequestKey)})
+	}
 	for _, n := range []int{32, 64, 96} {
 		c.HKDF = append(c.HKDF, katHKDF{randomHex(32), onepw.NS + fmt.Sprintf("kat%d", n), n})
 	}
@@ -280,6 +284,9 @@ func insidePageCrypto(t *testing.T, dir string) {
 	priv, keysJWK, privJWK := firefoxKeysJWK(t)
 	plain := `{"hello":"wörld"}`
 	c.JWE = append(c.JWE, katJWE{keysJWK, plain})
+	// The published fixed-key case: seal its plaintext to its recipient.
+	jv := onepw.KeysJWEVector
+	c.JWE = append(c.JWE, katJWE{jv.KeysJWK, jv.Plaintext})
 	c.KeysJWE = append(c.KeysJWE, katOldSync{KB: kB, KeysChangedAt: 1733400000123, KeysJWK: keysJWK})
 
 	body := `{"client_id":"5882386c6d801776","scope":"profile"}`
@@ -364,14 +371,20 @@ func insidePageCrypto(t *testing.T, dir string) {
 	}
 
 	// The JWEs: Firefox's exact format, and Go opens them.
-	jwes := []string{got.JWE[0].JWE, got.KeysJWE[0].JWE}
+	jwes := []string{got.JWE[0].JWE, got.KeysJWE[0].JWE, got.JWE[1].JWE}
 	check("jwe", 0, "error", got.JWE[0].Error, "")
+	check("jwe", 1, "error", got.JWE[1].Error, "")
 	check("keysJWE", 0, "error", got.KeysJWE[0].Error, "")
 	for i, jwe := range jwes {
 		checkJWEFormat(t, i, jwe)
 	}
 	if pt, err := onepw.OpenKeysJWE(priv, jwes[0]); err != nil || string(pt) != plain {
 		t.Errorf("onepw.OpenKeysJWE(the page's JWE) = %q, %v; want %q", pt, err, plain)
+	}
+	if vpriv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), unhex(t, jv.RecipientD)); err != nil {
+		t.Errorf("KeysJWEVector.RecipientD: %v", err)
+	} else if pt, err := onepw.OpenKeysJWE(vpriv, jwes[2]); err != nil || string(pt) != jv.Plaintext {
+		t.Errorf("onepw.OpenKeysJWE(the page's JWE to the vector's key) = %q, %v; want %q", pt, err, jv.Plaintext)
 	}
 	pt, err := onepw.OpenKeysJWE(priv, jwes[1])
 	var keys map[string]map[string]string
