@@ -35,6 +35,9 @@ func TestFirefoxPageCrypto(t *testing.T) {
 		insidePageCrypto(t, dir)
 		return
 	}
+	if testing.Short() && !required() {
+		t.Skip("skipped in -short mode: starts Firefox")
+	}
 	if runtime.GOOS != "linux" {
 		missing(t, "the Firefox tests need Linux network namespaces")
 	}
