@@ -281,7 +281,7 @@ async function submit(event) {
     if (err instanceof PageError) {
       showError(err);
     } else {
-      console.error("sign-in failed", err);
+      console.error("sign-in page: sign-in failed", err);
       showError(new PageError("internal", "Something went wrong in this page: " + err.message));
     }
   } finally {
@@ -380,6 +380,6 @@ async function signIn() {
 
 form.addEventListener("submit", submit);
 start().catch(err => {
-  console.error("the sign-in page failed to start", err);
+  console.error("sign-in page: failed to start", err);
   showError(new PageError("internal", "This page failed to start: " + err.message));
 });

@@ -350,6 +350,13 @@ func (b *browser) pageSignIn(t *testing.T, url, email, password string) (state s
 	if st := b.waitState(t, 30*time.Second, func(s string) bool { return s != "loading" && s != "" }); st != "ready" {
 		t.Fatalf("firefox %s: the page at %s is %q, not ready:\n%s", b.name, url, st, b.pageError(t))
 	}
+	// Under the page's Content-Security-Policy its scripts ran (the
+	// state above) and its style sheet applies.
+	var width string
+	b.content(t, &width, `return getComputedStyle(document.querySelector("main")).maxWidth;`)
+	if width != "416px" {
+		t.Errorf("firefox %s: the page's main is %q wide at most, want style.css's 26rem (416px)", b.name, width)
+	}
 	b.typeInto(t, "#email", email)
 	b.typeInto(t, "#password", password)
 	b.click(t, "#submit")
@@ -664,6 +671,18 @@ return (async () => {
 	for _, r := range s.requests(t, 1) {
 		if r.Status >= 500 {
 			t.Errorf("server error: %s", r.Line)
+		}
+	}
+	// The page's console goes to the browsers' logs: no uncaught error in
+	// the page's scripts, and none the page reported itself (its
+	// console.error lines start "sign-in page:").
+	logs, _ := filepath.Glob(filepath.Join(s.logs, "firefox-*.log"))
+	for _, f := range logs {
+		for _, line := range lines(t, f) {
+			if strings.Contains(line, s.origin+"/app.js") || strings.Contains(line, s.origin+"/crypto.js") ||
+				strings.Contains(line, "sign-in page:") {
+				t.Errorf("%s: %s", filepath.Base(f), line)
+			}
 		}
 	}
 	t.Logf("whole run in the namespaces: %v", time.Since(start).Round(time.Millisecond))
