@@ -544,6 +544,7 @@ return (async () => {
 		}},
 		{"accounts disable: no token for B, no sign-in on the page", func(t *testing.T) {
 			s.cli(t, "", "accounts", "disable", accountEmail)
+			mark := len(s.requests(t, s.starts))
 			var tokErr string
 			b.run(t, &tokErr, `
 return (async () => {
@@ -558,6 +559,15 @@ return (async () => {
 				t.Errorf("B got a new Sync token for a disabled account")
 			} else {
 				t.Logf("B's token request after disable: %s", tokErr)
+			}
+			refused := false
+			for _, r := range s.requests(t, s.starts)[mark:] {
+				if r.Status == http.StatusUnauthorized && (r.Path == "/token/1.0/sync/1.5" || r.Path == "/v1/oauth/token") {
+					refused = true
+				}
+			}
+			if !refused {
+				t.Errorf("no 401 from the tokenserver or the OAuth token endpoint after disable: %v", s.requests(t, s.starts)[mark:])
 			}
 			st := c.pageSignIn(t, c.connectURL(t), accountEmail, accountPassword)
 			if st != "error:account-disabled" {
