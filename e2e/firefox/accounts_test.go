@@ -500,7 +500,7 @@ return (async () => {
 				t.Errorf("B: history %s = %+v (found %v), want GUID %s", visits[0].URL, got, ok, visits[0].GUID)
 			}
 		}},
-		{"C: a wrong password is refused on the page", func(t *testing.T) {
+		{"C: a wrong password (or an unknown email) is refused on the page", func(t *testing.T) {
 			t0 := time.Now()
 			st := c.pageSignIn(t, c.connectURL(t), accountEmail, accountPassword+"x")
 			t.Logf("refusal time, profile C: %v", time.Since(t0).Round(time.Millisecond))
@@ -509,6 +509,11 @@ return (async () => {
 			}
 			if msg := c.pageError(t); !strings.Contains(strings.ToLower(msg), "password") {
 				t.Errorf("the page shows %q: want an error about the password", msg)
+			}
+			// An unknown email gets the very same answer: the page cannot
+			// tell whether an account exists.
+			if st := c.pageSignIn(t, c.connectURL(t), "nobody@example.com", accountPassword); st != "error:incorrect-password" {
+				t.Fatalf("unknown email: page state %q (%s), want error:incorrect-password", st, c.pageError(t))
 			}
 			if st, ok := c.accountState(t); ok {
 				t.Fatalf("C is signed in after a wrong password: %+v", st)
