@@ -450,3 +450,31 @@ func decodeInto(t testing.TB, r *handlers.Response, v any) {
 		t.Fatalf("%s: %v", r.Body, err)
 	}
 }
+
+// TestKeysOfAnotherProcess: two processes on one database that each made
+// a signing key (a first start under FastCGI) verify each other's tokens:
+// an unknown key makes the service read the keys again.
+func TestKeysOfAnotherProcess(t *testing.T) {
+	h := newHarness(t)
+	h.addAccount("me@example.org", "pw")
+	k, err := onepw.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.PutSigningKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	other, err := New(context.Background(), Options{Store: h.store, Origin: testOrigin, TokenServerURL: testTokenServer, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := &harness{t: t, svc: other, store: h.store, clock: h.clock, remote: h.remote}
+	si := (&pageClient{h: h2, email: "me@example.org", password: "pw"}).signIn()
+	at := h2.syncToken(si.session)
+	if _, err := h.svc.Verifier().Verify(context.Background(), at); err != nil {
+		t.Fatalf("a token of the other process: %v", err)
+	}
+	if _, err := other.Verifier().Verify(context.Background(), h.syncToken(si.session)); err != nil {
+		t.Fatalf("and back: %v", err)
+	}
+}

@@ -354,7 +354,7 @@ func (s *Service) mint(acct db.Account, clientID string, scopes []string, ttl ti
 	if slices.Contains(scopes, onepw.ScopeOldSync) {
 		c.Aud = s.opts.TokenServerURL
 	}
-	tok, err := s.signer.Mint(c)
+	tok, err := s.signer.Load().Mint(c)
 	if err != nil {
 		return "", 0, errServer(err)
 	}
@@ -399,7 +399,7 @@ func (s *Service) introspect(ctx context.Context, c *call) (*handlers.Response, 
 		return nil, errOAuth(oauthInvalidParameter, "Missing parameter: token")
 	}
 	if strings.Count(req.Token, ".") == 2 {
-		claims, err := s.signer.Verify(req.Token, c.start)
+		claims, err := s.verifyJWT(ctx, req.Token, c.start)
 		if err == nil && claims.Iss == s.origin {
 			if _, err := s.liveAccount(ctx, claims.Sub); err == nil {
 				return s.jsonOK(c, map[string]any{"active": true, "scope": claims.Scope, "client_id": claims.ClientID,
@@ -423,7 +423,7 @@ func (s *Service) introspect(ctx context.Context, c *call) (*handlers.Response, 
 
 // jwks is GET /v1/jwks: the current and previous public keys.
 func (s *Service) jwks(_ context.Context, c *call) (*handlers.Response, error) {
-	r := &handlers.Response{Status: http.StatusOK, Header: make(http.Header), Body: s.signer.JWKS()}
+	r := &handlers.Response{Status: http.StatusOK, Header: make(http.Header), Body: s.signer.Load().JWKS()}
 	r.Header.Set("Content-Type", "application/json; charset=utf-8")
 	s.commonHeaders(r.Header, c.start)
 	return r, nil
@@ -453,7 +453,7 @@ func (s *Service) verify(ctx context.Context, c *call) (*handlers.Response, erro
 // checkAccessToken verifies one of our access tokens and that its account
 // is alive and its generation current.
 func (s *Service) checkAccessToken(ctx context.Context, tok string, now time.Time) (onepw.AccessClaims, error) {
-	claims, err := s.signer.Verify(tok, now)
+	claims, err := s.verifyJWT(ctx, tok, now)
 	if err != nil {
 		return onepw.AccessClaims{}, errInvalidToken(err)
 	}

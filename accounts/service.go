@@ -23,6 +23,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"syncserver/accounts/onepw"
@@ -90,7 +92,11 @@ type Service struct {
 	https    bool
 	hawkHost string
 	hawkPort int
-	signer   *onepw.Signer
+	// signer is replaced when another process sharing the database
+	// created or rotated a key (keys.go).
+	signer   atomic.Pointer[onepw.Signer]
+	reloadMu sync.Mutex
+	reloaded time.Time
 	nonces   *hawk.NonceCache
 	limits   *limiter
 	log      *slog.Logger
@@ -148,9 +154,11 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		s.opts.LoginsPerAddress = DefaultLoginsPerAddress
 	}
 	s.limits = newLimiter(rateWindow)
-	if s.signer, err = loadSigner(ctx, o.Store); err != nil {
+	signer, err := loadSigner(ctx, o.Store)
+	if err != nil {
 		return nil, err
 	}
+	s.signer.Store(signer)
 	return s, nil
 }
 
@@ -159,38 +167,6 @@ func defaultPort(scheme string) int {
 		return 443
 	}
 	return 80
-}
-
-// loadSigner reads the signing keys (newest first), creating the first one
-// when there is none. Two processes starting together on one database may
-// both create one; the newest then signs and the other stays in the JWKS.
-func loadSigner(ctx context.Context, st db.AccountsStore) (*onepw.Signer, error) {
-	keys, err := st.SigningKeys(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("accounts: reading the signing keys: %w", err)
-	}
-	if len(keys) == 0 {
-		k, err := onepw.NewSigningKey()
-		if err != nil {
-			return nil, fmt.Errorf("accounts: creating a signing key: %w", err)
-		}
-		if err := st.PutSigningKey(ctx, k); err != nil {
-			return nil, fmt.Errorf("accounts: storing the signing key: %w", err)
-		}
-		if keys, err = st.SigningKeys(ctx); err != nil {
-			return nil, fmt.Errorf("accounts: reading the signing keys: %w", err)
-		}
-	}
-	// The current key and the one before it: JWKS publishes both, so
-	// tokens signed just before a rotation still verify.
-	if len(keys) > 2 {
-		keys = keys[:2]
-	}
-	signer, err := onepw.NewSigner(keys...)
-	if err != nil {
-		return nil, fmt.Errorf("accounts: loading the signing keys: %w", err)
-	}
-	return signer, nil
 }
 
 // Origin returns the accounts origin, scheme://host[:port].

@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -81,43 +86,57 @@ func openAccountsStore(t *testing.T, cfg string) (db.AccountsStore, *Main) {
 	return as, m
 }
 
-// addAccount runs accounts add with the password on a pipe and returns
-// its JSON answer.
-func addAccount(t *testing.T, cfg, email, password string) accountJSONOut {
+// pageAuthPW is what the page sends for password: stretched with the
+// account's client salt.
+func pageAuthPW(a db.Account, password string) []byte {
+	return onepw.AuthPW(onepw.QuickStretchV2(password, a.ClientSalt))
+}
+
+// seedAccount stores an account directly, without the cost of a stretch,
+// for the tests of the commands that only find accounts.
+func seedAccount(t *testing.T, as db.AccountsStore, email string) db.Account {
 	t.Helper()
-	status, out, errOut := runCmd(t, t.Context(), cfg, pipeInput(t, password+"\n"), "accounts", "add", email, "--json")
-	if status != 0 {
-		t.Fatalf("accounts add %s: exit %d\n%s%s", email, status, out, errOut)
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		rand.Read(b)
+		return b
 	}
-	var a accountJSONOut
-	if err := json.Unmarshal([]byte(out), &a); err != nil {
-		t.Fatalf("accounts add --json: %v\n%s", err, out)
+	ms := time.Now().UnixMilli()
+	a := db.Account{UID: hex.EncodeToString(random(16)), Email: email, ClientSalt: onepw.NewClientSalt(),
+		AuthSalt: random(32), VerifyHash: random(32), WrapWrapKb: random(32), KA: random(32),
+		KeysChangedAt: ms, VerifierSetAt: ms, CreatedAt: ms}
+	if err := as.CreateAccount(t.Context(), a); err != nil {
+		t.Fatal(err)
 	}
 	return a
 }
 
-// signsIn reports whether password opens the stored account as the page's
-// login would: stretched with the stored client salt, checked against the
-// verifier.
-func signsIn(t *testing.T, a db.Account, password string) bool {
-	t.Helper()
-	authPW := onepw.AuthPW(onepw.QuickStretchV2(password, a.ClientSalt))
-	v := onepw.Verifier{AuthSalt: a.AuthSalt, VerifyHash: a.VerifyHash, WrapWrapKb: a.WrapWrapKb}
-	_, ok := v.Unwrap(authPW)
-	return ok
-}
-
 var hex32 = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
-// TestAccountsAddFromStdin: the password piped in is stretched as the
-// page does, the account opens with it and with nothing else, and the
-// password is written nowhere: not in the output, not in the database.
+// TestAccountsAddFromStdin: the password piped in (one line, its CRLF
+// dropped) is stretched as the page does and opens the account, and it is
+// written nowhere: not in the output, not in the database. (Each stretch
+// and verifier costs a second, several under -race: this test and the
+// terminal one are the only ones that pay it.)
 func TestAccountsAddFromStdin(t *testing.T) {
-	cfg := writeConfig(t, accountsConfig)
+	port := freePort(t)
+	origin := fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := writeConfig(t, strings.Replace(accountsConfig, "127.0.0.1:5000", origin, 1))
 	before := time.Now().UnixMilli()
-	got := addAccount(t, cfg, " Me@Example.ORG ", testPassword)
-	if got.Email != "me@example.org" || !hex32.MatchString(got.UID) || got.Disabled || got.SyncUser != got.UID+"@127.0.0.1:5000" {
+	status, out, errOut := runCmd(t, t.Context(), cfg, pipeInput(t, testPassword+"\r\nnext line\n"), "accounts", "add", " Me@Example.ORG ", "--json")
+	if status != 0 {
+		t.Fatalf("accounts add: exit %d\n%s%s", status, out, errOut)
+	}
+	var got accountJSONOut
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("accounts add --json: %v\n%s", err, out)
+	}
+	if got.Email != "me@example.org" || !hex32.MatchString(got.UID) || got.Disabled || got.SyncUser != got.UID+"@"+origin ||
+		got.CreatedAt == nil || got.KeysChangedAt == nil {
 		t.Errorf("accounts add --json: %+v", got)
+	}
+	if strings.Contains(out+errOut, "horse") {
+		t.Errorf("the output shows the password:\n%s%s", out, errOut)
 	}
 	as, _ := openAccountsStore(t, cfg)
 	a, err := as.AccountByEmail(t.Context(), "me@example.org")
@@ -130,17 +149,30 @@ func TestAccountsAddFromStdin(t *testing.T) {
 	if a.KeysChangedAt < before || a.KeysChangedAt != a.VerifierSetAt || a.CreatedAt != a.KeysChangedAt {
 		t.Errorf("keysChangedAt %d, verifierSetAt %d, createdAt %d: want equal and not before %d", a.KeysChangedAt, a.VerifierSetAt, a.CreatedAt, before)
 	}
-	if !signsIn(t, a, testPassword) {
-		t.Error("the password does not open the account")
-	}
-	for _, wrong := range []string{testPassword + "\n", "Correct horse battery staple", ""} {
-		if signsIn(t, a, wrong) {
-			t.Errorf("%q opens the account", wrong)
+	// The accounts service lets the page sign in with what it derives
+	// from the password, and with nothing else.
+	m, logs := newTestMain(t, "-config", cfg, "-http", origin)
+	runMain(t, m, logs)
+	authPW := pageAuthPW(a, testPassword)
+	wrong := bytes.Clone(authPW)
+	wrong[0] ^= 1
+	for _, tc := range []struct {
+		authPW []byte
+		want   int
+	}{{authPW, http.StatusOK}, {wrong, http.StatusBadRequest}} {
+		body := fmt.Sprintf(`{"email":"me@example.org","authPW":"%x"}`, tc.authPW)
+		resp, err := http.Post("http://"+origin+"/v1/account/login", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || (tc.want == http.StatusOK) != strings.Contains(string(answer), `"uid":"`+a.UID+`"`) {
+			t.Errorf("login with authPW %x…: %d %s, want %d", tc.authPW[:4], resp.StatusCode, answer, tc.want)
 		}
 	}
-	// The password and what the page derives from it before the verifier
-	// (authPW) appear in no file of the database.
-	authPW := onepw.AuthPW(onepw.QuickStretchV2(testPassword, a.ClientSalt))
+	// Neither the password nor authPW (what the page sends) is in any
+	// file of the database.
 	files, _ := filepath.Glob(filepath.Join(filepath.Dir(cfg), "syncserver.db*"))
 	if len(files) == 0 {
 		t.Fatal("no database files")
@@ -157,36 +189,9 @@ func TestAccountsAddFromStdin(t *testing.T) {
 
 	// A second account of the same email is refused before any password
 	// is read.
-	status, out, errOut := runCmd(t, t.Context(), cfg, pipeInput(t, "another password\n"), "accounts", "add", "me@example.org")
+	status, out, errOut = runCmd(t, t.Context(), cfg, pipeInput(t, "another password\n"), "accounts", "add", "me@example.org")
 	if status != exitFail || !strings.Contains(errOut, "an account me@example.org exists already") {
 		t.Errorf("second add: exit %d\n%s%s", status, out, errOut)
-	}
-}
-
-// TestAccountsAddOutput: the text answer names the account and the one
-// Firefox setting, and never the password.
-func TestAccountsAddOutput(t *testing.T) {
-	cfg := writeConfig(t, accountsConfig)
-	status, out, errOut := runCmd(t, t.Context(), cfg, pipeInput(t, testPassword+"\r\n"), "accounts", "add", "you@example.org")
-	if status != 0 {
-		t.Fatalf("exit %d\n%s%s", status, out, errOut)
-	}
-	for _, want := range []string{"Created the account you@example.org (uid ", "identity.fxaccounts.autoconfig.uri = http://127.0.0.1:5000"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
-	if strings.Contains(out+errOut, testPassword) {
-		t.Errorf("the output shows the password:\n%s%s", out, errOut)
-	}
-	as, _ := openAccountsStore(t, cfg)
-	a, err := as.AccountByEmail(t.Context(), "you@example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// "\r\n" ends the line; it is not part of the password.
-	if !signsIn(t, a, testPassword) {
-		t.Error("the password without its CRLF does not open the account")
 	}
 }
 
@@ -274,8 +279,13 @@ func TestAccountsAddOnTerminal(t *testing.T) {
 
 	t.Run("match", func(t *testing.T) {
 		r, master, slave := typeAt(t, "tty@example.org", testPassword, testPassword)
-		if r.status != 0 || !strings.Contains(r.out, "Created the account tty@example.org") {
+		if r.status != 0 {
 			t.Fatalf("exit %d\n%s%s", r.status, r.out, r.errOut)
+		}
+		for _, want := range []string{"Created the account tty@example.org (uid ", "identity.fxaccounts.autoconfig.uri = http://127.0.0.1:5000 in about:config"} {
+			if !strings.Contains(r.out, want) {
+				t.Errorf("output lacks %q:\n%s", want, r.out)
+			}
 		}
 		if !echoOn(t, slave) {
 			t.Error("the terminal does not echo any more")
@@ -288,9 +298,8 @@ func TestAccountsAddOnTerminal(t *testing.T) {
 			t.Errorf("the password was echoed: %q", echoed[:n])
 		}
 		as, _ := openAccountsStore(t, cfg)
-		a, err := as.AccountByEmail(t.Context(), "tty@example.org")
-		if err != nil || !signsIn(t, a, testPassword) {
-			t.Errorf("account %+v, %v: the typed password does not open it", a, err)
+		if _, err := as.AccountByEmail(t.Context(), "tty@example.org"); err != nil {
+			t.Errorf("no account: %v", err)
 		}
 	})
 	t.Run("mismatch", func(t *testing.T) {
@@ -313,6 +322,42 @@ func TestAccountsAddOnTerminal(t *testing.T) {
 		if _, err := as.AccountByEmail(t.Context(), email); !errors.Is(err, db.ErrNotFound) {
 			t.Errorf("%s: %v, want no account", email, err)
 		}
+	}
+}
+
+// TestNewPasswordOnTerminal: what newPassword returns is exactly what was
+// typed on the terminal, line ending excluded, non-ASCII included, so the
+// stretch sees the password the page would see.
+func TestNewPasswordOnTerminal(t *testing.T) {
+	const typed = "pässwörd mit Ümläuten ✓"
+	master, slave := openPTY(t)
+	stderr := &syncBuffer{}
+	m := NewMain()
+	m.Stdin, m.Stderr = slave, stderr
+	type answer struct {
+		pw  string
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		pw, err := m.newPassword(t.Context(), "me@example.org")
+		done <- answer{pw, err}
+	}()
+	for _, prompt := range []string{"Password for me@example.org: ", "The same password again: "} {
+		eventually(t, 30*time.Second, "no prompt "+prompt+" with echo off", func() bool {
+			return strings.Contains(stderr.String(), prompt) && !echoOn(t, slave)
+		})
+		if _, err := master.WriteString(typed + "\r"); err != nil { // Enter sends CR; the terminal makes it NL
+			t.Fatal(err)
+		}
+	}
+	select {
+	case a := <-done:
+		if a.err != nil || a.pw != typed {
+			t.Errorf("newPassword = %q, %v; want %q", a.pw, a.err, typed)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("newPassword did not return")
 	}
 }
 
@@ -343,11 +388,11 @@ func TestAccountsListDisableEnable(t *testing.T) {
 	if status != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("empty list --json: exit %d\n%s", status, out)
 	}
-	b := addAccount(t, cfg, "b@example.org", testPassword)
-	a := addAccount(t, cfg, "a@example.org", testPassword)
+	as, _ := openAccountsStore(t, cfg)
+	b := seedAccount(t, as, "b@example.org")
+	a := seedAccount(t, as, "a@example.org")
 
 	// A session and a refresh token of b, which disable revokes.
-	as, _ := openAccountsStore(t, cfg)
 	now := time.Now().UnixMilli()
 	session := db.AuthToken{IDHash: onepw.HashID(strings.Repeat("ab", 32)), Kind: db.TokenSession, UID: b.UID, HMACKey: make([]byte, 32), CreatedAt: now, LastUsed: now}
 	refresh := db.RefreshToken{Hash: onepw.HashID(strings.Repeat("cd", 32)), ClientID: "5882386c6d801776", UID: b.UID, Scope: onepw.ScopeOldSync, CreatedAt: now, LastUsed: now}
@@ -422,9 +467,10 @@ func TestAccountsListDisableEnable(t *testing.T) {
 // Sync data, kept under <uid>@<accounts host> by the tokenserver.
 func TestAccountsRemove(t *testing.T) {
 	cfg := writeConfig(t, accountsConfig)
-	gone := addAccount(t, cfg, "gone@example.org", testPassword)
-	stays := addAccount(t, cfg, "stays@example.org", testPassword)
 	as, m := openAccountsStore(t, cfg)
+	gone := seedAccount(t, as, "gone@example.org")
+	stays := seedAccount(t, as, "stays@example.org")
+	syncUser := func(a db.Account) string { return a.UID + "@127.0.0.1:5000" }
 	ctx := t.Context()
 	users := m.Store.Users()
 	if err := users.EnsureNode(ctx, db.Service, m.Config.Tokenserver.NodeURL, tokenNodeCapacity); err != nil {
@@ -432,9 +478,9 @@ func TestAccountsRemove(t *testing.T) {
 	}
 	// Their tokenserver records, with a record of Sync data each.
 	syncUIDs := map[string]db.UID{}
-	for _, a := range []accountJSONOut{gone, stays} {
+	for _, a := range []db.Account{gone, stays} {
 		ms := time.Now().UnixMilli()
-		u, err := users.AllocateUser(ctx, db.Service, a.SyncUser, ms, ms, "", m.Config.Tokenserver.NodeURL)
+		u, err := users.AllocateUser(ctx, db.Service, syncUser(a), ms, ms, "", m.Config.Tokenserver.NodeURL)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -472,7 +518,7 @@ func TestAccountsRemove(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); status != 0 || err != nil {
 		t.Fatalf("remove --json: exit %d, %v\n%s%s", status, err, out, errOut)
 	}
-	if res.Email != "gone@example.org" || res.UID != gone.UID || !res.Removed || res.SyncUser != gone.SyncUser ||
+	if res.Email != "gone@example.org" || res.UID != gone.UID || !res.Removed || res.SyncUser != syncUser(gone) ||
 		len(res.DeletedUIDs) != 1 || res.DeletedUIDs[0] != syncUIDs["gone@example.org"] || res.Records != 1 {
 		t.Errorf("remove --json: %+v", res)
 	}
@@ -500,13 +546,13 @@ func TestAccountsRemove(t *testing.T) {
 		t.Errorf("the other account has %d bookmarks, want 1", n)
 	}
 	// Its tokenserver record is retired: no token for it any more.
-	u, err := users.GetUser(ctx, db.Service, gone.SyncUser)
+	u, err := users.GetUser(ctx, db.Service, syncUser(gone))
 	if err != nil || u.Generation != db.RetiredGeneration {
 		t.Errorf("tokenserver record after remove: %+v, %v", u, err)
 	}
 
 	// An account that never synced: removed, text output.
-	never := addAccount(t, cfg, "never@example.org", testPassword)
+	never := seedAccount(t, as, "never@example.org")
 	status, out, errOut = runCmd(t, ctx, cfg, nil, "accounts", "remove", never.UID, "--yes")
 	if status != 0 || !strings.Contains(out, "Removed the account never@example.org; it had no Sync data here.") {
 		t.Errorf("remove: exit %d\n%s%s", status, out, errOut)
@@ -574,7 +620,7 @@ func TestAccountsInvite(t *testing.T) {
 	}
 
 	// Not for an email that has an account; not for two.
-	addAccount(t, cfg, "taken@example.org", testPassword)
+	seedAccount(t, as, "taken@example.org")
 	if status, out, errOut := runCmd(t, t.Context(), cfg, nil, "accounts", "invite", "taken@example.org"); status != exitFail || !strings.Contains(errOut, "exists already") {
 		t.Errorf("invite for an existing account: exit %d\n%s%s", status, out, errOut)
 	}
@@ -598,7 +644,9 @@ func TestAccountsCommandsWithAccountsOff(t *testing.T) {
 // machine.
 func TestCheckAccounts(t *testing.T) {
 	cfg := writeConfig(t, accountsConfig)
-	addAccount(t, cfg, "me@example.org", testPassword)
+	as, m := openAccountsStore(t, cfg)
+	seedAccount(t, as, "me@example.org")
+	m.Close()
 	status, out, errOut := runCmd(t, t.Context(), cfg, nil, "check")
 	if status != 0 {
 		t.Fatalf("check: exit %d\n%s%s", status, out, errOut)
