@@ -257,6 +257,7 @@ async function start() {
     setStatus("This browser is not set up for this server: the account will be created, and you can then sign in from Firefox.");
   }
   setState("ready");
+  (emailInput.value ? passwordInput : emailInput).focus();
 }
 
 async function submit(event) {
@@ -264,6 +265,7 @@ async function submit(event) {
   if (busy) return;
   busy = true;
   submitButton.disabled = true;
+  form.setAttribute("aria-busy", "true");
   errorBox.textContent = "";
   setState("working");
   try {
@@ -286,6 +288,7 @@ async function submit(event) {
     }
   } finally {
     busy = false;
+    form.removeAttribute("aria-busy");
     submitButton.disabled = !channel && !invite;
   }
 }
