@@ -65,7 +65,7 @@ func createAccount(ctx context.Context, store db.AccountsStore, email, clientSal
 	randRead(kA)
 	var v onepw.Verifier
 	var err error
-	withScrypt(func() { v, err = onepw.NewVerifier(authPW, wrapKb) })
+	withScrypt(func() { v, err = kdf.newVerifier(authPW, wrapKb) })
 	if err != nil {
 		return db.Account{}, nil, err
 	}
@@ -134,7 +134,7 @@ func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error
 	acct, err := s.store.AccountByEmail(ctx, email)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
-		withScrypt(func() { onepw.DummyWork(authPW) })
+		withScrypt(func() { kdf.dummyWork(authPW) })
 		return nil, errIncorrectPassword()
 	case err != nil:
 		return nil, errServer(err)
@@ -142,7 +142,7 @@ func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error
 	var wrapKb []byte
 	var ok bool
 	v := onepw.Verifier{AuthSalt: acct.AuthSalt, VerifyHash: acct.VerifyHash, WrapWrapKb: acct.WrapWrapKb}
-	withScrypt(func() { wrapKb, ok = v.Unwrap(authPW) })
+	withScrypt(func() { wrapKb, ok = kdf.unwrap(v, authPW) })
 	if !ok {
 		return nil, errIncorrectPassword()
 	}
@@ -388,12 +388,12 @@ func (s *Service) passwordChange(ctx context.Context, c *call) (*handlers.Respon
 	acct := cr.account
 	old := onepw.Verifier{AuthSalt: acct.AuthSalt, VerifyHash: acct.VerifyHash, WrapWrapKb: acct.WrapWrapKb}
 	var ok bool
-	withScrypt(func() { _, ok = old.Unwrap(oldPW) })
+	withScrypt(func() { _, ok = kdf.unwrap(old, oldPW) })
 	if !ok {
 		return nil, errIncorrectPassword()
 	}
 	var v onepw.Verifier
-	withScrypt(func() { v, err = onepw.NewVerifier(newPW, wrapKb) })
+	withScrypt(func() { v, err = kdf.newVerifier(newPW, wrapKb) })
 	if err != nil {
 		return nil, errServer(err)
 	}

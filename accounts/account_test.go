@@ -29,7 +29,7 @@ func TestCreateAccountStoresNoSecret(t *testing.T) {
 	if got.UID != a.UID || !isHex(a.UID, 16) || got.KeysChangedAt != testEpoch.UnixMilli() || got.VerifierSetAt != got.KeysChangedAt || len(got.KA) != 32 {
 		t.Fatalf("account %+v", got)
 	}
-	if _, ok := (onepw.Verifier{AuthSalt: got.AuthSalt, VerifyHash: got.VerifyHash, WrapWrapKb: got.WrapWrapKb}).Unwrap(authPW); !ok {
+	if _, ok := kdf.unwrap(onepw.Verifier{AuthSalt: got.AuthSalt, VerifyHash: got.VerifyHash, WrapWrapKb: got.WrapWrapKb}, authPW); !ok {
 		t.Fatal("the stored verifier does not open with authPW")
 	}
 	for _, b := range [][]byte{got.AuthSalt, got.VerifyHash, got.WrapWrapKb, got.KA} {

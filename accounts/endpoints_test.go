@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -476,5 +477,57 @@ func TestKeysOfAnotherProcess(t *testing.T) {
 	}
 	if _, err := other.Verifier().Verify(context.Background(), h.syncToken(si.session)); err != nil {
 		t.Fatalf("and back: %v", err)
+	}
+}
+
+func TestOriginAndIssuer(t *testing.T) {
+	for _, tc := range []struct{ origin, wantOrigin, issuer string }{
+		{"https://Accounts.Example.org", "https://accounts.example.org", "accounts.example.org"},
+		{"https://accounts.example.org:443/", "https://accounts.example.org", "accounts.example.org"},
+		{"https://accounts.example.org:8443", "https://accounts.example.org:8443", "accounts.example.org:8443"},
+		{"http://127.0.0.1:5000", "http://127.0.0.1:5000", "127.0.0.1:5000"},
+		{"http://[::1]", "http://[::1]", "[::1]"},
+		{"http://[::1]:5000", "http://[::1]:5000", "[::1]:5000"},
+	} {
+		h := newHarness(t, func(o *Options) { o.Origin = tc.origin })
+		if h.svc.Origin() != tc.wantOrigin || h.svc.Issuer() != tc.issuer {
+			t.Errorf("%s: origin %q issuer %q, want %q %q", tc.origin, h.svc.Origin(), h.svc.Issuer(), tc.wantOrigin, tc.issuer)
+		}
+	}
+	for _, bad := range []string{"", "accounts.example.org", "ftp://x", "https://x/path", "https://x?q=1"} {
+		if _, err := New(context.Background(), Options{Store: newMemStore(), Origin: bad}); err == nil {
+			t.Errorf("origin %q accepted", bad)
+		}
+	}
+}
+
+// TestGarbageNeverCrashes sends malformed bodies and queries to every
+// route, signed in and not: every answer is a JSON 4xx (or a success),
+// never a 500 (which is what a recovered panic becomes).
+func TestGarbageNeverCrashes(t *testing.T) {
+	h := newHarness(t)
+	h.addAccount("me@example.org", "pw")
+	si := (&pageClient{h: h, email: "me@example.org", password: "pw"}).signIn()
+	bodies := []string{"", "null", "[]", `"x"`, "12", "{", `{"email":123,"authPW":[],"client_id":{},"scope":7,"code":null,"ttl":"x"}`,
+		`{"id":"` + strings.Repeat("a", 32) + `","availableCommands":[1],"payload":"x","target":5,"token":{}}`,
+		`{"grant_type":"refresh_token","refresh_token":"` + strings.Repeat("\u00e9", 40) + `","client_id":"5882386c6d801776"}`,
+		strings.Repeat("[", 10000)}
+	for path, rt := range routes {
+		for _, b := range bodies {
+			for _, signed := range []bool{false, true} {
+				if signed && path == "/v1/session/destroy" {
+					continue // would sign the session out for the routes after it
+				}
+				uri := path + "?index=x&limit=-1&uid=%zz&filterIdleDevicesTimestamp=abc&keys=true"
+				r := h.request(rt.method, uri, b)
+				if signed {
+					r = h.hawkSigned(r, si.session, onepw.KindSession)
+				}
+				resp := h.serve(r)
+				if resp.Status >= 500 || (resp.Status != http.StatusNotModified && !json.Valid(resp.Body)) {
+					t.Errorf("%s %s signed=%v body %.40q: %d %s", rt.method, path, signed, b, resp.Status, resp.Body)
+				}
+			}
+		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"syncserver/accounts/onepw"
 )
 
 func randRead(b []byte) { rand.Read(b) } // never fails since Go 1.24
@@ -20,6 +22,14 @@ var scryptSlots = make(chan struct{}, 2)
 // scryptRuns counts the scrypt runs, so tests can prove that an unknown
 // email costs the same work as a wrong password.
 var scryptRuns atomic.Int64
+
+// kdf is the server-side password work of onepw. Only the tests under
+// the race detector, where scrypt takes seconds, put a cheap stand-in here.
+var kdf = struct {
+	newVerifier func(authPW, wrapKb []byte) (onepw.Verifier, error)
+	unwrap      func(v onepw.Verifier, authPW []byte) ([]byte, bool)
+	dummyWork   func(authPW []byte)
+}{onepw.NewVerifier, onepw.Verifier.Unwrap, onepw.DummyWork}
 
 func withScrypt(f func()) {
 	scryptRuns.Add(1)

@@ -111,13 +111,13 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		return nil, errors.New("accounts: no store")
 	}
 	u, err := url.Parse(strings.TrimSuffix(o.Origin, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return nil, fmt.Errorf("accounts: origin %q is not scheme://host[:port]", o.Origin)
 	}
 	s := &Service{
 		store:  o.Store,
 		opts:   o,
-		origin: u.Scheme + "://" + strings.ToLower(u.Host),
 		https:  u.Scheme == "https",
 		log:    o.Logger,
 		now:    o.Now,
@@ -131,10 +131,20 @@ func New(ctx context.Context, o Options) (*Service, error) {
 			return nil, fmt.Errorf("accounts: origin %q: bad port", o.Origin)
 		}
 	}
+	// The issuer is written like the origin's authority (an IPv6 address
+	// in brackets, the port only when not the scheme's default), as
+	// config's AccountsConfig.Issuer, which the admin commands use to find
+	// an account's Sync data.
 	s.issuer = s.hawkHost
+	if strings.Contains(s.issuer, ":") {
+		s.issuer = "[" + s.issuer + "]"
+	}
 	if s.hawkPort != defaultPort(u.Scheme) {
 		s.issuer = net.JoinHostPort(s.hawkHost, strconv.Itoa(s.hawkPort))
 	}
+	// The origin is written the same way, so that the default port never
+	// makes two spellings of one origin (the tokens' iss compares it).
+	s.origin = u.Scheme + "://" + s.issuer
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -116,12 +116,22 @@ func TestAccountsDedicatedOrigin(t *testing.T) {
 		t.Fatalf("accounts API on the storage origin: %s", r.body)
 	}
 
+	// The service names its users' issuer as the admin commands do.
+	var acct db.Account
+	svc, err := m.accountsService(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Issuer() != m.Config.Accounts.Issuer() || svc.Issuer() != acc {
+		t.Fatalf("issuer %q, config says %q", svc.Issuer(), m.Config.Accounts.Issuer())
+	}
+
 	// End to end through the real server: an account, login, an access
 	// token, the tokenserver.
 	as := m.Store.(db.AccountsStore)
 	salt := onepw.NewClientSalt()
 	qs := onepw.QuickStretchV2("pw", salt)
-	acct, err := accounts.CreateAccount(context.Background(), as, "me@example.org", salt, onepw.AuthPW(qs), time.Now())
+	acct, err = accounts.CreateAccount(context.Background(), as, "me@example.org", salt, onepw.AuthPW(qs), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +160,10 @@ func TestAccountsDedicatedOrigin(t *testing.T) {
 	}
 	if err := json.Unmarshal(r.body, &st); r.status != 200 || err != nil {
 		t.Fatalf("tokenserver: %d %s\n%s", r.status, r.body, logs)
+	}
+	// The tokenserver keeps the user as <uid>@<accounts host>.
+	if _, err := m.Store.Users().GetUser(context.Background(), db.Service, acct.UID+"@"+acc); err != nil {
+		t.Fatalf("no tokenserver user %s@%s: %v", acct.UID, acc, err)
 	}
 	if strings.Contains(logs.String(), login.SessionToken) || strings.Contains(logs.String(), tok.AccessToken) {
 		t.Fatal("a token in the log")
