@@ -69,9 +69,9 @@ func (s *stack) syncPrefs() map[string]any {
 	return p
 }
 
-// userJS is a profile's user.js: the offline prefs, then the stack's, then
-// the Marionette port.
-func (s *stack) userJS(t *testing.T, marionettePort int) string {
+// userJS is a profile's user.js: the offline prefs, then the given ones
+// (values are JSON), then the Marionette port.
+func userJS(t *testing.T, prefs map[string]any, marionettePort int) string {
 	t.Helper()
 	offline, err := os.ReadFile(filepath.Join("testdata", "offline-user.js"))
 	if err != nil {
@@ -80,15 +80,17 @@ func (s *stack) userJS(t *testing.T, marionettePort int) string {
 	var b strings.Builder
 	b.Write(offline)
 	b.WriteString("\n// The Firefox end-to-end test's servers.\n")
-	prefs := s.syncPrefs()
-	prefs["marionette.port"] = marionettePort
-	names := make([]string, 0, len(prefs))
-	for k := range prefs {
+	all := map[string]any{"marionette.port": marionettePort}
+	for k, v := range prefs {
+		all[k] = v
+	}
+	names := make([]string, 0, len(all))
+	for k := range all {
 		names = append(names, k)
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		v, _ := json.Marshal(prefs[k])
+		v, _ := json.Marshal(all[k])
 		fmt.Fprintf(&b, "user_pref(%q, %s);\n", k, v)
 	}
 	return b.String()
@@ -99,23 +101,30 @@ func (s *stack) userJS(t *testing.T, marionettePort int) string {
 // start-up).
 func (s *stack) startBrowser(t *testing.T, name string) *browser {
 	t.Helper()
+	return startFirefox(t, s.dir, s.logs, s.env, name, s.syncPrefs())
+}
+
+// startFirefox starts a headless Firefox with the profile dir/profile-name,
+// the offline prefs plus prefs, its log in logs, and env.
+func startFirefox(t *testing.T, dir, logs string, env []string, name string, prefs map[string]any) *browser {
+	t.Helper()
 	port := freePort(t)
-	profile := filepath.Join(s.dir, "profile-"+name)
+	profile := filepath.Join(dir, "profile-"+name)
 	mkdirs(t, 0o700, profile)
-	if err := os.WriteFile(filepath.Join(profile, "user.js"), []byte(s.userJS(t, port)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(profile, "user.js"), []byte(userJS(t, prefs, port)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	binary, _ := lookProgram("firefox-esr")
 	cmd := exec.Command(binary, "--headless", "--marionette", "--remote-allow-system-access",
 		"--no-remote", "--profile", profile)
-	cmd.Env = append(append([]string(nil), s.env...),
+	cmd.Env = append(append([]string(nil), env...),
 		"MOZ_DISABLE_NONLOCAL_CONNECTIONS=1",
 		"MOZ_CRASHREPORTER_DISABLE=1",
 		"MOZ_HEADLESS=1",
 	)
 	cmd.Dir = profile
 	b := &browser{name: name, profile: profile, port: port}
-	b.proc = startProc(t, "firefox "+name, filepath.Join(s.logs, "firefox-"+name+".log"), cmd)
+	b.proc = startProc(t, "firefox "+name, filepath.Join(logs, "firefox-"+name+".log"), cmd)
 	// Registered after startProc's cleanup, so it runs first: quit
 	// politely, then let the process cleanup make sure.
 	t.Cleanup(func() {
@@ -195,5 +204,62 @@ func (b *browser) run(t *testing.T, out any, script string, args ...any) {
 			t.Fatalf("firefox %s: %v\n%s", b.name, err, jsErr.Stacktrace)
 		}
 		t.Fatalf("firefox %s: %v", b.name, err)
+	}
+}
+
+// content runs a script in the web page of the current tab (no
+// privileges), decoding its result into out, and returns to the chrome
+// context.
+func (b *browser) content(t *testing.T, out any, script string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout+10*time.Second)
+	defer cancel()
+	if args == nil {
+		args = []any{}
+	}
+	err := b.mc.SetContext(ctx, marionette.ContextContent)
+	if err == nil {
+		err = b.mc.ExecuteScript(ctx, script, args, out)
+		if cerr := b.mc.SetContext(ctx, marionette.ContextChrome); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Fatalf("firefox %s (content): %v", b.name, err)
+	}
+}
+
+// navigate loads url in the current tab and waits for it to load.
+func (b *browser) navigate(t *testing.T, url string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := b.mc.SetContext(ctx, marionette.ContextContent)
+	if err == nil {
+		err = b.mc.Send(ctx, "WebDriver:Navigate", map[string]any{"url": url}, nil)
+		if cerr := b.mc.SetContext(ctx, marionette.ContextChrome); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Fatalf("firefox %s: navigating to %s: %v", b.name, url, err)
+	}
+}
+
+// waitState polls the page's <body data-state> until done returns true for
+// it, and returns it; it fails the test after timeout.
+func (b *browser) waitState(t *testing.T, timeout time.Duration, done func(state string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var state string
+	for {
+		b.content(t, &state, `return document.body ? (document.body.dataset.state || "") : "";`)
+		if done(state) {
+			return state
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("firefox %s: the page's data-state is still %q after %v", b.name, state, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

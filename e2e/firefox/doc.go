@@ -1,7 +1,11 @@
 // Package firefox is the end-to-end test with the only client that matters:
-// Debian's firefox-esr, headless, signing in to the Firefox Accounts
-// stand-in (internal/fxatest) and syncing bookmarks, history, prefs and
-// passwords through syncserver behind nginx over FastCGI.
+// Debian's firefox-esr, headless. TestFirefox signs in to the Firefox
+// Accounts stand-in (internal/fxatest) and syncs bookmarks, history, prefs
+// and passwords through syncserver behind nginx over FastCGI.
+// TestFirefoxAccounts signs in on the built-in accounts' own page
+// ([accounts] enabled) with nothing but identity.fxaccounts.autoconfig.uri
+// set, and TestFirefoxPageCrypto checks that page's crypto.js inside
+// Firefox against accounts/onepw.
 //
 // The test runs in a private, loopback-only network namespace (and PID
 // namespace, so nothing it starts can outlive it): the test binary re-runs

@@ -56,7 +56,7 @@ func TestFirefox(t *testing.T) {
 	if binary == "" {
 		binary = buildSyncserver(t, dir)
 	}
-	runInNamespaces(t, dir, binary)
+	runInNamespaces(t, dir, binary, "TestFirefox")
 }
 
 // required reports whether SYNCSERVER_TEST_REQUIRE lists firefox.
@@ -115,10 +115,10 @@ func buildSyncserver(t *testing.T, dir string) string {
 	return out
 }
 
-// runInNamespaces runs this test binary again, inside new namespaces, and
-// relays what it prints. The copy is killed if this process dies, and
+// runInNamespaces runs this test binary again, inside new namespaces, for
+// the test named test only, and relays what it prints. The copy is killed if this process dies, and
 // everything it started dies with it (it is PID 1 of its PID namespace).
-func runInNamespaces(t *testing.T, dir, binary string) {
+func runInNamespaces(t *testing.T, dir, binary, test string) {
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func runInNamespaces(t *testing.T, dir, binary string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	args := []string{"-test.run=^TestFirefox$", "-test.v", fmt.Sprintf("-test.timeout=%v", timeout-5*time.Second)}
+	args := []string{"-test.run=^" + test + "$", "-test.v", fmt.Sprintf("-test.timeout=%v", timeout-5*time.Second)}
 	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Env = append(os.Environ(), insideEnv+"="+dir, syncserverEnv+"="+binary)
 	cmd.Dir, _ = os.Getwd()
@@ -153,7 +153,7 @@ func runInNamespaces(t *testing.T, dir, binary string) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(strings.TrimSpace(line), "--- SKIP: TestFirefox") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--- SKIP: "+test+" ") {
 			skipped = line
 		}
 		t.Log(line)

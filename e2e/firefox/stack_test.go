@@ -68,22 +68,7 @@ func mkdirs(t *testing.T, mode os.FileMode, dirs ...string) {
 func startStack(t *testing.T, dir string) *stack {
 	t.Helper()
 	s := &stack{dir: dir, logs: filepath.Join(dir, "logs")}
-	// t.TempDir makes dir and its parent 0700: let www-data through.
-	mkdirs(t, 0o711, filepath.Dir(dir), dir, filepath.Join(dir, "run"), filepath.Join(dir, "nginx"))
-	mkdirs(t, 0o700, s.logs, filepath.Join(dir, "tmp"), filepath.Join(dir, "home"), filepath.Join(dir, "db"))
-	s.env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + filepath.Join(dir, "home"),
-		"TMPDIR=" + filepath.Join(dir, "tmp"),
-		"XDG_CACHE_HOME=" + filepath.Join(dir, "home", ".cache"),
-		"XDG_CONFIG_HOME=" + filepath.Join(dir, "home", ".config"),
-		"XDG_DATA_HOME=" + filepath.Join(dir, "home", ".local", "share"),
-		"XDG_RUNTIME_DIR=" + filepath.Join(dir, "tmp"),
-		"LANG=C.UTF-8",
-	}
-	if v := os.Getenv("GORACE"); v != "" {
-		s.env = append(s.env, "GORACE="+v)
-	}
+	s.env = workDirs(t, dir)
 
 	s.fxa = fxatest.New(t)
 	s.account = fxatest.NewAccount("e2e@example.com")
@@ -99,6 +84,30 @@ func startStack(t *testing.T, dir string) *stack {
 	s.nginx = s.startNginx(t, port, socket)
 	s.waitReady(t)
 	return s
+}
+
+// workDirs makes the directories of a run under dir (logs, tmp, home,
+// db, run, nginx) and returns the base environment of the processes it
+// starts, whose home and temporary directories are there.
+func workDirs(t *testing.T, dir string) []string {
+	t.Helper()
+	// t.TempDir makes dir and its parent 0700: let www-data through.
+	mkdirs(t, 0o711, filepath.Dir(dir), dir, filepath.Join(dir, "run"), filepath.Join(dir, "nginx"))
+	mkdirs(t, 0o700, filepath.Join(dir, "logs"), filepath.Join(dir, "tmp"), filepath.Join(dir, "home"), filepath.Join(dir, "db"))
+	env := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + filepath.Join(dir, "home"),
+		"TMPDIR=" + filepath.Join(dir, "tmp"),
+		"XDG_CACHE_HOME=" + filepath.Join(dir, "home", ".cache"),
+		"XDG_CONFIG_HOME=" + filepath.Join(dir, "home", ".config"),
+		"XDG_DATA_HOME=" + filepath.Join(dir, "home", ".local", "share"),
+		"XDG_RUNTIME_DIR=" + filepath.Join(dir, "tmp"),
+		"LANG=C.UTF-8",
+	}
+	if v := os.Getenv("GORACE"); v != "" {
+		env = append(env, "GORACE="+v)
+	}
+	return env
 }
 
 // freePort picks a loopback port. Nothing else runs in this network
