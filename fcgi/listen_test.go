@@ -5,6 +5,7 @@ package fcgi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -177,7 +178,7 @@ func TestStdinListener(t *testing.T) {
 	}
 	l.Close()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStdinHelper$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "FCGI_STDIN_HELPER=serve")
 	cmd.Stdin = f
 	out := new(strings.Builder)
@@ -193,7 +194,7 @@ func TestStdinListener(t *testing.T) {
 	waitHelper(t, cmd, out)
 
 	// Without a socket on stdin the server must notice.
-	cmd = exec.Command(os.Args[0], "-test.run=^TestStdinHelper$")
+	cmd = exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "FCGI_STDIN_HELPER=check")
 	out = new(strings.Builder)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -219,27 +220,39 @@ func waitHelper(t *testing.T, cmd *exec.Cmd, out *strings.Builder) {
 	}
 }
 
-// TestStdinHelper is the child process of TestStdinListener.
-func TestStdinHelper(t *testing.T) {
-	mode := os.Getenv("FCGI_STDIN_HELPER")
-	switch mode {
-	case "":
-		t.Skip("helper process for TestStdinListener")
-	case "check":
+// TestMain runs the child process of TestStdinListener when
+// FCGI_STDIN_HELPER names its mode, and the tests otherwise. The child is
+// not a test of its own, so that no test skips when run alone.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("FCGI_STDIN_HELPER"); mode != "" {
+		if err := stdinHelper(mode); err != nil {
+			fmt.Fprintln(os.Stderr, "stdin helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// stdinHelper is the child process of TestStdinListener: in mode "check"
+// stdin is not a socket and the listener must say so; in mode "serve" it
+// serves one request on the socket it was handed as stdin.
+func stdinHelper(mode string) error {
+	if mode == "check" {
 		if StdinIsSocket() {
-			t.Fatal("StdinIsSocket with stdin not a socket")
+			return errors.New("StdinIsSocket with stdin not a socket")
 		}
 		if _, err := ListenerFromStdin(); err == nil {
-			t.Fatal("ListenerFromStdin without a socket")
+			return errors.New("ListenerFromStdin without a socket")
 		}
-		return
+		return nil
 	}
 	if !StdinIsSocket() {
-		t.Fatal("StdinIsSocket = false")
+		return errors.New("StdinIsSocket = false")
 	}
 	l, err := ListenerFromStdin()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	served := make(chan struct{})
 	s := NewServer(handlers.HandlerFunc(func(_ context.Context, r *handlers.Request) *handlers.Response {
@@ -251,14 +264,15 @@ func TestStdinHelper(t *testing.T) {
 	select {
 	case <-served:
 	case <-time.After(10 * time.Second):
-		t.Fatal("no request")
+		return errors.New("no request")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Shutdown(ctx); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := <-errCh; !errors.Is(err, http.ErrServerClosed) {
-		t.Fatal(err)
+		return err
 	}
+	return nil
 }
