@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"syncserver/db"
+	"syncserver/internal/testdb"
 )
 
 // Kill -9 under load: the shape of the test.
@@ -37,9 +38,7 @@ const (
 //   - no record holds anything that was not written;
 //   - the database passes integrity_check.
 func TestKill9UnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and kills it")
-	}
+	testdb.SkipShort(t, "builds the binary and kills it")
 	bin := buildBinary(t)
 	port := freePort(t)
 	cfg := writeConfig(t, fmt.Sprintf(`[syncserver]

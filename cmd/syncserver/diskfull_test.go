@@ -108,9 +108,7 @@ func sqliteQuickCheck(t *testing.T, path string) {
 // MariaDB is left out: on a full disk InnoDB may abort the whole server
 // ("Out of disk space in rollback"), which is no longer about syncserver.
 func TestDiskFull(t *testing.T) {
-	if testing.Short() {
-		t.Skip("mounts a file system")
-	}
+	testdb.SkipShort(t, "mounts a file system")
 	t.Run("sqlite", func(t *testing.T) {
 		dir := mountSmallFS(t, 8<<20)
 		dbPath := filepath.Join(dir, "syncserver.db")

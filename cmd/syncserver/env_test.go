@@ -224,9 +224,7 @@ func (p *connectProxy) requests() []string {
 // only through the HTTPS proxy HTTPS_PROXY names: Firefox's token is
 // verified with keys fetched through a CONNECT tunnel.
 func TestEnvironmentOnlyThroughProxy(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	testdb.SkipShort(t, "builds the binary")
 	bin := buildBinary(t)
 
 	// FxA over TLS as example.com, a name only the proxy knows.
@@ -350,7 +348,7 @@ func TestSQLURIPasswordFileOnServers(t *testing.T) {
 			}
 			pw, ok := u.User.Password()
 			if !ok {
-				t.Skipf("the test server's URI holds no password")
+				t.Fatal("the test server's URI holds no password: this test needs one to move into sqluri_password_file")
 			}
 			u.User = url.User(u.User.Username())
 			write := func(content string) string {

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
+
+	"syncserver/internal/testdb"
 )
 
 // openPTY opens a pseudo-terminal: the master, where the test types, and
@@ -14,6 +16,9 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
+		if os.Getenv(testdb.RequireEnv) != "" {
+			t.Fatalf("no pseudo-terminal (%v), and %s is set, so this is a failure, not a skip", err, testdb.RequireEnv)
+		}
 		t.Skipf("no pseudo-terminal: %v", err)
 	}
 	t.Cleanup(func() { master.Close() })
