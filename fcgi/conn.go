@@ -2,6 +2,8 @@ package fcgi
 
 import (
 	"encoding/binary"
+	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -62,6 +64,9 @@ type reqState struct {
 // returns, then drains the unread request body; closing before both would cut
 // the response or make the kernel reset it. A request therefore counts until
 // its END_REQUEST has been written and its STDIN stream has ended.
+//
+// It also closes a kept-open connection (FCGI_KEEP_CONN, nginx's
+// fastcgi_keep_conn) during Shutdown without losing a request; see drain.
 type trackedConn struct {
 	net.Conn
 	srv     *Server
@@ -71,21 +76,48 @@ type trackedConn struct {
 	in, out  recordScanner
 	reqs     map[uint16]*reqState
 	readAny  bool
+	draining bool // Shutdown has begun: close at the next request boundary
+	finSent  bool // write side shut (FIN sent); nothing more is read or served
+	peerEOF  bool // the web server closed its side
+	dropped  bool // bytes came after finSent and were thrown away
+	noLinger bool
 	closed   bool
 	closeErr error
 }
 
+// Read passes the web server's records to net/http/fcgi, until the write side
+// has been shut: from then on it reports end of stream and throws away what
+// comes, so that a request the web server sent as the connection was being
+// closed is never read, never run, and can be retried by the web server.
 func (c *trackedConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	fin := c.finSent
+	c.mu.Unlock()
+	if fin {
+		return 0, io.EOF
+	}
 	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil && errors.Is(err, io.EOF) {
+		c.peerEOF = true
+	}
+	if c.finSent {
+		// The write side was shut while this read waited; what it got
+		// began after a request boundary, so it is a request we will not
+		// answer: drop it whole.
+		if n > 0 {
+			c.dropped = true
+		}
+		return 0, io.EOF
+	}
 	if n > 0 {
-		c.mu.Lock()
 		c.readAny = true
 		c.in.scan(p[:n], c.onRead)
-		c.mu.Unlock()
+		c.finishIfDone()
 	}
 	return n, err
 }
-
 func (c *trackedConn) onRead(typ uint8, id uint16, contentLen int) {
 	switch typ {
 	case typeBeginRequest:
@@ -106,6 +138,7 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 	if n > 0 {
 		c.mu.Lock()
 		c.out.scan(p[:n], c.onWrite)
+		c.finishIfDone()
 		c.mu.Unlock()
 	}
 	return n, err
@@ -133,13 +166,84 @@ func (c *trackedConn) settle(id uint16, st *reqState) {
 func (c *trackedConn) idle(now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.idleLocked(now)
+}
+
+func (c *trackedConn) idleLocked(now time.Time) bool {
 	if len(c.reqs) > 0 || c.in.midRecord() || c.out.midRecord() {
 		return false
 	}
 	return c.readAny || now.Sub(c.created) >= newConnGrace
 }
 
+// drain starts closing the connection for Shutdown, and closes its write side
+// as soon as it is at a request boundary. It reports whether the connection
+// is still open.
+//
+// FastCGI has no way to tell the web server that a kept-open connection is
+// about to close; it may send the next request at any moment. So the close is
+// done in this order:
+//
+//  1. nothing is closed while a request is under way or half received: a
+//     request whose BEGIN_REQUEST has been read is served in full;
+//  2. at the first request boundary, the write side is shut (FIN). Right
+//     after the last END_REQUEST, the FIN follows the response at once, so
+//     the web server sees both together and does not put the connection
+//     back in its pool (nginx checks for a pending end of stream when it
+//     frees a kept connection, and watches idle pooled ones);
+//  3. from then on nothing is read: a request that crossed the FIN is
+//     never run, and the web server sees the connection end before any
+//     byte of its answer. nginx retries such a request on another
+//     connection when it came on a kept (cached) connection, if the request
+//     may be retried (fastcgi_next_upstream, by default "error timeout":
+//     not POST, PATCH or LOCK, which only "non_idempotent" allows);
+//  4. the close is lingering: the socket is read and the bytes thrown away
+//     until the web server closes its side or lingerTimeout passes, so the
+//     kernel does not reset the connection (a reset can destroy the last
+//     response before the web server has read it).
+func (c *trackedConn) drain(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.draining = true
+	if !c.finSent && c.idleLocked(now) {
+		c.shutWrite()
+	}
+	return !c.closed
+}
+
+// finishIfDone shuts the write side of a draining connection that has just
+// reached a request boundary. c.mu is held.
+func (c *trackedConn) finishIfDone() {
+	if c.draining && !c.finSent && len(c.reqs) == 0 && !c.in.midRecord() && !c.out.midRecord() {
+		c.shutWrite()
+	}
+}
+
+type closeWriter interface{ CloseWrite() error }
+
+// shutWrite sends FIN and bounds the lingering read that follows. c.mu is
+// held.
+func (c *trackedConn) shutWrite() {
+	c.finSent = true
+	c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	if cw, ok := c.Conn.(closeWriter); ok && cw.CloseWrite() == nil {
+		return
+	}
+	// No half-close on this kind of connection: close it whole, at a
+	// request boundary all the same.
+	c.noLinger = true
+	c.Conn.Close()
+}
+
+// Close closes the connection, lingering first if its write side was shut by
+// drain and the web server has not closed its side yet.
 func (c *trackedConn) Close() error {
+	c.mu.Lock()
+	linger := c.finSent && !c.peerEOF && !c.noLinger && !c.closed
+	c.mu.Unlock()
+	if linger {
+		c.linger()
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -148,11 +252,47 @@ func (c *trackedConn) Close() error {
 	c.closed = true
 	c.closeErr = c.Conn.Close()
 	err := c.closeErr
+	dropped := c.dropped
 	c.mu.Unlock()
+	if dropped {
+		c.srv.log.Warn("fcgi: the web server sent a request on a connection closed for shutdown; it was not read, so the web server may retry it")
+	}
 	c.srv.forgetConn(c)
 	return err
+}
+
+// linger reads and throws away what the web server sends until it closes its
+// side, or the read deadline set by shutWrite passes.
+func (c *trackedConn) linger() {
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Conn.Read(buf)
+		if n > 0 {
+			c.mu.Lock()
+			c.dropped = true
+			c.mu.Unlock()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// abort closes the connection at once, without lingering (Close, or Shutdown
+// out of time).
+func (c *trackedConn) abort() {
+	c.mu.Lock()
+	c.noLinger = true
+	c.mu.Unlock()
+	c.Close()
 }
 
 // newConnGrace is how long a connection that has sent nothing yet keeps
 // Shutdown waiting for its first request (net/http waits as long).
 const newConnGrace = 5 * time.Second
+
+// lingerTimeout bounds the lingering close: the web server has read the last
+// response long before, and nginx closes its side of an idle kept connection
+// as soon as it sees ours close; Apache notices only when it next takes the
+// connection from its pool, so its connections wait this long.
+const lingerTimeout = time.Second
