@@ -76,6 +76,7 @@ type trackedConn struct {
 	in, out  recordScanner
 	reqs     map[uint16]*reqState
 	readAny  bool
+	writing  int  // Write calls under way
 	draining bool // Shutdown has begun: close at the next request boundary
 	finSent  bool // write side shut (FIN sent); nothing more is read or served
 	peerEOF  bool // the web server closed its side
@@ -133,14 +134,21 @@ func (c *trackedConn) onRead(typ uint8, id uint16, contentLen int) {
 	}
 }
 
+// Write scans p before writing it: once an END_REQUEST is on the wire, the
+// web server may send its next request (nginx reuses request id 1), and that
+// request's BEGIN_REQUEST must not be read before this END_REQUEST has been
+// counted, or it would be taken for the end of the new request. writing
+// keeps the connection busy until the bytes are out.
 func (c *trackedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writing++
+	c.out.scan(p, c.onWrite)
+	c.mu.Unlock()
 	n, err := c.Conn.Write(p)
-	if n > 0 {
-		c.mu.Lock()
-		c.out.scan(p[:n], c.onWrite)
-		c.finishIfDone()
-		c.mu.Unlock()
-	}
+	c.mu.Lock()
+	c.writing--
+	c.finishIfDone()
+	c.mu.Unlock()
 	return n, err
 }
 
@@ -170,7 +178,7 @@ func (c *trackedConn) idle(now time.Time) bool {
 }
 
 func (c *trackedConn) idleLocked(now time.Time) bool {
-	if len(c.reqs) > 0 || c.in.midRecord() || c.out.midRecord() {
+	if len(c.reqs) > 0 || c.writing > 0 || c.in.midRecord() || c.out.midRecord() {
 		return false
 	}
 	return c.readAny || now.Sub(c.created) >= newConnGrace
@@ -214,7 +222,7 @@ func (c *trackedConn) drain(now time.Time) bool {
 // finishIfDone shuts the write side of a draining connection that has just
 // reached a request boundary. c.mu is held.
 func (c *trackedConn) finishIfDone() {
-	if c.draining && !c.finSent && len(c.reqs) == 0 && !c.in.midRecord() && !c.out.midRecord() {
+	if c.draining && !c.finSent && len(c.reqs) == 0 && c.writing == 0 && !c.in.midRecord() && !c.out.midRecord() {
 		c.shutWrite()
 	}
 }
