@@ -76,11 +76,13 @@ type trackedConn struct {
 	in, out  recordScanner
 	reqs     map[uint16]*reqState
 	readAny  bool
-	writing  int  // Write calls under way
-	draining bool // Shutdown has begun: close at the next request boundary
-	finSent  bool // write side shut (FIN sent); nothing more is read or served
-	peerEOF  bool // the web server closed its side
-	dropped  bool // bytes came after finSent and were thrown away
+	active   time.Time     // last byte read or written
+	writing  int           // Write calls under way
+	draining bool          // Shutdown has begun: close at the next request boundary
+	finSent  bool          // write side shut (FIN sent); nothing more is read or served
+	finIdle  time.Duration // how long the connection had been idle at the FIN
+	peerEOF  bool          // the web server closed its side
+	dropped  bool          // bytes came after finSent and were thrown away
 	noLinger bool
 	closed   bool
 	closeErr error
@@ -114,6 +116,7 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	}
 	if n > 0 {
 		c.readAny = true
+		c.active = time.Now()
 		c.in.scan(p[:n], c.onRead)
 		c.finishIfDone()
 	}
@@ -147,6 +150,7 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.mu.Lock()
 	c.writing--
+	c.active = time.Now()
 	c.finishIfDone()
 	c.mu.Unlock()
 	return n, err
@@ -197,14 +201,26 @@ func (c *trackedConn) idleLocked(now time.Time) bool {
 //  2. at the first request boundary, the write side is shut (FIN). Right
 //     after the last END_REQUEST, the FIN follows the response at once, so
 //     the web server sees both together and does not put the connection
-//     back in its pool (nginx checks for a pending end of stream when it
-//     frees a kept connection, and watches idle pooled ones);
+//     back in its pool, or finds it closed when it takes it again (nginx
+//     checks for a pending end of stream when it frees a kept connection,
+//     and watches idle pooled ones; Apache checks a pooled connection before
+//     reusing it). A connection idle when Shutdown starts is closed once it
+//     has been idle for drainIdleWait: one just used is likely to be taken
+//     again at once (both servers reuse the most recently used connection
+//     first), and is better closed right after that request, while one
+//     idle for longer lies at the bottom of the pool, where the web server
+//     is unlikely to take it in the instant its FIN is on the way. Just
+//     before the FIN, the receive buffer is checked: a request the web
+//     server sent while this side was finishing the last answer (the
+//     goroutine can be descheduled between writing it and the FIN) is
+//     served first, and the FIN follows its answer;
 //  3. from then on nothing is read: a request that crossed the FIN is
 //     never run, and the web server sees the connection end before any
 //     byte of its answer. nginx retries such a request on another
 //     connection when it came on a kept (cached) connection, if the request
 //     may be retried (fastcgi_next_upstream, by default "error timeout":
-//     not POST, PATCH or LOCK, which only "non_idempotent" allows);
+//     not POST, PATCH or LOCK, which only "non_idempotent" allows). Apache
+//     mod_proxy_fcgi does not retry: it answers 503;
 //  4. the close is lingering: the socket is read and the bytes thrown away
 //     until the web server closes its side or lingerTimeout passes, so the
 //     kernel does not reset the connection (a reset can destroy the last
@@ -213,7 +229,7 @@ func (c *trackedConn) drain(now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.draining = true
-	if !c.finSent && c.idleLocked(now) {
+	if !c.finSent && c.idleLocked(now) && now.Sub(c.active) >= drainIdleWait {
 		c.shutWrite()
 	}
 	return !c.closed
@@ -229,18 +245,26 @@ func (c *trackedConn) finishIfDone() {
 
 type closeWriter interface{ CloseWrite() error }
 
-// shutWrite sends FIN and bounds the lingering read that follows. c.mu is
-// held.
+// shutWrite sends FIN and bounds the lingering read that follows, unless
+// the web server's next request is already in the receive buffer (it was sent
+// while this side was busy finishing the previous one): then nothing
+// happens, the request is read and served, and the FIN follows its answer.
+// c.mu is held.
 func (c *trackedConn) shutWrite() {
-	c.finSent = true
-	c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout))
-	if cw, ok := c.Conn.(closeWriter); ok && cw.CloseWrite() == nil {
+	shut, ok := shutWriteIfQuiet(c.Conn)
+	if !ok {
+		// No half-close on this kind of connection: close it whole, at a
+		// request boundary all the same.
+		c.finSent, c.noLinger = true, true
+		c.Conn.Close()
 		return
 	}
-	// No half-close on this kind of connection: close it whole, at a
-	// request boundary all the same.
-	c.noLinger = true
-	c.Conn.Close()
+	if !shut {
+		return
+	}
+	c.finSent = true
+	c.finIdle = time.Since(c.active)
+	c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout))
 }
 
 // Close closes the connection, lingering first if its write side was shut by
@@ -260,10 +284,10 @@ func (c *trackedConn) Close() error {
 	c.closed = true
 	c.closeErr = c.Conn.Close()
 	err := c.closeErr
-	dropped := c.dropped
+	dropped, idle := c.dropped, c.finIdle
 	c.mu.Unlock()
 	if dropped {
-		c.srv.log.Warn("fcgi: the web server sent a request on a connection closed for shutdown; it was not read, so the web server may retry it")
+		c.srv.log.Warn("fcgi: the web server sent a request on a connection closed for shutdown; it was not read, so the web server may retry it", "idle_before_close", idle)
 	}
 	c.srv.forgetConn(c)
 	return err
@@ -298,6 +322,10 @@ func (c *trackedConn) abort() {
 // newConnGrace is how long a connection that has sent nothing yet keeps
 // Shutdown waiting for its first request (net/http waits as long).
 const newConnGrace = 5 * time.Second
+
+// drainIdleWait is how long a kept connection must have been idle before
+// Shutdown closes it between requests (see drain).
+const drainIdleWait = 200 * time.Millisecond
 
 // lingerTimeout bounds the lingering close: the web server has read the last
 // response long before, and nginx closes its side of an idle kept connection

@@ -215,7 +215,8 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 			}
 			return nil, err
 		}
-		c := &trackedConn{Conn: nc, srv: l.srv, created: time.Now(), reqs: make(map[uint16]*reqState)}
+		now := time.Now()
+		c := &trackedConn{Conn: nc, srv: l.srv, created: now, active: now, reqs: make(map[uint16]*reqState)}
 		// A connection accepted while Shutdown starts is registered all the
 		// same: the web server has already sent its request on it, and the
 		// drain serves it rather than closing it unanswered.

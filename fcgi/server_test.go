@@ -300,3 +300,67 @@ func TestServeAfterShutdown(t *testing.T) {
 		t.Error("listener left open")
 	}
 }
+
+// TestShutWriteIfQuiet: the write side is not shut while the web server's
+// next request waits in the receive buffer, and is shut once it has been read.
+func TestShutWriteIfQuiet(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	web, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer web.Close()
+	app, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	app.SetDeadline(time.Now().Add(5 * time.Second))
+	web.SetDeadline(time.Now().Add(5 * time.Second))
+
+	begin := record(typeBeginRequest, 1, []byte{0, 1, 1, 0, 0, 0, 0, 0})
+	if _, err := web.Write(begin); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the bytes are in app's receive buffer.
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		if n := pending(t, app); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if shut, ok := shutWriteIfQuiet(app); !ok || shut {
+		t.Fatalf("shutWriteIfQuiet with a request waiting = %v, %v; want not shut", shut, ok)
+	}
+	if _, err := io.ReadFull(app, make([]byte, len(begin))); err != nil {
+		t.Fatal(err)
+	}
+	if shut, ok := shutWriteIfQuiet(app); !ok || !shut {
+		t.Fatalf("shutWriteIfQuiet with nothing waiting = %v, %v; want shut", shut, ok)
+	}
+	if n, err := web.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("the web server reads %d, %v after the shutdown; want end of stream", n, err)
+	}
+}
+
+// pending returns how many bytes nc's receive buffer holds (at most 64).
+func pending(t *testing.T, nc net.Conn) int {
+	t.Helper()
+	rc, err := nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	rc.Control(func(fd uintptr) {
+		buf := make([]byte, 64)
+		n, _, _ = syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	})
+	return n
+}

@@ -48,6 +48,9 @@ func TestRestartUnderLoad(t *testing.T) {
 	}{
 		{name: "nginx-fastcgi-tcp", d: "nginx-fastcgi-tcp", refusals: true, workers: 8},
 		{name: "nginx-fastcgi-held-socket", d: "nginx-fastcgi-unix", s: setup{prefix: "/ff-sync/", heldSocket: true}, workers: 8},
+		// Apache mod_proxy_fcgi with enablereuse=on: Apache checks a pooled
+		// connection before it reuses it, and does not retry.
+		{name: "apache-proxy-fcgi-held-socket", d: "apache-proxy-fcgi-unix", s: setup{prefix: "/ff-sync/", heldSocket: true}, workers: 8},
 		{name: "standalone", d: "nginx-proxy-http", s: setup{noWebServer: true}, refusals: true, workers: 8},
 		// One reload, once mod_fcgid runs a process per client (fewer
 		// clients than the snippet's MaxProcesses 4): a request that
