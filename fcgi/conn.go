@@ -122,6 +122,7 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
 func (c *trackedConn) onRead(typ uint8, id uint16, contentLen int) {
 	switch typ {
 	case typeBeginRequest:
