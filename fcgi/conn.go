@@ -2,6 +2,8 @@ package fcgi
 
 import (
 	"encoding/binary"
+	"errors"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -62,6 +64,9 @@ type reqState struct {
 // returns, then drains the unread request body; closing before both would cut
 // the response or make the kernel reset it. A request therefore counts until
 // its END_REQUEST has been written and its STDIN stream has ended.
+//
+// It also closes a kept-open connection (FCGI_KEEP_CONN, nginx's
+// fastcgi_keep_conn) during Shutdown without losing a request; see drain.
 type trackedConn struct {
 	net.Conn
 	srv     *Server
@@ -71,17 +76,49 @@ type trackedConn struct {
 	in, out  recordScanner
 	reqs     map[uint16]*reqState
 	readAny  bool
+	active   time.Time     // last byte read or written
+	writing  int           // Write calls under way
+	draining bool          // Shutdown has begun: close at the next request boundary
+	finSent  bool          // write side shut (FIN sent); nothing more is read or served
+	finIdle  time.Duration // how long the connection had been idle at the FIN
+	peerEOF  bool          // the web server closed its side
+	dropped  bool          // bytes came after finSent and were thrown away
+	noLinger bool
 	closed   bool
 	closeErr error
 }
 
+// Read passes the web server's records to net/http/fcgi, until the write side
+// has been shut: from then on it reports end of stream and throws away what
+// comes, so that a request the web server sent as the connection was being
+// closed is never read, never run, and can be retried by the web server.
 func (c *trackedConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	fin := c.finSent
+	c.mu.Unlock()
+	if fin {
+		return 0, io.EOF
+	}
 	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil && errors.Is(err, io.EOF) {
+		c.peerEOF = true
+	}
+	if c.finSent {
+		// The write side was shut while this read waited; what it got
+		// began after a request boundary, so it is a request we will not
+		// answer: drop it whole.
+		if n > 0 {
+			c.dropped = true
+		}
+		return 0, io.EOF
+	}
 	if n > 0 {
-		c.mu.Lock()
 		c.readAny = true
+		c.active = time.Now()
 		c.in.scan(p[:n], c.onRead)
-		c.mu.Unlock()
+		c.finishIfDone()
 	}
 	return n, err
 }
@@ -101,13 +138,22 @@ func (c *trackedConn) onRead(typ uint8, id uint16, contentLen int) {
 	}
 }
 
+// Write scans p before writing it: once an END_REQUEST is on the wire, the
+// web server may send its next request (nginx reuses request id 1), and that
+// request's BEGIN_REQUEST must not be read before this END_REQUEST has been
+// counted, or it would be taken for the end of the new request. writing
+// keeps the connection busy until the bytes are out.
 func (c *trackedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writing++
+	c.out.scan(p, c.onWrite)
+	c.mu.Unlock()
 	n, err := c.Conn.Write(p)
-	if n > 0 {
-		c.mu.Lock()
-		c.out.scan(p[:n], c.onWrite)
-		c.mu.Unlock()
-	}
+	c.mu.Lock()
+	c.writing--
+	c.active = time.Now()
+	c.finishIfDone()
+	c.mu.Unlock()
 	return n, err
 }
 
@@ -133,13 +179,104 @@ func (c *trackedConn) settle(id uint16, st *reqState) {
 func (c *trackedConn) idle(now time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.reqs) > 0 || c.in.midRecord() || c.out.midRecord() {
+	return c.idleLocked(now)
+}
+
+func (c *trackedConn) idleLocked(now time.Time) bool {
+	if len(c.reqs) > 0 || c.writing > 0 || c.in.midRecord() || c.out.midRecord() {
 		return false
 	}
 	return c.readAny || now.Sub(c.created) >= newConnGrace
 }
 
+// drain starts closing the connection for Shutdown, and closes its write side
+// as soon as it is at a request boundary. It reports whether the connection
+// is still open.
+//
+// FastCGI has no way to tell the web server that a kept-open connection is
+// about to close; it may send the next request at any moment. So the close is
+// done in this order:
+//
+//  1. nothing is closed while a request is under way or half received: a
+//     request whose BEGIN_REQUEST has been read is served in full;
+//  2. at the first request boundary, the write side is shut (FIN). Right
+//     after the last END_REQUEST, the FIN follows the response at once, so
+//     the web server sees both together and does not put the connection
+//     back in its pool, or finds it closed when it takes it again (nginx
+//     checks for a pending end of stream when it frees a kept connection,
+//     and watches idle pooled ones; Apache checks a pooled connection before
+//     reusing it). A connection idle when Shutdown starts is closed once it
+//     has been idle for drainIdleWait: one just used is likely to be taken
+//     again at once (both servers reuse the most recently used connection
+//     first), and is better closed right after that request, while one
+//     idle for longer lies at the bottom of the pool, where the web server
+//     is unlikely to take it in the instant its FIN is on the way. Just
+//     before the FIN, the receive buffer is checked: a request the web
+//     server sent while this side was finishing the last answer (the
+//     goroutine can be descheduled between writing it and the FIN) is
+//     served first, and the FIN follows its answer;
+//  3. from then on nothing is read: a request that crossed the FIN is
+//     never run, and the web server sees the connection end before any
+//     byte of its answer. nginx retries such a request on another
+//     connection when it came on a kept (cached) connection, if the request
+//     may be retried (fastcgi_next_upstream, by default "error timeout":
+//     not POST, PATCH or LOCK, which only "non_idempotent" allows). Apache
+//     mod_proxy_fcgi does not retry: it answers 503;
+//  4. the close is lingering: the socket is read and the bytes thrown away
+//     until the web server closes its side or lingerTimeout passes, so the
+//     kernel does not reset the connection (a reset can destroy the last
+//     response before the web server has read it).
+func (c *trackedConn) drain(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.draining = true
+	if !c.finSent && c.idleLocked(now) && now.Sub(c.active) >= drainIdleWait {
+		c.shutWrite()
+	}
+	return !c.closed
+}
+
+// finishIfDone shuts the write side of a draining connection that has just
+// reached a request boundary. c.mu is held.
+func (c *trackedConn) finishIfDone() {
+	if c.draining && !c.finSent && len(c.reqs) == 0 && c.writing == 0 && !c.in.midRecord() && !c.out.midRecord() {
+		c.shutWrite()
+	}
+}
+
+type closeWriter interface{ CloseWrite() error }
+
+// shutWrite sends FIN and bounds the lingering read that follows, unless
+// the web server's next request is already in the receive buffer (it was sent
+// while this side was busy finishing the previous one): then nothing
+// happens, the request is read and served, and the FIN follows its answer.
+// c.mu is held.
+func (c *trackedConn) shutWrite() {
+	shut, ok := shutWriteIfQuiet(c.Conn)
+	if !ok {
+		// No half-close on this kind of connection: close it whole, at a
+		// request boundary all the same.
+		c.finSent, c.noLinger = true, true
+		c.Conn.Close()
+		return
+	}
+	if !shut {
+		return
+	}
+	c.finSent = true
+	c.finIdle = time.Since(c.active)
+	c.Conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+}
+
+// Close closes the connection, lingering first if its write side was shut by
+// drain and the web server has not closed its side yet.
 func (c *trackedConn) Close() error {
+	c.mu.Lock()
+	linger := c.finSent && !c.peerEOF && !c.noLinger && !c.closed
+	c.mu.Unlock()
+	if linger {
+		c.linger()
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -148,11 +285,51 @@ func (c *trackedConn) Close() error {
 	c.closed = true
 	c.closeErr = c.Conn.Close()
 	err := c.closeErr
+	dropped, idle := c.dropped, c.finIdle
 	c.mu.Unlock()
+	if dropped {
+		c.srv.log.Warn("fcgi: the web server sent a request on a connection closed for shutdown; it was not read, so the web server may retry it", "idle_before_close", idle)
+	}
 	c.srv.forgetConn(c)
 	return err
+}
+
+// linger reads and throws away what the web server sends until it closes its
+// side, or the read deadline set by shutWrite passes.
+func (c *trackedConn) linger() {
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Conn.Read(buf)
+		if n > 0 {
+			c.mu.Lock()
+			c.dropped = true
+			c.mu.Unlock()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// abort closes the connection at once, without lingering (Close, or Shutdown
+// out of time).
+func (c *trackedConn) abort() {
+	c.mu.Lock()
+	c.noLinger = true
+	c.mu.Unlock()
+	c.Close()
 }
 
 // newConnGrace is how long a connection that has sent nothing yet keeps
 // Shutdown waiting for its first request (net/http waits as long).
 const newConnGrace = 5 * time.Second
+
+// drainIdleWait is how long a kept connection must have been idle before
+// Shutdown closes it between requests (see drain).
+const drainIdleWait = 200 * time.Millisecond
+
+// lingerTimeout bounds the lingering close: the web server has read the last
+// response long before, and nginx closes its side of an idle kept connection
+// as soon as it sees ours close; Apache notices only when it next takes the
+// connection from its pool, so its connections wait this long.
+const lingerTimeout = time.Second

@@ -18,7 +18,8 @@ import (
 // Server serves a handlers.Handler over FastCGI with a graceful shutdown,
 // which net/http/fcgi lacks: Shutdown stops accepting, lets the requests under
 // way finish and their responses reach the web server, then closes the
-// connections the web server keeps open.
+// connections the web server keeps open, each at a request boundary and
+// lingering (trackedConn.drain).
 type Server struct {
 	handler http.Handler
 	opts    Options
@@ -106,7 +107,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	for {
-		if s.closeIdleConns() && s.handlers.Load() == 0 {
+		if s.drainConns() && s.handlers.Load() == 0 {
 			return lnErr
 		}
 		select {
@@ -155,23 +156,22 @@ func (s *Server) closeListeners() error {
 	return err
 }
 
-// closeIdleConns closes the connections that are idle and reports whether
-// none is left.
-func (s *Server) closeIdleConns() bool {
+// drainConns has every connection close at its next request boundary and
+// reports whether none is left open.
+func (s *Server) drainConns() bool {
 	now := time.Now()
 	s.mu.Lock()
-	var idle []*trackedConn
+	all := make([]*trackedConn, 0, len(s.conns))
 	for c := range s.conns {
-		if c.idle(now) {
-			idle = append(idle, c)
-		}
+		all = append(all, c)
 	}
-	left := len(s.conns) - len(idle)
 	s.mu.Unlock()
-	for _, c := range idle {
-		c.Close() // removes itself from s.conns
+	for _, c := range all {
+		c.drain(now)
 	}
-	return left == 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns) == 0
 }
 
 func (s *Server) closeAllConns() int {
@@ -182,7 +182,7 @@ func (s *Server) closeAllConns() int {
 	}
 	s.mu.Unlock()
 	for _, c := range all {
-		c.Close()
+		c.abort()
 	}
 	return len(all)
 }
@@ -215,12 +215,14 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 			}
 			return nil, err
 		}
-		c := &trackedConn{Conn: nc, srv: l.srv, created: time.Now(), reqs: make(map[uint16]*reqState)}
+		now := time.Now()
+		c := &trackedConn{Conn: nc, srv: l.srv, created: now, active: now, reqs: make(map[uint16]*reqState)}
 		// A connection accepted while Shutdown starts is registered all the
 		// same: the web server has already sent its request on it, and the
 		// drain serves it rather than closing it unanswered.
 		l.srv.mu.Lock()
 		l.srv.conns[c] = struct{}{}
+		c.draining = l.srv.closing
 		l.srv.mu.Unlock()
 		return c, nil
 	}

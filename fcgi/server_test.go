@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -138,30 +140,114 @@ func TestTrackedConnIdle(t *testing.T) {
 }
 
 // TestShutdownClosesIdleKeptConn: nginx with fastcgi_keep_conn keeps
-// connections open between requests; Shutdown closes them instead of waiting.
+// connections open between requests; Shutdown closes them instead of waiting:
+// the web server sees a clean end of stream (FIN, not a reset) at once, and
+// Shutdown returns as soon as the web server closes its side.
 func TestShutdownClosesIdleKeptConn(t *testing.T) {
 	addr, s := start(t, echo, Options{})
-	c, err := fcgiclient.Dial("tcp", addr)
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer nc.Close()
+	c := fcgiclient.NewConn(nc)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Do(&fcgiclient.Request{Params: params("HTTP_HOST", "h", "REQUEST_URI", "/"), KeepConn: true}); err != nil {
 		t.Fatal(err)
 	}
-	begin := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	if err := s.Shutdown(ctx); err != nil {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	nc.SetReadDeadline(time.Now().Add(lingerTimeout / 2))
+	if n, err := nc.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("read on the idle kept connection during Shutdown: %d, %v; want end of stream", n, err)
+	}
+	nc.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(lingerTimeout / 2):
+		t.Fatal("Shutdown still waits after the web server closed its side")
+	}
+}
+
+// TestShutdownDropsRequestAfterFIN: a request that the web server sends on a
+// kept connection after Shutdown has closed its write side (it crossed the
+// FIN) is never run, and the web server sees the connection end before any
+// byte of an answer, which is what nginx retries on a cached connection.
+func TestShutdownDropsRequestAfterFIN(t *testing.T) {
+	var ran atomic.Int64
+	addr, s := start(t, handlers.HandlerFunc(func(_ context.Context, r *handlers.Request) *handlers.Response {
+		ran.Add(1)
+		return &handlers.Response{Status: 200, Header: http.Header{"Content-Type": {"text/plain"}}, Body: []byte("ok")}
+	}), Options{})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var counted countingConn
+	counted.Conn = nc
+	c := fcgiclient.NewConn(&counted)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	req := &fcgiclient.Request{Params: params("HTTP_HOST", "h", "REQUEST_URI", "/", "REQUEST_METHOD", "POST"), Body: []byte("x"), KeepConn: true}
+	if _, err := c.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	// Wait until the FIN has arrived, without reading it.
+	deadline := time.Now().Add(2 * time.Second)
+	for !finArrived(t, nc) {
+		if time.Now().After(deadline) {
+			t.Fatal("no FIN on the idle kept connection")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	counted.n.Store(0)
+	if _, err := c.Do(req); err == nil || counted.n.Load() != 0 {
+		t.Fatalf("request after the FIN: err %v after %d answer bytes; want end of stream before any byte", err, counted.n.Load())
+	}
+	if err := <-done; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if d := time.Since(begin); d > time.Second {
-		t.Errorf("Shutdown took %v with only an idle connection", d)
+	if n := ran.Load(); n != 1 {
+		t.Errorf("handler ran %d times, want 1: the request that crossed the FIN was run", n)
 	}
-	if _, err := c.Do(&fcgiclient.Request{Params: params("HTTP_HOST", "h", "REQUEST_URI", "/")}); err == nil {
-		t.Error("kept connection still served after Shutdown")
+}
+
+// finArrived peeks at nc for a pending end of stream.
+func finArrived(t *testing.T, nc net.Conn) bool {
+	t.Helper()
+	rc, err := nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
 	}
+	var eof bool
+	rc.Read(func(fd uintptr) bool {
+		buf := make([]byte, 1)
+		n, _, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		eof = n == 0 && err == nil
+		return true
+	})
+	return eof
+}
+
+// countingConn counts the bytes read from it.
+type countingConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // TestShutdownWaitsForKeptConnRequest: a request on a kept connection is
@@ -213,4 +299,68 @@ func TestServeAfterShutdown(t *testing.T) {
 	if _, err := l.Accept(); err == nil {
 		t.Error("listener left open")
 	}
+}
+
+// TestShutWriteIfQuiet: the write side is not shut while the web server's
+// next request waits in the receive buffer, and is shut once it has been read.
+func TestShutWriteIfQuiet(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	web, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer web.Close()
+	app, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	app.SetDeadline(time.Now().Add(5 * time.Second))
+	web.SetDeadline(time.Now().Add(5 * time.Second))
+
+	begin := record(typeBeginRequest, 1, []byte{0, 1, 1, 0, 0, 0, 0, 0})
+	if _, err := web.Write(begin); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the bytes are in app's receive buffer.
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		if n := pending(t, app); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request never arrived")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if shut, ok := shutWriteIfQuiet(app); !ok || shut {
+		t.Fatalf("shutWriteIfQuiet with a request waiting = %v, %v; want not shut", shut, ok)
+	}
+	if _, err := io.ReadFull(app, make([]byte, len(begin))); err != nil {
+		t.Fatal(err)
+	}
+	if shut, ok := shutWriteIfQuiet(app); !ok || !shut {
+		t.Fatalf("shutWriteIfQuiet with nothing waiting = %v, %v; want shut", shut, ok)
+	}
+	if n, err := web.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("the web server reads %d, %v after the shutdown; want end of stream", n, err)
+	}
+}
+
+// pending returns how many bytes nc's receive buffer holds (at most 64).
+func pending(t *testing.T, nc net.Conn) int {
+	t.Helper()
+	rc, err := nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	rc.Control(func(fd uintptr) {
+		buf := make([]byte, 64)
+		n, _, _ = syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	})
+	return n
 }

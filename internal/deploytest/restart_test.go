@@ -48,6 +48,9 @@ func TestRestartUnderLoad(t *testing.T) {
 	}{
 		{name: "nginx-fastcgi-tcp", d: "nginx-fastcgi-tcp", refusals: true, workers: 8},
 		{name: "nginx-fastcgi-held-socket", d: "nginx-fastcgi-unix", s: setup{prefix: "/ff-sync/", heldSocket: true}, workers: 8},
+		// Apache mod_proxy_fcgi with enablereuse=on: Apache checks a pooled
+		// connection before it reuses it, and does not retry.
+		{name: "apache-proxy-fcgi-held-socket", d: "apache-proxy-fcgi-unix", s: setup{prefix: "/ff-sync/", heldSocket: true}, workers: 8},
 		{name: "standalone", d: "nginx-proxy-http", s: setup{noWebServer: true}, refusals: true, workers: 8},
 		// One reload, once mod_fcgid runs a process per client (fewer
 		// clients than the snippet's MaxProcesses 4): a request that
@@ -284,10 +287,19 @@ var nginxError = regexp.MustCompile(`\[(error|crit|alert|emerg)\].*`)
 // only a socket held across the restart avoids these.
 var refusedUpstream = regexp.MustCompile(`connect\(\) (to \S+ )?failed .* while connecting to upstream|recv\(\) failed \(104: Connection reset by peer\) while reading response header from upstream`)
 
+// crossedClose matches what nginx logs for a request sent on a kept
+// connection that syncserver closed at a request boundary before reading it.
+var crossedClose = regexp.MustCompile(`upstream prematurely closed connection while reading response header from upstream`)
+
 // checkNginxErrors checks nginx's error log: when refusals are allowed, it
-// may hold refused connections only; otherwise, no error at all. In
-// particular "upstream prematurely closed connection" means syncserver
-// closed a connection it had accepted without answering.
+// may hold refused connections only; otherwise, no error at all, except
+// one: with fastcgi_keep_conn, nginx may send a request on a kept connection
+// just as syncserver closes it for the restart; syncserver never reads it,
+// and nginx logs "upstream prematurely closed connection while reading
+// response header" and sends the request again on a new connection. That
+// the request then did not fail, and was not run by the closing process, is
+// checked from the clients' side (no failures with a held socket, and
+// checkFailuresUnanswered).
 func checkNginxErrors(t *testing.T, w *webServer, refusals bool) {
 	t.Helper()
 	b, err := os.ReadFile(w.errorLog)
@@ -295,7 +307,7 @@ func checkNginxErrors(t *testing.T, w *webServer, refusals bool) {
 		t.Fatal(err)
 	}
 	for _, line := range nginxError.FindAllString(string(b), -1) {
-		if refusals && refusedUpstream.MatchString(line) {
+		if refusals && refusedUpstream.MatchString(line) || crossedClose.MatchString(line) {
 			continue
 		}
 		t.Errorf("nginx logged an error during the restarts:\n\t%s", line)
