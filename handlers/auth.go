@@ -51,8 +51,8 @@ func (s *Server) authenticate(c *call, uid db.UID, expiredOK bool) (hawk.Auth, e
 		return hawk.Auth{}, unauthorized(err, "token not accepted")
 	}
 	pu := s.opts.PublicURL
-	if node := strings.TrimSuffix(p.Node, "/"); node != pu.String() {
-		return hawk.Auth{}, unauthorized(nil, "token is for node %q but public_url is %q", node, pu.String())
+	if node := strings.TrimSuffix(p.Node, "/"); node != st.node {
+		return hawk.Auth{}, unauthorized(nil, "token is for node %q but public_url is %q", node, st.node)
 	}
 	if p.UID != int64(uid) {
 		return hawk.Auth{}, unauthorized(nil, "token is for uid %d, path has uid %d", p.UID, uid)

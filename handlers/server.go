@@ -287,22 +287,50 @@ func (s *Server) finish(c *call, resp *Response) {
 	s.addCORS(c, resp)
 	elapsed := s.now().Sub(c.start)
 	s.opts.Metrics.Request(c.route, c.req.Method, resp.Status, elapsed)
-	attrs := []any{
-		logMethod, c.req.Method,
-		logPath, c.path,
-		logRoute, c.route,
-		logStatus, resp.Status,
-		logDuration, float64(elapsed.Microseconds()) / 1000,
-		logBytes, len(resp.Body),
-		logRemote, c.req.RemoteAddr,
+	level := accessLevel(c, resp)
+	ctx := context.Background()
+	if !s.log.Enabled(ctx, level) {
+		return
 	}
+	// slog.Attr values rather than alternating keys and values: nothing
+	// is boxed into an interface, and the line costs fewer allocations.
+	attrs := [...]slog.Attr{
+		slog.String(logMethod, c.req.Method),
+		slog.String(logPath, c.path),
+		slog.String(logRoute, c.route),
+		slog.Int(logStatus, resp.Status),
+		slog.Float64(logDuration, float64(elapsed.Microseconds())/1000),
+		slog.Int(logBytes, len(resp.Body)),
+		slog.String(logRemote, c.req.RemoteAddr),
+		{}, {},
+	}
+	n := 7
 	if c.uid != 0 {
-		attrs = append(attrs, logUID, int64(c.uid))
+		attrs[n] = slog.Int64(logUID, int64(c.uid))
+		n++
 	}
 	if ua := c.req.Header.Get("User-Agent"); ua != "" {
-		attrs = append(attrs, logAgent, ua)
+		attrs[n] = slog.String(logAgent, ua)
+		n++
 	}
-	s.log.Info("request", attrs...)
+	s.log.LogAttrs(ctx, level, "request", attrs[:n]...)
+}
+
+// accessLevel is the level of a request's access line. Every request gets
+// one at info, except the two kinds a healthy server answers all day that
+// tell an operator nothing one by one: a 304 (a Firefox polling
+// info/collections with nothing new, most of all requests) and a
+// load balancer's heartbeat that succeeded. Those go to debug; the
+// request metrics still count them. Errors, writes and every status of
+// 400 and above stay at info.
+func accessLevel(c *call, resp *Response) slog.Level {
+	switch {
+	case resp.Status == http.StatusNotModified:
+		return slog.LevelDebug
+	case (c.route == "heartbeat" || c.route == "lbheartbeat") && resp.Status < http.StatusBadRequest:
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 // weaveTimestamp picks X-Weave-Timestamp: for a successful write it equals

@@ -52,11 +52,14 @@ type storageState struct {
 	// expiredGrace is how many seconds past expiry info/collections still
 	// accepts a token; negative for none.
 	expiredGrace int64
+	// node is public_url as tokens name it (PublicURL.String), built once
+	// rather than on every request.
+	node string
 }
 
 func newStorageState(s *Server) (*storageState, error) {
 	o := s.opts.Storage
-	st := &storageState{tokens: o.Tokens, nonces: o.Nonces}
+	st := &storageState{tokens: o.Tokens, nonces: o.Nonces, node: s.opts.PublicURL.String()}
 	if st.nonces == nil {
 		st.nonces = hawk.NewNonceCache(DefaultHawkWindow, DefaultNonceEntries)
 	}

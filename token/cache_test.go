@@ -2,6 +2,7 @@ package token
 
 import (
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -84,6 +85,69 @@ func TestCacheTinySize(t *testing.T) {
 		if got := len(c.cur) + len(c.old); got > 2 {
 			t.Errorf("size %d: cache holds %d entries, want at most 2", size, got)
 		}
+	}
+}
+
+func TestCacheBytesBound(t *testing.T) {
+	s := MustSecrets(t, vecSecret)
+	const maxBytes = 20000
+	c := NewCacheBytes(s, maxBytes)
+	hot, _ := mustMint(t, s, Payload{UID: 1, Node: "n", Expires: 1})
+	for i := range 200 {
+		// Tokens of growing size: the bound holds in bytes, not entries.
+		p := Payload{UID: int64(i), Node: "n" + strings.Repeat("x", i*10), Expires: 1}
+		tok, key := mustMint(t, s, p)
+		got, gotKey, err := c.Parse(tok)
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		if got.UID != p.UID || got.Node != p.Node || gotKey != key {
+			t.Fatalf("Parse = %+v %s, want %+v %s", got, gotKey, p, key)
+		}
+		if _, _, err := c.Parse(hot); err != nil { // keep one token in use
+			t.Fatalf("Parse(hot): %v", err)
+		}
+		var strs int64
+		c.mu.RLock()
+		for _, m := range []map[string]cacheEntry{c.cur, c.old} {
+			for k, e := range m {
+				strs += int64(len(k) + len(e.key) + len(e.p.Node))
+			}
+		}
+		c.mu.RUnlock()
+		if b := c.Bytes(); b > maxBytes || strs > b {
+			t.Fatalf("after %d tokens the cache counts %d bytes (strings alone %d), want at most %d", i+1, b, strs, maxBytes)
+		}
+	}
+	c.mu.RLock()
+	_, inCur := c.cur[hot]
+	_, inOld := c.old[hot]
+	c.mu.RUnlock()
+	if !inCur && !inOld {
+		t.Errorf("a token in constant use was evicted")
+	}
+}
+
+// TestCacheBytesHuge keeps a token larger than the whole bound: caching it
+// alone costs one entry, and refusing it would re-parse it on every request.
+func TestCacheBytesHuge(t *testing.T) {
+	s := MustSecrets(t, vecSecret)
+	c := NewCacheBytes(s, 1000)
+	tok, _ := mustMint(t, s, Payload{UID: 7, Node: "n" + strings.Repeat("x", 5000), Expires: 1})
+	for range 3 {
+		if _, _, err := c.Parse(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(c.cur) + len(c.old); got != 1 {
+		t.Errorf("cached entries = %d, want 1", got)
+	}
+	small, _ := mustMint(t, s, Payload{UID: 8, Node: "n", Expires: 1})
+	if _, _, err := c.Parse(small); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(c.cur); got != 1 {
+		t.Errorf("current generation holds %d entries after a small token, want 1", got)
 	}
 }
 

@@ -50,6 +50,10 @@ type Main struct {
 	// Environ lists the environment, to point out a misspelt variable
 	// (nil: not checked).
 	Environ func() []string
+	// SetMemoryLimit applies [server:main] memory_limit when serving:
+	// runtime/debug.SetMemoryLimit in the real program. It is process-wide,
+	// so NewMain leaves it nil (not applied) for tests that run Main.
+	SetMemoryLimit func(int64) int64
 
 	Config *config.Config
 	Logger *slog.Logger
@@ -197,6 +201,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.load(ctx); err != nil {
 		return err
 	}
+	m.applyMemoryLimit()
 	h, err := m.buildHandler(ctx)
 	switch {
 	case err == nil:
@@ -216,6 +221,21 @@ func (m *Main) Run(ctx context.Context) error {
 		return nil // the background work starts with the database
 	}
 	return m.startOperations()
+}
+
+// applyMemoryLimit sets the Go runtime's soft memory limit from
+// [server:main] memory_limit, unless GOMEMLIMIT is set: the operator's
+// explicit environment wins, as the runtime itself reads it at start.
+func (m *Main) applyMemoryLimit() {
+	limit := m.Config.Server.MemoryLimit
+	switch {
+	case m.SetMemoryLimit == nil:
+	case m.Getenv("GOMEMLIMIT") != "":
+		m.Logger.Info("memory limit from GOMEMLIMIT; [server:main] memory_limit is not used", "GOMEMLIMIT", m.Getenv("GOMEMLIMIT"))
+	case limit > 0:
+		m.SetMemoryLimit(limit)
+		m.Logger.Info("memory limit set", "memory_limit", limit)
+	}
 }
 
 // ensureNode creates the tokenserver's service and node rows at start, and

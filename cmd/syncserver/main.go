@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -24,6 +25,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	m := NewMain()
+	m.SetMemoryLimit = debug.SetMemoryLimit
 	if err := m.ParseFlags(ctx, os.Args[1:]); err != nil {
 		if errors.Is(err, errHelp) {
 			os.Exit(0)

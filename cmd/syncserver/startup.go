@@ -79,7 +79,7 @@ func (e *startError) Unwrap() error { return e.err }
 // sqliteOptions are the options of a sqlite database: the same for the
 // start-up validation and for opening one.
 func sqliteOptions(cfg *config.Config, log *slog.Logger) sqlite.Options {
-	return sqlite.Options{Synchronous: cfg.Storage.SQLiteSynchronous, Logger: log}
+	return sqlite.Options{Synchronous: cfg.Storage.SQLiteSynchronous, PageCacheBytes: cfg.Storage.SQLiteCacheBytes, Logger: log}
 }
 
 // fcgiOptions are the options of the FastCGI front-end: the same for the

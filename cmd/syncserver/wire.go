@@ -16,10 +16,6 @@ import (
 	"syncserver/token"
 )
 
-// tokenCacheSize bounds the parsed-token cache: one entry per active
-// client token (a token lives an hour), a few hundred bytes each.
-const tokenCacheSize = 10000
-
 // Settings the server keeps in its database.
 const (
 	settingSecret     = "secret"
@@ -127,7 +123,7 @@ func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
 		Version:            Version(),
 		Logger:             m.Logger,
 		Storage: handlers.StorageOptions{
-			Tokens:              token.NewCache(tokens, tokenCacheSize),
+			Tokens:              token.NewCacheBytes(tokens, cfg.Hawk.TokenCacheBytes),
 			Nonces:              hawk.NewNonceCache(cfg.Hawk.TimestampWindow, handlers.DefaultNonceEntries),
 			ExpiredTokenTimeout: cfg.Hawk.ExpiredTokenTimeout,
 		},

@@ -56,6 +56,37 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
+// TestPageCache: each connection's page cache is bounded as configured,
+// the writer's WriterCacheFactor times a reader's.
+func TestPageCache(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		bytes  int64
+		reader int // PRAGMA cache_size: negative KiB
+	}{{0, -DefaultPageCacheBytes >> 10}, {256 << 10, -256}, {100, -1}} {
+		t.Run(fmt.Sprint(c.bytes), func(t *testing.T) {
+			s, p, err := open(ctx, filepath.Join(t.TempDir(), "s.db"), Options{PageCacheBytes: c.bytes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for name, want := range map[string]int{"writer": c.reader * WriterCacheFactor, "reader": c.reader} {
+				pool := p.writer
+				if name == "reader" {
+					pool = p.reader
+				}
+				var got int
+				if err := pool.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != want {
+					t.Errorf("%s: cache_size %d, want %d", name, got, want)
+				}
+			}
+		})
+	}
+}
+
 // TestValidate: Validate accepts exactly the levels Open sets, and Stats
 // reads the level in force back.
 func TestValidate(t *testing.T) {

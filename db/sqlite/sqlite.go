@@ -53,6 +53,11 @@ type Options struct {
 	Readers int
 	// CacheSize is sqldb.Config.CacheSize (info/collections cache).
 	CacheSize int
+	// PageCacheBytes is sqlite's page cache (PRAGMA cache_size) of each
+	// reader connection; the writer's is WriterCacheFactor times it. Zero
+	// or less selects DefaultPageCacheBytes. See dbFile.cacheKiB for why
+	// the two differ.
+	PageCacheBytes int64
 	// Now is the clock; default time.Now. Tests inject one.
 	Now func() time.Time
 	// Logger receives migration notices; default discards.
@@ -62,6 +67,16 @@ type Options struct {
 	// (sqldb.Config.Inspect). A missing file is an error.
 	ReadOnly bool
 }
+
+// DefaultPageCacheBytes is the page cache of a reader connection by
+// default. sqlite's own default is 2 MiB for every connection: with the
+// writer, four readers and the data_version watcher that could reach 12 MiB
+// of C memory, outside what Go's memory limit sees.
+const DefaultPageCacheBytes = 512 << 10
+
+// WriterCacheFactor is how many times a reader's page cache the writer
+// connection gets.
+const WriterCacheFactor = 4
 
 // ErrSynchronous is the error of a Synchronous level Open does not know.
 var ErrSynchronous = errors.New("sqlite: synchronous must be FULL, NORMAL or OFF")
@@ -111,6 +126,11 @@ func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, 
 	if readers <= 0 {
 		readers = max(4, runtime.GOMAXPROCS(0))
 	}
+	cache := opts.PageCacheBytes
+	if cache <= 0 {
+		cache = DefaultPageCacheBytes
+	}
+	cacheKiB := max(cache>>10, 1)
 	migrations, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return nil, pools{}, err
@@ -119,7 +139,7 @@ func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, 
 
 	if path == Memory {
 		f := dbFile{uri: fmt.Sprintf("file:syncserver-%016x?mode=memory&cache=shared", rand.Uint64()),
-			memory: true, sync: syncMode, busy: busy}
+			memory: true, sync: syncMode, busy: busy, cacheKiB: cacheKiB}
 		return openMemory(ctx, d, f, opts)
 	}
 
@@ -128,12 +148,12 @@ func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, 
 		return nil, pools{}, fmt.Errorf("sqlite: %w", err)
 	}
 	if opts.ReadOnly {
-		return openReadOnly(ctx, d, dbFile{uri: "file:" + escapePath(abs), sync: syncMode, busy: busy, readOnly: true}, abs, opts)
+		return openReadOnly(ctx, d, dbFile{uri: "file:" + escapePath(abs), sync: syncMode, busy: busy, readOnly: true, cacheKiB: cacheKiB}, abs, opts)
 	}
 	if err := createPrivate(abs); err != nil {
 		return nil, pools{}, err
 	}
-	f := dbFile{uri: "file:" + escapePath(abs), sync: syncMode, busy: busy}
+	f := dbFile{uri: "file:" + escapePath(abs), sync: syncMode, busy: busy, cacheKiB: cacheKiB}
 	w := sql.OpenDB(f.connector(writer))
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -238,6 +258,16 @@ type dbFile struct {
 	// readOnly opens with mode=ro and leaves the journal mode alone:
 	// setting WAL would rewrite the header of a legacy file.
 	readOnly bool
+	// cacheKiB is a reader connection's page cache; the writer's is
+	// WriterCacheFactor times it. In WAL mode a connection empties its
+	// cache at the start of a read transaction whenever another
+	// connection committed since its last one, so a reader's cache rarely
+	// outlives one request while anyone syncs: it needs only the pages of
+	// one transaction's walk (a 1,000-record page is about 500 KiB). The
+	// writer commits every change itself, so its cache stays valid from
+	// one write to the next and keeps the indexes' upper levels hot.
+	// 0 leaves sqlite's default.
+	cacheKiB int64
 }
 
 // Connection roles.
@@ -273,6 +303,14 @@ func (f dbFile) connector(role int) driver.Connector {
 			// WAL: readers never block the writer and the writer never
 			// blocks readers; it is a property of the file and stays.
 			pragmas = append([]string{"PRAGMA journal_mode = WAL"}, pragmas...)
+		}
+		if f.cacheKiB > 0 {
+			kib := f.cacheKiB
+			if role == writer {
+				kib *= WriterCacheFactor
+			}
+			// Negative: a size in KiB rather than in pages.
+			pragmas = append(pragmas, fmt.Sprintf("PRAGMA cache_size = -%d", kib))
 		}
 		if role == reader {
 			// Every write goes through the one writer connection, which

@@ -82,6 +82,10 @@ type ServerConfig struct {
 	// MaxBodyBufferBytes bounds the request bodies held in memory by all
 	// requests together; past it uploads wait, then get 503.
 	MaxBodyBufferBytes int64
+	// MemoryLimit is the Go runtime's soft memory limit in bytes
+	// (runtime/debug.SetMemoryLimit) when the environment sets no
+	// GOMEMLIMIT; 0 leaves the runtime's default (no limit).
+	MemoryLimit int64
 }
 
 // StorageConfig is [storage]: the limits Firefox reads from info/configuration.
@@ -97,6 +101,9 @@ type StorageConfig struct {
 	// SQLiteSynchronous is the PRAGMA synchronous level: FULL survives power
 	// loss, NORMAL (safe with WAL against crashes) is faster.
 	SQLiteSynchronous string
+	// SQLiteCacheBytes is sqlite's page cache of each reader connection
+	// (the writer gets four times it); 0 selects the backend's default.
+	SQLiteCacheBytes int64
 	// The connection pools of a MySQL or PostgreSQL database (the legacy
 	// pool_* keys; sqlite ignores them). Each of the two pools, for reads
 	// and for writes, keeps PoolSize connections open and opens up to
@@ -190,6 +197,8 @@ type HawkConfig struct {
 	// TimestampWindow is how far a Hawk timestamp may be from our clock.
 	// It is wide because clients' clocks are often wrong; 0 disables the check.
 	TimestampWindow time.Duration
+	// TokenCacheBytes bounds the memory of the parsed-token cache.
+	TokenCacheBytes int64
 }
 
 // Defaults that are referred to by more than one place.
@@ -197,6 +206,16 @@ const (
 	DefaultPublicURL       = "http://localhost:5000/"
 	DefaultEndpointPattern = "{node}/storage/1.5/{uid}"
 	defaultDBFile          = "syncserver.db"
+
+	// DefaultMemoryLimit is [server:main] memory_limit's default. It is
+	// soft: past it the garbage collector runs more often (using at most
+	// half the CPU), nothing is refused. It counts only Go's memory, not
+	// sqlite's page caches nor the binary's code, which take the rest of
+	// a 64 MB budget.
+	DefaultMemoryLimit = 40 << 20
+	// DefaultTokenCacheBytes is [hawkauth] token_cache_bytes' default:
+	// about 4,000 clients' tokens of about 1 KB.
+	DefaultTokenCacheBytes = 4 << 20
 
 	// MaxAccessTokenTTL is the longest life of an access token of our
 	// accounts: Firefox asks for 6 hours, and a stolen token must not
@@ -234,6 +253,10 @@ func Default(dir string) *Config {
 		// 15 bodies of the largest size at once, hundreds of usual ones;
 		// see handlers.DefaultBodyBufferBytes.
 		MaxBodyBufferBytes: 32 << 20,
+
+		// With the page caches and the caches below, what keeps the
+		// server's RSS within 64 MB under load (README, Performance).
+		MemoryLimit: DefaultMemoryLimit,
 	}
 	c.Storage = StorageConfig{
 		BatchUploadEnabled:    true,
@@ -271,6 +294,7 @@ func Default(dir string) *Config {
 	c.Hawk = HawkConfig{
 		ExpiredTokenTimeout: 2 * time.Hour,
 		TimestampWindow:     365 * 24 * time.Hour,
+		TokenCacheBytes:     DefaultTokenCacheBytes,
 	}
 	return c
 }

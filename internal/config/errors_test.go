@@ -54,7 +54,7 @@ quota_sise = 1000
 		{"key in the wrong section", "[storage]\npublic_url = \"http://x/\"\n",
 			`:2: [storage] public_url: unknown key; it belongs in [syncserver]`},
 		{"unknown key", "[hawkauth]\nfoo = 1\n",
-			`:2: [hawkauth] foo: unknown key (the keys of [hawkauth] are expired_token_timeout, timestamp_window)`},
+			`:2: [hawkauth] foo: unknown key (the keys of [hawkauth] are expired_token_timeout, token_cache_bytes, timestamp_window)`},
 		{"wrong type TOML", "[\"server:main\"]\nhost = \"localhost\"\nport = \"5000\"\n",
 			`:3: [server:main] port: want an integer, got the string "5000" (remove the quotes)`},
 		{"wrong type TOML bool", "[syncserver]\nallow_new_users = 2\n",

@@ -55,6 +55,7 @@ var keys = []key{
 	{section: "server:main", name: "shutdown_timeout", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Server.ShutdownTimeout = d })},
 	{section: "server:main", name: "max_header_bytes", kind: kindInt, set: intIn(1024, 1<<30, func(c *Config, n int64) { c.Server.MaxHeaderBytes = int(n) })},
 	{section: "server:main", name: "max_body_buffer_bytes", kind: kindInt, set: intIn(1<<20, 1<<50, func(c *Config, n int64) { c.Server.MaxBodyBufferBytes = n })},
+	{section: "server:main", name: "memory_limit", kind: kindInt, set: intIn(0, 1<<50, func(c *Config, n int64) { c.Server.MemoryLimit = n })},
 	{section: "server:main", name: "socket_mode", kind: kindMode, set: func(l *loader, p parsed) error {
 		l.c.Server.SocketMode = os.FileMode(p.i)
 		return nil
@@ -115,6 +116,7 @@ var keys = []key{
 		l.c.Storage.SQLiteSynchronous = strings.ToUpper(strings.TrimSpace(p.s))
 		return nil
 	}},
+	{section: "storage", name: "sqlite_cache_bytes", kind: kindInt, set: intIn(0, 1<<40, func(c *Config, n int64) { c.Storage.SQLiteCacheBytes = n })},
 	{section: "storage", name: "sqluri", note: noteSQLURI},
 	{section: "storage", name: "backend", note: "is ignored: storage is built into this server"},
 	{section: "storage", name: "wraps", note: "is ignored: storage is built into this server"},
@@ -196,6 +198,7 @@ var keys = []key{
 
 	// [hawkauth]
 	{section: "hawkauth", name: "expired_token_timeout", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Hawk.ExpiredTokenTimeout = d })},
+	{section: "hawkauth", name: "token_cache_bytes", kind: kindInt, set: intIn(1<<10, 1<<40, func(c *Config, n int64) { c.Hawk.TokenCacheBytes = n })},
 	{section: "hawkauth", name: "timestamp_window", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Hawk.TimestampWindow = d })},
 	{section: "hawkauth", name: "secret", note: noteTokenSecret},
 	{section: "hawkauth", name: "secrets_file", note: noteTokenSecret},
