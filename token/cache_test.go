@@ -60,10 +60,7 @@ func TestCacheBound(t *testing.T) {
 			t.Fatalf("after %d tokens the cache holds %d entries, want at most %d", i+1, got, size)
 		}
 	}
-	c.mu.RLock()
-	_, inCur := c.cur[hot]
-	_, inOld := c.old[hot]
-	c.mu.RUnlock()
+	inCur, inOld := generations(c, hot)
 	if !inCur && !inOld {
 		t.Errorf("a token in constant use was evicted")
 	}
@@ -119,10 +116,7 @@ func TestCacheBytesBound(t *testing.T) {
 			t.Fatalf("after %d tokens the cache counts %d bytes (strings alone %d), want at most %d", i+1, b, strs, maxBytes)
 		}
 	}
-	c.mu.RLock()
-	_, inCur := c.cur[hot]
-	_, inOld := c.old[hot]
-	c.mu.RUnlock()
+	inCur, inOld := generations(c, hot)
 	if !inCur && !inOld {
 		t.Errorf("a token in constant use was evicted")
 	}
@@ -200,4 +194,13 @@ func BenchmarkCacheParseParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// generations reports which of the cache's two generations hold tok.
+func generations(c *Cache, tok string) (inCur, inOld bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, inCur = c.cur[tok]
+	_, inOld = c.old[tok]
+	return inCur, inOld
 }
