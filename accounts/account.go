@@ -108,6 +108,17 @@ type loginRequest struct {
 	Invite         string `json:"invite"`
 }
 
+// authPW decodes the password proof login and create both take:
+// authPWVersion2 when the page sent one, else authPW; either is named
+// "authPW" in an error.
+func (r loginRequest) authPW() ([]byte, error) {
+	pw := r.AuthPW
+	if r.AuthPWVersion2 != "" {
+		pw = r.AuthPWVersion2
+	}
+	return decodeAuthPW("authPW", pw)
+}
+
 // login is POST /v1/account/login: a wrong password and an unknown email
 // are the same 400/103 after the same scrypt (FxA would say 102 for the
 // latter; we do not let the page enumerate accounts).
@@ -120,11 +131,7 @@ func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error
 	if email == "" {
 		return nil, errMissingParam("email")
 	}
-	pw := req.AuthPW
-	if req.AuthPWVersion2 != "" {
-		pw = req.AuthPWVersion2
-	}
-	authPW, err := decodeAuthPW("authPW", pw)
+	authPW, err := req.authPW()
 	if err != nil {
 		return nil, err
 	}
@@ -221,11 +228,7 @@ func (s *Service) create(ctx context.Context, c *call) (*handlers.Response, erro
 	case !validClientSalt(req.ClientSalt):
 		return nil, errInvalidParam("clientSalt")
 	}
-	pw := req.AuthPW
-	if req.AuthPWVersion2 != "" {
-		pw = req.AuthPWVersion2
-	}
-	authPW, err := decodeAuthPW("authPW", pw)
+	authPW, err := req.authPW()
 	if err != nil {
 		return nil, err
 	}
