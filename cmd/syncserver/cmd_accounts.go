@@ -92,6 +92,23 @@ func (m *Main) openAccounts(ctx context.Context) (db.AccountsStore, error) {
 	return as, nil
 }
 
+// openBuiltinAccount opens the accounts tables, as openAccounts does, and
+// finds the built-in account who names, as disable, enable and remove
+// start (openAccount is its twin for the tokenserver's records). The
+// caller closes m when the error is nil.
+func (m *Main) openBuiltinAccount(ctx context.Context, who string) (db.AccountsStore, db.Account, error) {
+	as, err := m.openAccounts(ctx)
+	if err != nil {
+		return nil, db.Account{}, err
+	}
+	a, err := findAccount(ctx, as, who)
+	if err != nil {
+		m.Close()
+		return nil, db.Account{}, err
+	}
+	return as, a, nil
+}
+
 // findAccount finds the account named on the command line: an email, or a
 // uid of 32 hex digits.
 func findAccount(ctx context.Context, as db.AccountsStore, who string) (db.Account, error) {
@@ -292,15 +309,11 @@ func (m *Main) setDisabled(ctx context.Context, name string, disabled bool, args
 	if status >= 0 {
 		return status
 	}
-	as, err := m.openAccounts(ctx)
+	as, a, err := m.openBuiltinAccount(ctx, who)
 	if err != nil {
 		return m.fail(err)
 	}
 	defer m.Close()
-	a, err := findAccount(ctx, as, who)
-	if err != nil {
-		return m.fail(err)
-	}
 	if err := as.SetAccountDisabled(ctx, a.UID, disabled); err != nil {
 		return m.fail(err)
 	}
@@ -333,15 +346,11 @@ func accountsRemove(ctx context.Context, m *Main, args []string) int {
 	if status >= 0 {
 		return status
 	}
-	as, err := m.openAccounts(ctx)
+	as, a, err := m.openBuiltinAccount(ctx, who)
 	if err != nil {
 		return m.fail(err)
 	}
 	defer m.Close()
-	a, err := findAccount(ctx, as, who)
-	if err != nil {
-		return m.fail(err)
-	}
 	if !yes {
 		ok, err := m.confirm(fmt.Sprintf("Remove the account %s (uid %s) and all its Sync data? This cannot be undone.", a.Email, a.UID))
 		if err != nil || !ok {
