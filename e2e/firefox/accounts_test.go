@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -36,26 +35,9 @@ func TestFirefoxAccounts(t *testing.T) {
 		insideAccounts(t, dir)
 		return
 	}
-	if testing.Short() && !required() {
-		t.Skip("skipped in -short mode: the accounts end-to-end test takes a minute")
-	}
-	if runtime.GOOS != "linux" {
-		missing(t, "the Firefox end-to-end tests need Linux network namespaces")
-	}
-	for _, prog := range []struct{ name, pkg string }{
-		{"firefox-esr", "firefox-esr"},
-		{"go", "golang (the Go toolchain, to build cmd/syncserver)"},
-	} {
-		if _, ok := lookProgram(prog.name); !ok {
-			missing(t, fmt.Sprintf("%s is not installed (apt-get install %s)", prog.name, prog.pkg))
-		}
-	}
+	needOutside(t, "the accounts end-to-end test takes a minute", programFirefox, programGo)
 	dir := t.TempDir()
-	binary := os.Getenv(syncserverEnv)
-	if binary == "" {
-		binary = buildSyncserver(t, dir)
-	}
-	runInNamespaces(t, dir, binary, "TestFirefoxAccounts")
+	runInNamespaces(t, dir, syncserverBinary(t, dir), "TestFirefoxAccounts")
 }
 
 const (

@@ -35,28 +35,48 @@ func TestFirefox(t *testing.T) {
 		inside(t, dir)
 		return
 	}
+	needOutside(t, "the Firefox end-to-end test takes a minute or two",
+		programFirefox, program{"nginx", "nginx"}, programGo)
+	dir := t.TempDir()
+	runInNamespaces(t, dir, syncserverBinary(t, dir), "TestFirefox")
+}
+
+// program is one program a run needs, with the Debian package that has it.
+type program struct{ name, pkg string }
+
+var (
+	programFirefox = program{"firefox-esr", "firefox-esr"}
+	programGo      = program{"go", "golang (the Go toolchain, to build cmd/syncserver)"}
+)
+
+// needOutside is what every test here checks before it starts the
+// namespaces: it skips in -short mode (saying why: long is how long the
+// test takes, or what it starts) unless firefox is required, and it calls
+// missing without Linux or without one of progs.
+func needOutside(t *testing.T, long string, progs ...program) {
+	t.Helper()
 	if testing.Short() && !required() {
-		t.Skip("skipped in -short mode: the Firefox end-to-end test takes a minute or two")
+		t.Skip("skipped in -short mode: " + long)
 	}
 	if runtime.GOOS != "linux" {
-		missing(t, "the Firefox end-to-end test needs Linux network namespaces")
+		missing(t, "the Firefox end-to-end tests need Linux network namespaces")
 	}
-	for _, prog := range []struct{ name, pkg string }{
-		{"firefox-esr", "firefox-esr"},
-		{"nginx", "nginx"},
-		{"go", "golang (the Go toolchain, to build cmd/syncserver)"},
-	} {
+	for _, prog := range progs {
 		if _, ok := lookProgram(prog.name); !ok {
 			missing(t, fmt.Sprintf("%s is not installed (apt-get install %s)", prog.name, prog.pkg))
 		}
 	}
-	dir := t.TempDir()
-	// A prebuilt binary may be named, to test a release build.
-	binary := os.Getenv(syncserverEnv)
-	if binary == "" {
-		binary = buildSyncserver(t, dir)
+}
+
+// syncserverBinary is the syncserver the run tests: a prebuilt binary
+// named in SYNCSERVER_E2E_FIREFOX_BINARY (to test a release build), else
+// one built into dir.
+func syncserverBinary(t *testing.T, dir string) string {
+	t.Helper()
+	if binary := os.Getenv(syncserverEnv); binary != "" {
+		return binary
 	}
-	runInNamespaces(t, dir, binary, "TestFirefox")
+	return buildSyncserver(t, dir)
 }
 
 // required reports whether SYNCSERVER_TEST_REQUIRE lists firefox.

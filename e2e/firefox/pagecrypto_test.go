@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -35,15 +34,7 @@ func TestFirefoxPageCrypto(t *testing.T) {
 		insidePageCrypto(t, dir)
 		return
 	}
-	if testing.Short() && !required() {
-		t.Skip("skipped in -short mode: starts Firefox")
-	}
-	if runtime.GOOS != "linux" {
-		missing(t, "the Firefox tests need Linux network namespaces")
-	}
-	if _, ok := lookProgram("firefox-esr"); !ok {
-		missing(t, "firefox-esr is not installed (apt-get install firefox-esr)")
-	}
+	needOutside(t, "starts Firefox", programFirefox)
 	runInNamespaces(t, t.TempDir(), "", "TestFirefoxPageCrypto")
 }
 
