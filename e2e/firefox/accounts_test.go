@@ -398,14 +398,7 @@ func (s *accountsStack) sessionStatus(t *testing.T, sessionToken string) (int, s
 
 func insideAccounts(t *testing.T, dir string) {
 	start := time.Now()
-	if err := loopbackUp(); err != nil {
-		t.Fatalf("bringing up loopback in the new network namespace: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			keepArtifacts(t, dir)
-		}
-	})
+	enterNamespaces(t, dir)
 	s := startAccountsStack(t, dir)
 
 	// 1. The operator creates the account; the password comes on stdin.

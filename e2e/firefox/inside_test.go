@@ -10,20 +10,28 @@ import (
 	"time"
 )
 
-// inside runs in the namespaces: the stack, two Firefox profiles, and the
-// scenarios in order, each building on the last. The first scenario that
-// fails ends the run.
-func inside(t *testing.T, dir string) {
-	start := time.Now()
+// enterNamespaces is how a run inside the namespaces begins, before it
+// starts anything: loopback up, and the artifacts of a failed run kept.
+// Registered first, that cleanup runs last: after every process has
+// stopped.
+func enterNamespaces(t *testing.T, dir string) {
+	t.Helper()
 	if err := loopbackUp(); err != nil {
 		t.Fatalf("bringing up loopback in the new network namespace: %v", err)
 	}
-	// Registered first, so it runs last: after every process has stopped.
 	t.Cleanup(func() {
 		if t.Failed() {
 			keepArtifacts(t, dir)
 		}
 	})
+}
+
+// inside runs in the namespaces: the stack, two Firefox profiles, and the
+// scenarios in order, each building on the last. The first scenario that
+// fails ends the run.
+func inside(t *testing.T, dir string) {
+	start := time.Now()
+	enterNamespaces(t, dir)
 	s := startStack(t, dir)
 	t.Logf("stack up in %v: FxA stand-in %s, syncserver at %s (nginx → FastCGI)", time.Since(start).Round(time.Millisecond), s.fxa.URL, s.publicURL)
 
