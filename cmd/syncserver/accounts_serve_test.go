@@ -18,6 +18,7 @@ import (
 	"syncserver/accounts/onepw"
 	"syncserver/db"
 	"syncserver/hawk"
+	"syncserver/internal/config"
 )
 
 // The accounts service as the real server mounts it: on a dedicated
@@ -204,6 +205,27 @@ func TestAccountsSharedOrigin(t *testing.T) {
 	}
 	if r := send(t, port, host, "GET", "/token/1.0/sync/1.5", ""); r.status != 401 {
 		t.Fatalf("token route without credentials: %d %s", r.status, r.body)
+	}
+}
+
+// TestAccountsOriginIPv6 builds the front from the configuration, as the
+// server does: an accounts origin on an IPv6 literal matches its Host
+// header, brackets and all.
+func TestAccountsOriginIPv6(t *testing.T) {
+	storage, err := config.ParsePublicURL("http://[::1]:5000/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{PublicURL: storage}
+	cfg.Accounts.PublicURL = "http://[::1]:5001"
+	f, err := newAccountsFront(cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{"[::1]:5001": true, "[::1]:5000": false, "[::2]:5001": false} {
+		if got := f.onAccountsOrigin(host); got != want {
+			t.Errorf("onAccountsOrigin(%q) = %v, want %v", host, got, want)
+		}
 	}
 }
 

@@ -78,7 +78,7 @@ type accountsFront struct {
 	svc       *accounts.Service
 	next      handlers.Handler
 	dedicated bool
-	host      string // lower-case host of the accounts origin
+	host      string // host of the accounts origin: lower case, without IPv6 brackets
 	port      int
 	// defaultPort: the accounts origin is on its scheme's default port;
 	// sharedHost: the storage origin has the same host (on another port).
@@ -96,7 +96,7 @@ func newAccountsFront(cfg *config.Config, svc *accounts.Service, next handlers.H
 		svc:         svc,
 		next:        next,
 		dedicated:   u.Origin() != cfg.PublicURL.Origin(),
-		host:        strings.ToLower(u.Host),
+		host:        strings.Trim(strings.ToLower(u.Host), "[]"),
 		port:        u.Port,
 		defaultPort: u.Port == defaultPortOf(u.Scheme),
 		sharedHost:  strings.EqualFold(u.Host, cfg.PublicURL.Host),
@@ -122,7 +122,7 @@ func (f *accountsFront) onAccountsOrigin(hostHeader string) bool {
 		port, _ = strconv.Atoi(p)
 	}
 	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
-	if host != strings.Trim(f.host, "[]") {
+	if host != f.host {
 		return false
 	}
 	if port != 0 {
