@@ -60,7 +60,7 @@ var routes = map[string]route{
 
 // route finds the JSON route of path, or reports that path is a page
 // asset.
-func (s *Service) route(method, path string) (*route, bool) {
+func (s *Service) route(path string) (*route, bool) {
 	if rt, ok := routes[path]; ok {
 		return &rt, false
 	}
@@ -68,13 +68,6 @@ func (s *Service) route(method, path string) (*route, bool) {
 		return nil, true
 	}
 	return nil, false
-}
-
-// IsRoute reports whether path (without query) is one of the service's
-// routes or page assets, for a front that routes by path.
-func (s *Service) IsRoute(path string) bool {
-	rt, asset := s.route(http.MethodGet, path)
-	return rt != nil || asset
 }
 
 // jsonOK answers 200 with v as JSON.

@@ -200,7 +200,7 @@ type call struct {
 // request on (to the storage and token routes of a shared origin).
 func (s *Service) Serve(ctx context.Context, r *handlers.Request) (resp *handlers.Response, ours bool) {
 	path, rawQuery, _ := strings.Cut(r.RequestURI, "?")
-	rt, pageAsset := s.route(r.Method, path)
+	rt, pageAsset := s.route(path)
 	if rt == nil && !pageAsset {
 		return nil, false
 	}
