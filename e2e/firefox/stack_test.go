@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,10 +177,12 @@ func nginxUser() string {
 	return "www-data"
 }
 
-// nginxLocation is the location block of the nginx-fastcgi-unix snippet of
-// the shipped syncserver.fcgi.conf, with the socket path changed on its
-// "# CHANGE:" line, exactly as an operator would.
-func nginxLocation(t *testing.T, socket string) string {
+// nginxSnippet gives the upstream block (if any) and the location block of
+// the nginx-fastcgi-unix snippet of the shipped syncserver.fcgi.conf, with
+// the socket path changed on its "# CHANGE:" line, exactly as an operator
+// would. The upstream block goes in nginx's http block, the location in
+// the server block.
+func nginxSnippet(t *testing.T, socket string) (upstream, location string) {
 	t.Helper()
 	path := filepath.Join(moduleRoot(t), "syncserver.fcgi.conf")
 	b, err := os.ReadFile(path)
@@ -198,23 +201,33 @@ func nginxLocation(t *testing.T, socket string) string {
 			snippet = append(snippet, line)
 		}
 	}
-	start := -1
-	for i, line := range snippet {
-		if regexp.MustCompile(`^\s*location\s`).MatchString(line) {
-			start = i
-			break
-		}
-	}
-	if start < 0 {
+	upstream, _ = snippetBlock(snippet, `^\s*upstream\s`, socket)
+	location, ok := snippetBlock(snippet, `^\s*location\s`, socket)
+	if !ok {
 		t.Fatalf("%s: no location block in snippet nginx-fastcgi-unix", path)
 	}
-	if !strings.Contains(snippet[start], prefix) {
-		t.Fatalf("%s: the location of snippet nginx-fastcgi-unix is not %s:\n%s", path, prefix, snippet[start])
+	if first, _, _ := strings.Cut(location, "\n"); !strings.Contains(first, prefix) {
+		t.Fatalf("%s: the location of snippet nginx-fastcgi-unix is not %s:\n%s", path, prefix, first)
+	}
+	if !strings.Contains(upstream+location, socket) {
+		t.Fatalf("%s: snippet nginx-fastcgi-unix has no marked line with /run/syncserver/fcgi.sock:\n%s\n%s", path, upstream, location)
+	}
+	return upstream, location
+}
+
+// snippetBlock is the block of snippet that starts at the first line
+// matching start and ends where its braces close, with the socket path
+// put on every line that follows a "# CHANGE:" comment.
+func snippetBlock(snippet []string, start, socket string) (string, bool) {
+	re := regexp.MustCompile(start)
+	from := slices.IndexFunc(snippet, re.MatchString)
+	if from < 0 {
+		return "", false
 	}
 	var out []string
 	depth := 0
 	changeNext := false
-	for _, line := range snippet[start:] {
+	for _, line := range snippet[from:] {
 		if changeNext {
 			line = strings.ReplaceAll(line, "/run/syncserver/fcgi.sock", socket)
 		}
@@ -225,11 +238,7 @@ func nginxLocation(t *testing.T, socket string) string {
 			break
 		}
 	}
-	loc := strings.Join(out, "\n")
-	if !strings.Contains(loc, socket) {
-		t.Fatalf("%s: snippet nginx-fastcgi-unix has no marked fastcgi_pass line with /run/syncserver/fcgi.sock:\n%s", path, loc)
-	}
-	return loc
+	return strings.Join(out, "\n"), true
 }
 
 func (s *stack) startNginx(t *testing.T, port int, socket string) *proc {
@@ -249,8 +258,9 @@ func (s *stack) startNginx(t *testing.T, port int, socket string) *proc {
 	if u := nginxUser(); u != "" {
 		user = "user " + u + ";\n"
 	}
+	upstream, location := nginxSnippet(t, socket)
 	conf := fmt.Sprintf(`# nginx.conf of the Firefox end-to-end test: a foreground nginx with
-# everything under its prefix, and the shipped snippet's location block.
+# everything under its prefix, and the shipped snippet's upstream and location blocks.
 daemon off;
 master_process on;
 worker_processes 2;
@@ -265,13 +275,14 @@ http {
     proxy_temp_path %[2]s/proxy;
     uwsgi_temp_path %[2]s/uwsgi;
     scgi_temp_path %[2]s/scgi;
+%[6]s
     server {
         listen 127.0.0.1:%[4]d;
         server_name 127.0.0.1;
 %[5]s
     }
 }
-`, user, ndir, s.logs, port, nginxLocation(t, socket))
+`, user, ndir, s.logs, port, location, upstream)
 	confPath := filepath.Join(ndir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
