@@ -2,7 +2,9 @@ package sqldb_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -118,4 +120,128 @@ func BenchmarkGrowth(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestFindPlans checks, on every backend, that the pages of
+// BenchmarkGrowth are read off bso_usr_col_mod_id_idx: never a scan of
+// the table, and for the timestamp sorts never a sort of the collection
+// (the cost that would grow with it). sort=index with newer sorts only the
+// records in the newer range, which the index finds. The statements are
+// FindBSOs' own, with its arguments.
+func TestFindPlans(t *testing.T) {
+	for _, backend := range testdb.Backends {
+		t.Run(backend, func(t *testing.T) {
+			uri := testdb.NewURI(t, backend)
+			s := testdb.OpenURI(t, uri, testdb.Options{})
+			fillHistory(t, s, 1, 2_000)
+			stamps := fillHistory(t, s, 2, 20_000)
+			newer := stamps[len(stamps)-3]
+			var raw *sql.DB
+			if backend == "sqlite" {
+				var err error
+				if raw, err = sql.Open("sqlite3", "file:"+strings.TrimPrefix(uri, "sqlite:///")+"?mode=ro"); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { raw.Close() })
+			} else {
+				raw = testdb.Admin(t, uri)
+				stmt := map[string]string{"mysql": "ANALYZE TABLE bso", "postgres": "ANALYZE bso"}[backend]
+				if _, err := raw.Exec(stmt); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx := context.Background()
+			for _, gq := range growthQueries(newer) {
+				query, args, err := s.FindSQL(ctx, 2, "history", gq.q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan := explain(t, raw, backend, query, args)
+				sorted := gq.q.Sort == db.SortIndex
+				t.Logf("%s:\n%s", gq.name, plan)
+				if msg := badPlan(backend, plan, sorted); msg != "" {
+					t.Errorf("%s: %s\nquery: %s\nplan:\n%s", gq.name, msg, query, plan)
+				}
+			}
+		})
+	}
+}
+
+// explain returns the plan of query as text, one line per plan row.
+func explain(t *testing.T, raw *sql.DB, backend, query string, args []any) string {
+	t.Helper()
+	prefix := map[string]string{"sqlite": "EXPLAIN QUERY PLAN ", "mysql": "EXPLAIN ", "postgres": "EXPLAIN "}[backend]
+	rows, err := raw.Query(prefix+query, args...)
+	if err != nil {
+		t.Fatalf("%s%s: %v", prefix, query, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		var fields []string
+		for i, v := range vals {
+			fields = append(fields, cols[i]+"="+v.String)
+		}
+		lines = append(lines, strings.Join(fields, " "))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// badPlan says what is wrong with plan, or "". sorted is set when the
+// query may sort the rows it selected (sort=index).
+func badPlan(backend, plan string, sorted bool) string {
+	// A sort may as well find its rows through the legacy index, and so
+	// may MySQL for every query: InnoDB appends the primary key (userid,
+	// collection, id) to a secondary index, so its legacy index is ordered
+	// by modified, then id, too.
+	used := plan
+	if backend == "mysql" {
+		used = ""
+		for _, m := range regexp.MustCompile(`(?m) key=(\S*)`).FindAllStringSubmatch(plan, -1) {
+			used += m[1] + " "
+		}
+	}
+	if !strings.Contains(used, "bso_usr_col_mod_id_idx") &&
+		((!sorted && backend != "mysql") || !strings.Contains(used, "bso_usr_col_mod_idx")) {
+		return "uses neither bso_usr_col_mod_id_idx nor (where it may) bso_usr_col_mod_idx"
+	}
+	switch backend {
+	case "sqlite":
+		if !sorted && strings.Contains(plan, "TEMP B-TREE") {
+			return "sorts the rows"
+		}
+		if strings.Contains(plan, "SCAN bso") {
+			return "scans bso"
+		}
+	case "mysql":
+		if !sorted && strings.Contains(plan, "filesort") {
+			return "sorts the rows"
+		}
+		if strings.Contains(plan, "type=ALL") || strings.Contains(plan, "type=index ") {
+			return "scans bso"
+		}
+	case "postgres":
+		if !sorted && strings.Contains(plan, "Sort") {
+			return "sorts the rows"
+		}
+		if strings.Contains(plan, "Seq Scan") {
+			return "scans bso"
+		}
+	}
+	return ""
 }

@@ -1,0 +1,23 @@
+package sqldb
+
+import (
+	"context"
+
+	"syncserver/db"
+)
+
+// FindSQL is the statement and arguments FindBSOs runs for uid's
+// collection coll, in the dialect's placeholders, for the plan tests.
+func (s *Store) FindSQL(ctx context.Context, uid db.UID, coll string, q db.Query) (query string, args []any, err error) {
+	err = s.View(ctx, uid, func(dtx db.Tx) error {
+		t := dtx.(*tx)
+		cid, _, err := t.collectionID(coll, false)
+		if err != nil {
+			return err
+		}
+		query, args = t.findSQL(cid, q)
+		query = s.d.rebind(query)
+		return nil
+	})
+	return query, args, err
+}
