@@ -21,3 +21,7 @@ func (s *Store) FindSQL(ctx context.Context, uid db.UID, coll string, q db.Query
 	})
 	return query, args, err
 }
+
+// KeepLeftovers stops Update from deleting, after the commit, the records
+// DeleteCollection left: the state a concurrent request sees meanwhile.
+func (s *Store) KeepLeftovers() { s.keepLeftovers = true }

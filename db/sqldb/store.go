@@ -79,12 +79,15 @@ const DefaultCacheSize = 10000
 
 // Store implements db.Store over database/sql.
 type Store struct {
-	d       Dialect
-	writer  *sql.DB
-	reader  *sql.DB
-	now     func() time.Time
-	log     *slog.Logger
-	onClose func() error
+	d      Dialect
+	writer *sql.DB
+	reader *sql.DB
+	now    func() time.Time
+	log    *slog.Logger
+	// keepLeftovers stops Update from deleting what DeleteCollection
+	// left (tests of the state in between).
+	keepLeftovers bool
+	onClose       func() error
 
 	names *nameCache
 	// cache is set by init; cacheSize is what it is made with.
@@ -311,8 +314,14 @@ func (s *Store) View(ctx context.Context, uid db.UID, fn func(db.Tx) error) erro
 // Update runs fn in a write transaction over uid's data, serialised with
 // the user's other writers, at a timestamp later than every timestamp the
 // user's data holds.
+//
+// A DeleteCollection of more than Dialect.DeleteChunk records commits
+// the collection deleted and hidden, and Update returns once the rest of
+// its records are deleted in short transactions of their own; a failure
+// there is logged, not returned: the delete itself committed.
 func (s *Store) Update(ctx context.Context, uid db.UID, fn func(db.Tx) error) error {
-	return s.write(ctx, func(q *querier) error {
+	var purge []int64
+	err := s.write(ctx, func(q *querier) error {
 		t := &tx{querier: q, uid: uid, write: true}
 		if err := t.begin(); err != nil {
 			return err
@@ -320,8 +329,15 @@ func (s *Store) Update(ctx context.Context, uid db.UID, fn func(db.Tx) error) er
 		if err := fn(t); err != nil {
 			return err
 		}
+		purge = t.purge
 		return t.finish()
 	})
+	if err == nil && len(purge) > 0 && !s.keepLeftovers {
+		if perr := s.purgeCollection(ctx, uid, purge); perr != nil {
+			s.log.Warn("deleting the records of a deleted collection: the rest go at the next write to it", "uid", uid, "err", perr)
+		}
+	}
+	return err
 }
 
 // querier runs the SQL of one transaction with the dialect's placeholders
