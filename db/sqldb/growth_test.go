@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -57,22 +59,28 @@ func fillHistory(tb testing.TB, s *sqldb.Store, uid db.UID, n int) []db.Timestam
 // growthQueries are the pages Firefox asks for. newer is the timestamp
 // below the newest 1,000 records; each "paged" query follows the
 // X-Weave-Next-Offset tokens through those 1,000 records, one page per
-// benchmark iteration, and starts again at the end.
+// benchmark iteration, and starts again at the end. index100 without
+// newer (a first download sorted by sortindex) has to sort the whole
+// collection: no index orders by the sortindex rule (NULLs last); it is
+// measured, and the plan test leaves it out (sortsAll).
 func growthQueries(newer db.Timestamp) []struct {
-	name  string
-	q     db.Query
-	paged bool
+	name     string
+	q        db.Query
+	paged    bool
+	sortsAll bool
 } {
 	return []struct {
-		name  string
-		q     db.Query
-		paged bool
+		name     string
+		q        db.Query
+		paged    bool
+		sortsAll bool
 	}{
-		{"newest100", db.Query{Full: true, Sort: db.SortNewest, Limit: 100}, false},
-		{"newer_newest_paged100", db.Query{Full: true, Sort: db.SortNewest, Limit: 100, Newer: newer}, true},
-		{"newer_oldest_paged100", db.Query{Full: true, Sort: db.SortOldest, Limit: 100, Newer: newer}, true},
-		{"newer_index100", db.Query{Full: true, Sort: db.SortIndex, Limit: 100, Newer: newer}, false},
-		{"newer_ids", db.Query{Sort: db.SortNewest, Limit: -1, Newer: newer}, false},
+		{"newest100", db.Query{Full: true, Sort: db.SortNewest, Limit: 100}, false, false},
+		{"newer_newest_paged100", db.Query{Full: true, Sort: db.SortNewest, Limit: 100, Newer: newer}, true, false},
+		{"newer_oldest_paged100", db.Query{Full: true, Sort: db.SortOldest, Limit: 100, Newer: newer}, true, false},
+		{"newer_index100", db.Query{Full: true, Sort: db.SortIndex, Limit: 100, Newer: newer}, false, false},
+		{"newer_ids", db.Query{Sort: db.SortNewest, Limit: -1, Newer: newer}, false, false},
+		{"index100", db.Query{Full: true, Sort: db.SortIndex, Limit: 100}, false, true},
 	}
 }
 
@@ -127,14 +135,24 @@ func BenchmarkGrowth(b *testing.B) {
 // the table, and for the timestamp sorts never a sort of the collection
 // (the cost that would grow with it). sort=index with newer sorts only the
 // records in the newer range, which the index finds. The statements are
-// FindBSOs' own, with its arguments.
+// FindBSOs' own, with its arguments, on a 20,000-record history
+// (SYNCSERVER_TEST_PLAN_RECORDS sets another size).
 func TestFindPlans(t *testing.T) {
 	for _, backend := range testdb.Backends {
 		t.Run(backend, func(t *testing.T) {
 			uri := testdb.NewURI(t, backend)
 			s := testdb.OpenURI(t, uri, testdb.Options{})
+			size := 20_000
+			if v := os.Getenv("SYNCSERVER_TEST_PLAN_RECORDS"); v != "" {
+				// A planner may choose differently for a larger table.
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 2_000 {
+					t.Fatalf("SYNCSERVER_TEST_PLAN_RECORDS=%q: want a number of records, at least 2000", v)
+				}
+				size = n
+			}
 			fillHistory(t, s, 1, 2_000)
-			stamps := fillHistory(t, s, 2, 20_000)
+			stamps := fillHistory(t, s, 2, size)
 			newer := stamps[len(stamps)-3]
 			var raw *sql.DB
 			if backend == "sqlite" {
@@ -152,6 +170,9 @@ func TestFindPlans(t *testing.T) {
 			}
 			ctx := context.Background()
 			for _, gq := range growthQueries(newer) {
+				if gq.sortsAll {
+					continue
+				}
 				query, args, err := s.FindSQL(ctx, 2, "history", gq.q)
 				if err != nil {
 					t.Fatal(err)
