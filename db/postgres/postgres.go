@@ -167,6 +167,7 @@ func dialect(migrations fs.FS) sqldb.Dialect {
 		},
 		DollarPlaceholders: true,
 		LockUser:           " FOR UPDATE",
+		NullsLast:          " NULLS LAST",
 		Returning:          true,
 		IsConflict:         isConflict,
 		IsFull:             isFull,
