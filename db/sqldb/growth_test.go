@@ -92,12 +92,17 @@ func growthQueries(newer db.Timestamp) []struct {
 func BenchmarkGrowth(b *testing.B) {
 	for _, backend := range testdb.Backends {
 		b.Run(backend, func(b *testing.B) {
-			s := testdb.Open(b, backend, testdb.Options{})
+			uri := testdb.NewURI(b, backend)
+			s := testdb.OpenURI(b, uri, testdb.Options{})
 			ctx := context.Background()
+			var stamps [2][]db.Timestamp
+			for i, size := range growthSizes {
+				stamps[i] = fillHistory(b, s, db.UID(i+1), size)
+			}
+			analyze(b, backend, uri)
 			for i, size := range growthSizes {
 				uid := db.UID(i + 1)
-				stamps := fillHistory(b, s, uid, size)
-				newer := stamps[len(stamps)-1-1000/growthTxRecords]
+				newer := stamps[i][len(stamps[i])-1-1000/growthTxRecords]
 				for _, gq := range growthQueries(newer) {
 					b.Run(fmt.Sprintf("%s/n=%d", gq.name, size), func(b *testing.B) {
 						q := gq.q
@@ -154,20 +159,7 @@ func TestFindPlans(t *testing.T) {
 			fillHistory(t, s, 1, 2_000)
 			stamps := fillHistory(t, s, 2, size)
 			newer := stamps[len(stamps)-3]
-			var raw *sql.DB
-			if backend == "sqlite" {
-				var err error
-				if raw, err = sql.Open("sqlite3", "file:"+strings.TrimPrefix(uri, "sqlite:///")+"?mode=ro"); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { raw.Close() })
-			} else {
-				raw = testdb.Admin(t, uri)
-				stmt := map[string]string{"mysql": "ANALYZE TABLE bso", "postgres": "ANALYZE bso"}[backend]
-				if _, err := raw.Exec(stmt); err != nil {
-					t.Fatal(err)
-				}
-			}
+			raw := analyze(t, backend, uri)
 			ctx := context.Background()
 			for _, gq := range growthQueries(newer) {
 				if gq.sortsAll {
@@ -190,6 +182,28 @@ func TestFindPlans(t *testing.T) {
 			}
 		})
 	}
+}
+
+// analyze updates the planner's statistics of bso on a database server,
+// as its autovacuum (PostgreSQL) or InnoDB's automatic statistics (MySQL)
+// do soon after a large insert, and returns a plain connection to the
+// database (read-only on sqlite, which keeps no statistics unless told).
+func analyze(tb testing.TB, backend, uri string) *sql.DB {
+	tb.Helper()
+	if backend == "sqlite" {
+		raw, err := sql.Open("sqlite3", "file:"+strings.TrimPrefix(uri, "sqlite:///")+"?mode=ro")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { raw.Close() })
+		return raw
+	}
+	raw := testdb.Admin(tb, uri)
+	stmt := map[string]string{"mysql": "ANALYZE TABLE bso", "postgres": "ANALYZE bso"}[backend]
+	if _, err := raw.Exec(stmt); err != nil {
+		tb.Fatal(err)
+	}
+	return raw
 }
 
 // explain returns the plan of query as text, one line per plan row.
