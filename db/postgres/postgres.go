@@ -167,7 +167,6 @@ func dialect(migrations fs.FS) sqldb.Dialect {
 		},
 		DollarPlaceholders: true,
 		LockUser:           " FOR UPDATE",
-		NullsLast:          " NULLS LAST",
 		Returning:          true,
 		IsConflict:         isConflict,
 		IsFull:             isFull,

@@ -153,18 +153,7 @@ func (t *tx) findSQL(cid int64, q db.Query) (string, []any) {
 	}
 	switch {
 	case q.Sort == db.SortIndex:
-		if q.Newer > 0 || q.HasOlder || q.IDs != nil {
-			// The rows are few (a range of modified, a list of ids)
-			// and found through another index: sort them. The CASE
-			// keeps planners off bso_usr_col_sortindex_idx, which
-			// would walk the whole collection to find them.
-			b.WriteString(" ORDER BY CASE WHEN sortindex IS NULL THEN 1 ELSE 0 END, sortindex DESC, id DESC")
-		} else {
-			// The same order (records without a sortindex last:
-			// NullsLast), read off bso_usr_col_sortindex_idx
-			// backwards rather than by sorting the collection.
-			b.WriteString(" ORDER BY sortindex DESC" + t.s.d.NullsLast + ", id DESC")
-		}
+		b.WriteString(" ORDER BY CASE WHEN sortindex IS NULL THEN 1 ELSE 0 END, sortindex DESC, id DESC")
 	case q.Sort == db.SortOldest:
 		if q.Offset.HasBound {
 			b.WriteString(" AND modified >= ?")

@@ -58,12 +58,6 @@ type Dialect struct {
 	// database, and delete in one statement.
 	DeleteChunk int
 
-	// NullsLast follows "sortindex DESC" in sort=index listings when the
-	// database sorts NULL highest (" NULLS LAST" on PostgreSQL), so that
-	// records without a sortindex come last, as SQLite and MySQL put them
-	// by themselves; migration 8's index is in that order.
-	NullsLast string
-
 	// Upsert returns the clause that follows "INSERT INTO t (…) VALUES
 	// (…)" or "INSERT INTO t (…) SELECT …" so that a row whose key columns
 	// collide updates the existing row with sets ("col = expr") instead,

@@ -59,10 +59,13 @@ func fillHistory(tb testing.TB, s *sqldb.Store, uid db.UID, n int) []db.Timestam
 // growthQueries are the pages Firefox asks for. newer is the timestamp
 // below the newest 1,000 records; each "paged" query follows the
 // X-Weave-Next-Offset tokens through those 1,000 records, one page per
-// benchmark iteration, and starts again at the end. index100 is a first
-// download sorted by sortindex. sortsAll marks a query the plan test
-// leaves out (none now: before migration 8, index100 sorted the whole
-// collection).
+// benchmark iteration, and starts again at the end. index100 without
+// newer (a first download sorted by sortindex) has to sort the whole
+// collection: no index orders by the sortindex rule (NULLs last). Such an
+// index would make it a page (0.3 ms instead of 70 ms on sqlite at
+// 200,000 records) but cost every upload about 1 ms per 100 records, 45 %
+// of a POST of 100; the query is measured, and the plan test leaves it
+// out (sortsAll).
 func growthQueries(newer db.Timestamp) []struct {
 	name     string
 	q        db.Query
@@ -80,7 +83,7 @@ func growthQueries(newer db.Timestamp) []struct {
 		{"newer_oldest_paged100", db.Query{Full: true, Sort: db.SortOldest, Limit: 100, Newer: newer}, true, false},
 		{"newer_index100", db.Query{Full: true, Sort: db.SortIndex, Limit: 100, Newer: newer}, false, false},
 		{"newer_ids", db.Query{Sort: db.SortNewest, Limit: -1, Newer: newer}, false, false},
-		{"index100", db.Query{Full: true, Sort: db.SortIndex, Limit: 100}, false, false},
+		{"index100", db.Query{Full: true, Sort: db.SortIndex, Limit: 100}, false, true},
 	}
 }
 
@@ -170,13 +173,9 @@ func TestFindPlans(t *testing.T) {
 					t.Fatal(err)
 				}
 				plan := explain(t, raw, backend, query, args)
+				sorted := gq.q.Sort == db.SortIndex
 				t.Logf("%s:\n%s", gq.name, plan)
-				sorted := gq.q.Sort == db.SortIndex && gq.q.Newer > 0
-				index := "bso_usr_col_mod_id_idx"
-				if gq.q.Sort == db.SortIndex && gq.q.Newer == 0 {
-					index = "bso_usr_col_sortindex_idx"
-				}
-				if msg := badPlan(backend, plan, index, sorted); msg != "" {
+				if msg := badPlan(backend, plan, sorted); msg != "" {
 					t.Errorf("%s: %s\nquery: %s\nplan:\n%s", gq.name, msg, query, plan)
 				}
 			}
@@ -241,14 +240,13 @@ func explain(t *testing.T, raw *sql.DB, backend, query string, args []any) strin
 	return strings.Join(lines, "\n")
 }
 
-// badPlan says what is wrong with plan, or "". index is the index the
-// statement should be read off; sorted is set when the query may sort the
-// rows it selected (sort=index with newer), which it may then find
-// through an index on modified.
-func badPlan(backend, plan, index string, sorted bool) string {
-	// MySQL may use the legacy index where bso_usr_col_mod_id_idx is
-	// wanted: InnoDB appends the primary key (userid, collection, id) to
-	// a secondary index, so that one is ordered by modified, then id, too.
+// badPlan says what is wrong with plan, or "". sorted is set when the
+// query may sort the rows it selected (sort=index).
+func badPlan(backend, plan string, sorted bool) string {
+	// A sort may as well find its rows through the legacy index, and so
+	// may MySQL for every query: InnoDB appends the primary key (userid,
+	// collection, id) to a secondary index, so its legacy index is ordered
+	// by modified, then id, too.
 	used := plan
 	if backend == "mysql" {
 		used = ""
@@ -256,9 +254,9 @@ func badPlan(backend, plan, index string, sorted bool) string {
 			used += m[1] + " "
 		}
 	}
-	legacyOK := sorted || (backend == "mysql" && index == "bso_usr_col_mod_id_idx")
-	if !strings.Contains(used, index) && (!legacyOK || !strings.Contains(used, "bso_usr_col_mod_idx")) {
-		return "is not read off " + index
+	if !strings.Contains(used, "bso_usr_col_mod_id_idx") &&
+		((!sorted && backend != "mysql") || !strings.Contains(used, "bso_usr_col_mod_idx")) {
+		return "uses neither bso_usr_col_mod_id_idx nor (where it may) bso_usr_col_mod_idx"
 	}
 	switch backend {
 	case "sqlite":
