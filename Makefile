@@ -5,6 +5,9 @@
 #   make lint    gofmt and go vet
 #   make fuzz    run every fuzz target for FUZZTIME each (make test runs their seeds)
 #   make build   bin/syncserver
+#   make bench-report  the syncload scenarios against a fresh bin/syncserver
+#                on loopback: one Markdown table (BENCH_DURATION per run,
+#                BENCH_RUNS runs, medians; BENCH_OUT writes it to a file)
 #   make mutants apply a fixed list of bugs, one at a time, to a copy of the
 #                tree and check that the tests catch each (not run in CI)
 
@@ -17,7 +20,7 @@ FUZZTIME ?= 30s
 # default, 60s, can spend a whole FUZZTIME on one input).
 FUZZMINIMIZE ?= 2s
 
-.PHONY: all build serve test lint fuzz bench mutants clean
+.PHONY: all build serve test lint fuzz bench bench-report mutants clean
 
 all: build
 
@@ -59,6 +62,20 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Each scenario runs against its own fresh server, started and stopped
+# by PID: about (2 s warm-up + BENCH_DURATION + set-up) per scenario and
+# run. The table goes to stdout, or to BENCH_OUT.
+BENCH_DURATION  ?= 10s
+BENCH_RUNS      ?= 1
+BENCH_CLIENTS   ?= 32
+BENCH_SCENARIOS ?= lbheartbeat,s1,get100,post100,s6
+BENCH_OUT       ?=
+bench-report: build
+	$(GO) build -trimpath -o bin/syncload ./cmd/syncload
+	$(GO) run ./scripts/benchreport -server bin/syncserver -syncload bin/syncload \
+		-d $(BENCH_DURATION) -runs $(BENCH_RUNS) -c $(BENCH_CLIENTS) \
+		-scenarios $(BENCH_SCENARIOS) $(if $(BENCH_OUT),-o $(BENCH_OUT))
 
 mutants:
 	GO=$(GO) $(GO) run ./scripts/mutants

@@ -10,14 +10,18 @@ import (
 
 // BenchmarkTokenIssueLocalJWT is a token request of an existing user whose
 // JWT access token is verified locally (static JWKS, no network): RSA
-// verification, the user lookup in sqlite and the token minting. "cached"
-// presents the same access token again, as a client refreshing its storage
-// token within the verification cache's lifetime does.
+// verification, the user lookup in the store (SYNCSERVER_TEST_BACKEND)
+// and the token minting. "cached" presents the same access token again,
+// as a client refreshing its storage token within the verification
+// cache's lifetime does. The "parallel" variants send from 8 goroutines
+// per CPU, as many clients at once do: their ns/op is the inverse of the
+// throughput, in which a database server's round trips overlap.
 func BenchmarkTokenIssueLocalJWT(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		cacheTTL time.Duration
-	}{{"verify", -1}, {"cached", time.Minute}} {
+		parallel bool
+	}{{"verify", -1, false}, {"cached", time.Minute, false}, {"verify-parallel", -1, true}, {"cached-parallel", time.Minute, true}} {
 		b.Run(bc.name, func(b *testing.B) {
 			tt := newTokenTest(b, nil)
 			v, err := fxa.New(fxa.Config{JWKS: tt.FxA.JWKS(), OAuthURL: "http://fxa.invalid", Issuer: "api.accounts.firefox.com",
@@ -31,9 +35,25 @@ func BenchmarkTokenIssueLocalJWT(b *testing.B) {
 				return newRequest(http.MethodGet, tokenPath, "", "Authorization", "Bearer "+tt.FxA.JWT(a.UID), "X-KeyID", a.KeyID())
 			}
 			wantToken(b, tt.serve(req())) // the user exists from now on
+			b.ReportAllocs()
+			if bc.parallel {
+				b.SetParallelism(8)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					r := req()
+					authz := r.Header.Get("Authorization")
+					for pb.Next() {
+						r.Header.Set("Authorization", authz)
+						if resp := tt.serve(r); resp.Status != http.StatusOK {
+							b.Errorf("%d %s", resp.Status, resp.Body)
+							return
+						}
+					}
+				})
+				return
+			}
 			r := req()
 			authz := r.Header.Get("Authorization")
-			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
 				r.Header.Set("Authorization", authz)

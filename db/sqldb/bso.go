@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"syncserver/db"
@@ -31,8 +32,9 @@ func (t *tx) BSOTimestamp(coll, id string) (db.Timestamp, error) {
 		return 0, err
 	}
 	var ts int64
-	err = t.scan("SELECT modified FROM bso WHERE userid = ? AND collection = ? AND id = ? AND ttl > ?",
-		[]any{int64(t.uid), cid, id, t.nowS}, &ts)
+	live, liveArgs := t.liveCollection(cid)
+	err = t.scan("SELECT modified FROM bso WHERE userid = ? AND collection = ? AND id = ? AND ttl > ?"+live,
+		append([]any{int64(t.uid), cid, id, t.nowS}, liveArgs...), &ts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -51,8 +53,9 @@ func (t *tx) GetBSO(coll, id string) (db.BSO, error) {
 	var b db.BSO
 	var si sql.NullInt64
 	var mod int64
-	err = t.scan("SELECT id, modified, sortindex, payload, ttl FROM bso WHERE userid = ? AND collection = ? AND id = ? AND ttl > ?",
-		[]any{int64(t.uid), cid, id, t.nowS}, &b.ID, &mod, &si, &b.Payload, &b.Expires)
+	live, liveArgs := t.liveCollection(cid)
+	err = t.scan("SELECT id, modified, sortindex, payload, ttl FROM bso WHERE userid = ? AND collection = ? AND id = ? AND ttl > ?"+live,
+		append([]any{int64(t.uid), cid, id, t.nowS}, liveArgs...), &b.ID, &mod, &si, &b.Payload, &b.Expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return db.BSO{}, fmt.Errorf("%w: record %s/%s", db.ErrNotFound, coll, id)
 	}
@@ -80,6 +83,49 @@ func (t *tx) FindBSOs(coll string, q db.Query) (db.Page, error) {
 	if q.IDs != nil && len(q.IDs) == 0 {
 		return db.Page{}, nil
 	}
+	query, args := t.findSQL(cid, q)
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return db.Page{}, err
+	}
+	defer rows.Close()
+	var items []db.BSO
+	for rows.Next() {
+		var it db.BSO
+		var mod int64
+		if q.Full {
+			var si sql.NullInt64
+			err = rows.Scan(&it.ID, &mod, &si, &it.Payload, &it.Expires)
+			if si.Valid {
+				it.SortIndex = &si.Int64
+			}
+			it.Expires = expires(it.Expires)
+		} else {
+			err = rows.Scan(&it.ID, &mod)
+		}
+		if err != nil {
+			return db.Page{}, t.fail(err)
+		}
+		it.Modified = db.Timestamp(mod)
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return db.Page{}, t.fail(err)
+	}
+	var page db.Page
+	if q.Limit >= 0 && len(items) > q.Limit {
+		items = items[:q.Limit]
+		page.Next = db.NextOffset(q, items)
+	}
+	if len(items) > 0 {
+		page.Items = items
+	}
+	return page, nil
+}
+
+// findSQL is FindBSOs' statement for collection cid: every sort reads a
+// page off an index of bso (see the plan test in growth_test.go).
+func (t *tx) findSQL(cid int64, q db.Query) (string, []any) {
 	var b strings.Builder
 	args := []any{int64(t.uid), cid, t.nowS}
 	if q.Full {
@@ -88,6 +134,9 @@ func (t *tx) FindBSOs(coll string, q db.Query) (db.Page, error) {
 		b.WriteString("SELECT id, modified")
 	}
 	b.WriteString(" FROM bso WHERE userid = ? AND collection = ? AND ttl > ?")
+	live, liveArgs := t.liveCollection(cid)
+	b.WriteString(live)
+	args = append(args, liveArgs...)
 	if q.IDs != nil {
 		b.WriteString(" AND id IN (" + placeholders(len(q.IDs)) + ")")
 		for _, id := range q.IDs {
@@ -129,43 +178,7 @@ func (t *tx) FindBSOs(coll string, q db.Query) (db.Page, error) {
 		args = append(args, int64(q.Offset.Skip))
 	}
 
-	rows, err := t.query(b.String(), args...)
-	if err != nil {
-		return db.Page{}, err
-	}
-	defer rows.Close()
-	var items []db.BSO
-	for rows.Next() {
-		var it db.BSO
-		var mod int64
-		if q.Full {
-			var si sql.NullInt64
-			err = rows.Scan(&it.ID, &mod, &si, &it.Payload, &it.Expires)
-			if si.Valid {
-				it.SortIndex = &si.Int64
-			}
-			it.Expires = expires(it.Expires)
-		} else {
-			err = rows.Scan(&it.ID, &mod)
-		}
-		if err != nil {
-			return db.Page{}, t.fail(err)
-		}
-		it.Modified = db.Timestamp(mod)
-		items = append(items, it)
-	}
-	if err := rows.Err(); err != nil {
-		return db.Page{}, t.fail(err)
-	}
-	var page db.Page
-	if q.Limit >= 0 && len(items) > q.Limit {
-		items = items[:q.Limit]
-		page.Next = db.NextOffset(q, items)
-	}
-	if len(items) > 0 {
-		page.Items = items
-	}
-	return page, nil
+	return b.String(), args
 }
 
 // PutBSO creates or updates one record and bumps the collection.
@@ -370,6 +383,9 @@ func (t *tx) DeleteBSOs(coll string, ids []string) error {
 
 // DeleteCollection deletes the collection's records, its user_collections
 // row and its open batches; the storage timestamp moves to Timestamp().
+// With Dialect.DeleteChunk, at most that many records go here: the rest,
+// hidden from the user from the commit on (liveCollection), are deleted
+// by Update after the commit, in short transactions.
 func (t *tx) DeleteCollection(coll string) error {
 	if !t.write {
 		return db.ErrReadOnly
@@ -381,7 +397,6 @@ func (t *tx) DeleteCollection(coll string) error {
 	if ok {
 		uid := int64(t.uid)
 		for _, stmt := range []string{
-			"DELETE FROM bso WHERE userid = ? AND collection = ?",
 			"DELETE FROM user_collections WHERE userid = ? AND collection = ?",
 			"DELETE FROM batch_upload_items WHERE userid = ? AND batch IN (SELECT batch FROM batch_uploads WHERE userid = ? AND collection = ?)",
 			"DELETE FROM batch_uploads WHERE userid = ? AND collection = ?",
@@ -393,6 +408,22 @@ func (t *tx) DeleteCollection(coll string) error {
 			if _, err := t.exec(stmt, args...); err != nil {
 				return err
 			}
+		}
+		if t.s.d.DeleteChunk <= 0 {
+			if _, err := t.exec("DELETE FROM bso WHERE userid = ? AND collection = ?", uid, cid); err != nil {
+				return err
+			}
+		} else {
+			selected, _, err := t.s.deleteChunk(t.querier, leftovers(t.uid, cid), t.s.d.DeleteChunk)
+			if err != nil {
+				return err
+			}
+			if selected == t.s.d.DeleteChunk && !slices.Contains(t.purge, cid) {
+				t.purge = append(t.purge, cid)
+			}
+			// A later write of this transaction to the collection
+			// must delete what is left first.
+			t.clean = slices.DeleteFunc(t.clean, func(c int64) bool { return c == cid })
 		}
 	}
 	t.wrote, t.changed = true, true

@@ -128,6 +128,33 @@ func userRecords(uid db.UID) chunkSpec {
 		where: "userid = ?", args: []any{int64(uid)}}
 }
 
+// leftovers are the records of uid's collection cid once the collection
+// is deleted (its user_collections row gone): what DeleteCollection leaves
+// for purgeCollection. The condition holds no more once the user writes
+// to the collection again (dropLeftovers deleted them then).
+func leftovers(uid db.UID, cid int64) chunkSpec {
+	return chunkSpec{table: "bso", prefix: []string{"userid", "collection"}, last: "id",
+		where: "userid = ? AND collection = ? AND NOT EXISTS (SELECT 1 FROM user_collections WHERE userid = ? AND collection = ?)",
+		args:  []any{int64(uid), cid, int64(uid), cid}}
+}
+
+// purgeCollection deletes the records DeleteCollection left of uid's
+// collections cids, Dialect.DeleteChunk per transaction, resting between
+// transactions as Purge does so that other writers get the lock. The
+// client's request ending does not stop it; an error leaves the rest
+// hidden, for the next write to the collection (dropLeftovers) or the
+// next delete of it.
+func (s *Store) purgeCollection(ctx context.Context, uid db.UID, cids []int64) error {
+	ctx = context.WithoutCancel(ctx)
+	o := db.PurgeOptions{Chunk: s.d.DeleteChunk}
+	for _, cid := range cids {
+		if _, err := s.purgeChunks(ctx, o, db.PurgeExpiredRecords, leftovers(uid, cid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // purgeChunks deletes the rows of c a chunk per transaction until none is
 // left, resting between transactions, and returns how many went.
 func (s *Store) purgeChunks(ctx context.Context, o db.PurgeOptions, kind string, c chunkSpec) (int64, error) {

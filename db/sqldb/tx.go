@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"syncserver/db"
 )
@@ -24,6 +25,12 @@ type tx struct {
 	// wrote is set by any write; changed by a write of the user's data
 	// (records or collections), which moves the storage timestamp.
 	wrote, changed bool
+	// purge lists the collections DeleteCollection left records of, for
+	// Update to delete after the commit (Dialect.DeleteChunk).
+	purge []int64
+	// clean lists the collections whose leftover records this write
+	// transaction has already deleted (dropLeftovers).
+	clean []int64
 }
 
 var _ db.Tx = (*tx)(nil)
@@ -192,6 +199,47 @@ func (t *tx) touchCollection(cid int64) error {
 // table). With create, an unknown name is registered under the next id.
 // ok is false when the name is unknown and create is false.
 func (t *tx) collectionID(name string, create bool) (id int64, ok bool, err error) {
+	id, ok, err = t.lookupCollection(name, create)
+	if err == nil && ok && t.write && t.s.d.DeleteChunk > 0 {
+		err = t.dropLeftovers(id)
+	}
+	return id, ok, err
+}
+
+// dropLeftovers deletes the records of collection cid that a
+// DeleteCollection left for after its commit and that are not deleted
+// yet, before this write transaction touches the collection: a new write
+// must not find them (an update of one would revive it). They are the
+// records of a collection the user has no user_collections row for; for
+// any other collection the statement finds nothing through the primary
+// key.
+func (t *tx) dropLeftovers(cid int64) error {
+	if slices.Contains(t.clean, cid) {
+		return nil
+	}
+	uid := int64(t.uid)
+	if _, err := t.exec(`DELETE FROM bso WHERE userid = ? AND collection = ?
+		AND NOT EXISTS (SELECT 1 FROM user_collections WHERE userid = ? AND collection = ?)`, uid, cid, uid, cid); err != nil {
+		return err
+	}
+	t.clean = append(t.clean, cid)
+	return nil
+}
+
+// liveCollection is the condition, added to a statement over bso b of
+// collection cid, that hides the records a DeleteCollection left for
+// after its commit (Dialect.DeleteChunk): the collection is deleted, to
+// its user, from that commit on. Empty, with no arguments, where
+// collections are deleted whole.
+func (t *tx) liveCollection(cid int64) (string, []any) {
+	if t.s.d.DeleteChunk <= 0 {
+		return "", nil
+	}
+	return " AND EXISTS (SELECT 1 FROM user_collections uc WHERE uc.userid = ? AND uc.collection = ?)", []any{int64(t.uid), cid}
+}
+
+// lookupCollection is collectionID without dropLeftovers.
+func (t *tx) lookupCollection(name string, create bool) (id int64, ok bool, err error) {
 	if id, ok := t.s.names.get(name); ok {
 		return id, true, nil
 	}

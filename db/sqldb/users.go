@@ -65,7 +65,8 @@ func (u users) GetUser(ctx context.Context, service, email string) (db.User, err
 		return db.User{}, err
 	}
 	var user db.User
-	err := u.s.read(ctx, func(q *querier) error {
+	// One SELECT: no transaction needed (readOne).
+	err := u.s.readOne(ctx, func(q *querier) error {
 		r, err := u.s.getUser(q, service, email)
 		user = r.User
 		return err

@@ -174,3 +174,83 @@ func BenchmarkCollectionTimestampsCached(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDeleteCollection50000 deletes a 50,000-record collection of one
+// user while another user reads and writes without pause, and reports the
+// delete's time and the other user's slowest request (other-max-ms): a
+// long delete transaction holds the write lock, and every other writer
+// waits for it. The collection is refilled, untimed, before each delete.
+func BenchmarkDeleteCollection50000(b *testing.B) {
+	s, _ := openFile(b, nil, sqlite.Options{})
+	ctx := context.Background()
+	const n = 50_000
+	fill := func() {
+		for done := 0; done < n; done += 1000 {
+			ups := make([]db.BSOUpdate, 1000)
+			for i := range ups {
+				ups[i] = db.BSOUpdate{ID: fmt.Sprintf("f%06d", done+i), Payload: dbtest.Str(payload450(i)), SortIndex: dbtest.Int(int64(i))}
+			}
+			if err := s.Update(ctx, 1, func(tx db.Tx) error { return tx.PostBSOs("forms", ups) }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	var worst, total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		fill()
+		stop := make(chan struct{})
+		slowest := make(chan time.Duration)
+		go func() {
+			var max time.Duration
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					slowest <- max
+					return
+				default:
+				}
+				start := time.Now()
+				var err error
+				if i%2 == 0 {
+					err = s.Update(ctx, 2, func(tx db.Tx) error { return tx.PutBSO("tabs", dbtest.Rec("t", "x")) })
+				} else {
+					err = s.View(ctx, 2, func(tx db.Tx) error { _, err := tx.FindBSOs("tabs", db.Query{Limit: 10}); return err })
+				}
+				if err != nil {
+					b.Error(err)
+				}
+				max = maxDur(max, time.Since(start))
+			}
+		}()
+		time.Sleep(20 * time.Millisecond) // the other user is busy
+		b.StartTimer()
+		start := time.Now()
+		if err := s.Update(ctx, 1, func(tx db.Tx) error { return tx.DeleteCollection("forms") }); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		time.Sleep(20 * time.Millisecond)
+		close(stop)
+		worst = maxDur(worst, <-slowest)
+		var page db.Page
+		if err := s.View(ctx, 1, func(tx db.Tx) error {
+			var err error
+			page, err = tx.FindBSOs("forms", db.Query{Limit: 1})
+			return err
+		}); err != nil || len(page.Items) != 0 {
+			b.Fatalf("after the delete: %d records, %v", len(page.Items), err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "delete-ms")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "other-max-ms")
+}
+
+func maxDur(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}

@@ -348,8 +348,9 @@ func escapePath(p string) string {
 // dialect is SQLite's part of sqldb.
 func dialect(migrations fs.FS) sqldb.Dialect {
 	return sqldb.Dialect{
-		Name:       "sqlite",
-		Migrations: migrations,
+		Name:        "sqlite",
+		Migrations:  migrations,
+		DeleteChunk: 1000,
 		UsersDDL: []string{
 			// AUTOINCREMENT: a uid is never handed out twice, even after
 			// the highest row was purged (its storage may remain).
