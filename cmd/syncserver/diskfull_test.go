@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"syncserver/internal/testdb"
 )
@@ -39,8 +40,20 @@ func mountSmallFS(t *testing.T, size int) string {
 		t.Fatalf("mounting a tmpfs on %s: %v", dir, err)
 	}
 	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmounting %s: %v", dir, err)
+		// A server that used the file system may still be closing its
+		// files for a moment after it was told to stop (PostgreSQL's
+		// children outlive its pid file): retry while the mount is busy.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := syscall.Unmount(dir, 0)
+			if err == nil {
+				return
+			}
+			if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+				t.Errorf("unmounting %s: %v", dir, err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 	return dir
