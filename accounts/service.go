@@ -110,41 +110,24 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	if o.Store == nil {
 		return nil, errors.New("accounts: no store")
 	}
-	u, err := url.Parse(strings.TrimSuffix(o.Origin, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
-		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("accounts: origin %q is not scheme://host[:port]", o.Origin)
+	a, err := parseOrigin(o.Origin)
+	if err != nil {
+		return nil, err
 	}
 	s := &Service{
 		store:  o.Store,
 		opts:   o,
-		https:  u.Scheme == "https",
+		https:  a.scheme == "https",
 		log:    o.Logger,
 		now:    o.Now,
 		assets: o.Assets,
 		nonces: hawk.NewNonceCache(hawkSkew, nonceEntries),
 	}
-	s.hawkHost = strings.ToLower(u.Hostname())
-	s.hawkPort = defaultPort(u.Scheme)
-	if p := u.Port(); p != "" {
-		if s.hawkPort, err = strconv.Atoi(p); err != nil {
-			return nil, fmt.Errorf("accounts: origin %q: bad port", o.Origin)
-		}
-	}
-	// The issuer is written like the origin's authority (an IPv6 address
-	// in brackets, the port only when not the scheme's default), as
-	// config's AccountsConfig.Issuer, which the admin commands use to find
-	// an account's Sync data.
-	s.issuer = s.hawkHost
-	if strings.Contains(s.issuer, ":") {
-		s.issuer = "[" + s.issuer + "]"
-	}
-	if s.hawkPort != defaultPort(u.Scheme) {
-		s.issuer = net.JoinHostPort(s.hawkHost, strconv.Itoa(s.hawkPort))
-	}
+	s.hawkHost, s.hawkPort = a.host, a.port
+	s.issuer = a.authority()
 	// The origin is written the same way, so that the default port never
 	// makes two spellings of one origin (the tokens' iss compares it).
-	s.origin = u.Scheme + "://" + s.issuer
+	s.origin = a.scheme + "://" + s.issuer
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -170,6 +153,51 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	s.signer.Store(signer)
 	return s, nil
+}
+
+// origin is a parsed accounts origin.
+type origin struct {
+	scheme, host string // host lower-case, without brackets
+	port         int
+}
+
+func parseOrigin(o string) (origin, error) {
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return origin{}, fmt.Errorf("accounts: origin %q is not scheme://host[:port]", o)
+	}
+	a := origin{scheme: u.Scheme, host: strings.ToLower(u.Hostname()), port: defaultPort(u.Scheme)}
+	if p := u.Port(); p != "" {
+		if a.port, err = strconv.Atoi(p); err != nil {
+			return origin{}, fmt.Errorf("accounts: origin %q: bad port", o)
+		}
+	}
+	return a, nil
+}
+
+// authority is the origin's host[:port] written one way: an IPv6 address
+// in brackets, the port only when it is not the scheme's default.
+func (a origin) authority() string {
+	if a.port != defaultPort(a.scheme) {
+		return net.JoinHostPort(a.host, strconv.Itoa(a.port))
+	}
+	if strings.Contains(a.host, ":") {
+		return "[" + a.host + "]"
+	}
+	return a.host
+}
+
+// IssuerOf is the issuer of the accounts served at origin: the domain of
+// their tokenserver identities (<uid>@<issuer>), as Service.Issuer gives
+// it. The admin commands use it to find an account's Sync data without
+// starting the service.
+func IssuerOf(origin string) (string, error) {
+	a, err := parseOrigin(origin)
+	if err != nil {
+		return "", err
+	}
+	return a.authority(), nil
 }
 
 func defaultPort(scheme string) int {

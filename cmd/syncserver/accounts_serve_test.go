@@ -123,8 +123,8 @@ func TestAccountsDedicatedOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if svc.Issuer() != m.Config.Accounts.Issuer() || svc.Issuer() != acc {
-		t.Fatalf("issuer %q, config says %q", svc.Issuer(), m.Config.Accounts.Issuer())
+	if cmdUser := m.syncUser(db.Account{UID: "u"}); svc.Issuer() != acc || cmdUser != "u@"+acc {
+		t.Fatalf("service issuer %q, admin commands' sync user %q, want issuer %q", svc.Issuer(), cmdUser, acc)
 	}
 
 	// End to end through the real server: an account, login, an access

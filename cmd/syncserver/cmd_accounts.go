@@ -164,9 +164,12 @@ func (m *Main) accountOut(a db.Account) accountJSONOut {
 }
 
 // syncUser is the email under which the tokenserver keeps the account's
-// Sync records: its uid at the host of the accounts origin.
+// Sync records: its uid at the host of the accounts origin, spelt as the
+// service spells it. The configuration has validated the origin, so
+// IssuerOf cannot fail here.
 func (m *Main) syncUser(a db.Account) string {
-	return a.UID + "@" + m.Config.Accounts.Issuer()
+	issuer, _ := accounts.IssuerOf(m.Config.Accounts.PublicURL)
+	return a.UID + "@" + issuer
 }
 
 func accountState(a db.Account) string {

@@ -13,8 +13,8 @@ func TestAccountsDefaults(t *testing.T) {
 		t.Errorf("enabled %v, open_signup %v, public_url set %v; want all false", a.Enabled, a.OpenSignup, a.PublicURLSet)
 	}
 	// The origin of [syncserver] public_url, without its path.
-	if a.PublicURL != "https://sync.example.com" || a.Issuer() != "sync.example.com" {
-		t.Errorf("public_url %q issuer %q, want https://sync.example.com and sync.example.com", a.PublicURL, a.Issuer())
+	if a.PublicURL != "https://sync.example.com" {
+		t.Errorf("public_url %q, want https://sync.example.com", a.PublicURL)
 	}
 	if a.InviteTTL != 7*24*time.Hour || a.AccessTokenTTL != 6*time.Hour || a.LoginsPerAccount != 10 || a.LoginsPerAddress != 30 {
 		t.Errorf("got %+v", a)
@@ -38,9 +38,6 @@ logins_per_address = 4
 		InviteTTL: time.Hour, AccessTokenTTL: 10 * time.Minute, LoginsPerAccount: 3, LoginsPerAddress: 4}
 	if c.Accounts != want {
 		t.Errorf("got  %+v\nwant %+v", c.Accounts, want)
-	}
-	if got := c.Accounts.Issuer(); got != "accounts.example.com:8443" {
-		t.Errorf("issuer %q", got)
 	}
 }
 

@@ -178,17 +178,6 @@ type AccountsConfig struct {
 	LoginsPerAddress int
 }
 
-// Issuer is the host (with a port other than the scheme's) of the
-// accounts origin: the issuer of our access tokens and the domain of the
-// tokenserver identities of our accounts (<uid>@<issuer>).
-func (a AccountsConfig) Issuer() string {
-	u, err := ParsePublicURL(a.PublicURL)
-	if err != nil {
-		return ""
-	}
-	return strings.TrimPrefix(u.Origin(), u.Scheme+"://")
-}
-
 // HawkConfig is [hawkauth].
 type HawkConfig struct {
 	// ExpiredTokenTimeout is how long past expiry a token still reads
