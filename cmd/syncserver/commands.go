@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 )
 
 // command is a subcommand: syncserver [flags] NAME [args].
@@ -24,7 +25,7 @@ func commands() map[string]command {
 		"nodes":      nodesCommand(),
 		"purge":      purgeCommand(),
 		"users":      usersCommand(),
-		"version": {"print the version", func(ctx context.Context, m *Main) int {
+		"version": {"print the version, the commit and the Go version", func(ctx context.Context, m *Main) int {
 			fs := m.newFlags("version", "version")
 			pos, err := parseInterleaved(fs, m.Args)
 			if err != nil {
@@ -33,7 +34,7 @@ func commands() map[string]command {
 			if len(pos) > 0 {
 				return m.badArgs(fs, "version takes no arguments, got %q", pos)
 			}
-			fmt.Fprintln(m.Stdout, "syncserver", Version())
+			fmt.Fprintln(m.Stdout, versionLine(debug.ReadBuildInfo()))
 			return 0
 		}},
 	}
