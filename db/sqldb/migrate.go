@@ -27,7 +27,8 @@ import (
 // The legacy server's tables are created only when absent, never altered
 // destructively: an existing legacy database opens in place. Before the
 // first migration changes a database that already holds legacy tables,
-// Dialect.Backup writes a complete copy of it.
+// Dialect.Backup writes a complete copy of it; so it does before the
+// migrations of an upgrade change a database an older release wrote.
 //
 // A few steps cannot be said in a file and run as Go around the file of
 // the same number (see preStep and postStep). A legacy single-node users
@@ -181,6 +182,13 @@ func (s *Store) migrate(ctx context.Context) error {
 				return err
 			case v > latest:
 				return errSchemaTooNew(v, latest)
+			case v > 0 && v < latest:
+				// An upgrade: the data written by the older release is
+				// copied as a legacy database is, so that going back to
+				// that release stays possible.
+				if err := s.backupUpgrade(q, v, latest); err != nil {
+					return err
+				}
 			case v == 0:
 				if err := s.backupLegacy(q, "pre-migration"); err != nil {
 					return err
@@ -345,6 +353,29 @@ func (s *Store) backupLegacy(q *querier, reason string) error {
 	s.backup = path
 	s.mu.Unlock()
 	s.log.Warn("legacy database found: wrote a complete copy before migrating it", logKeyCopy, path, logKeyTables, found)
+	return nil
+}
+
+// backupUpgrade copies a database at schema version from before the
+// migrations to version to change it, as backupLegacy copies a legacy one.
+func (s *Store) backupUpgrade(q *querier, from, to int) error {
+	if s.BackupPath() != "" {
+		return nil
+	}
+	if s.d.Backup == nil {
+		s.log.Warn("migrating the database without a copy: this database cannot be copied (take a dump before upgrading)",
+			logKeyVersion, from, logKeyLatest, to)
+		return nil
+	}
+	path, err := s.d.Backup(q.ctx, "pre-migration")
+	if err != nil {
+		return fmt.Errorf("%w: copying the database before migrating it: %w", db.ErrUnavailable, err)
+	}
+	s.mu.Lock()
+	s.backup = path
+	s.mu.Unlock()
+	s.log.Warn("database of an older release: wrote a complete copy before migrating it", logKeyCopy, path,
+		logKeyVersion, from, logKeyLatest, to)
 	return nil
 }
 

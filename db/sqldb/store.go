@@ -62,6 +62,7 @@ type Config struct {
 // Log attribute keys.
 const (
 	logKeyVersion  = "version"
+	logKeyLatest   = "latest"
 	logKeyName     = "name"
 	logKeyDuration = "duration"
 	logKeyCopy     = "copy"
