@@ -5,6 +5,10 @@
 #   make lint    gofmt and go vet
 #   make fuzz    run every fuzz target for FUZZTIME each (make test runs their seeds)
 #   make build   bin/syncserver
+#   make dist    the release archives (linux amd64 and arm64, static) and
+#                their SHA256SUMS in dist/
+#   make test-packaging  build dist, then test what it ships (internal/packagetest)
+#   make test-arm64      the sqlite and handler tests for arm64 under qemu
 #   make bench-report  the syncload scenarios against a fresh bin/syncserver
 #                on loopback: one Markdown table (BENCH_DURATION per run,
 #                BENCH_RUNS runs, medians; BENCH_OUT writes it to a file)
@@ -20,23 +24,67 @@ FUZZTIME ?= 30s
 # default, 60s, can spend a whole FUZZTIME on one input).
 FUZZMINIMIZE ?= 2s
 
-.PHONY: all build serve test lint fuzz bench bench-report mutants clean static
+.PHONY: all build serve test lint fuzz bench bench-report mutants clean static dist test-packaging test-arm64
 
 # The release binary: linked statically (glibc), so it needs nothing but
 # the kernel. netgo and osusergo keep the resolver and user lookups in Go
 # (glibc's would need its shared NSS modules at run time), and
 # sqlite_omit_load_extension drops sqlite's dlopen. -trimpath and no time
-# stamp: the same commit gives the same bytes. ARCH=arm64 cross-compiles
-# with Debian's gcc-aarch64-linux-gnu.
+# stamp: the same commit gives the same bytes. -buildvcs=auto (whatever
+# GOFLAGS says) stamps the commit in a git checkout, for `version`.
+# ARCH=arm64 cross-compiles with Debian's gcc-aarch64-linux-gnu.
 ARCH    ?= amd64
 CC_amd64 ?= gcc
 CC_arm64 ?= aarch64-linux-gnu-gcc
 STATIC_TAGS := netgo osusergo sqlite_omit_load_extension
+# DIST is where static and dist write (dist/ unless a test builds a
+# second copy elsewhere to compare).
+DIST    ?= dist
 static:
-	@mkdir -p dist/build/linux-$(ARCH)
-	CGO_ENABLED=1 GOOS=linux GOARCH=$(ARCH) CC=$(CC_$(ARCH)) $(GO) build -trimpath \
+	@mkdir -p $(DIST)/build/linux-$(ARCH)
+	CGO_ENABLED=1 GOOS=linux GOARCH=$(ARCH) CC=$(CC_$(ARCH)) $(GO) build -trimpath -buildvcs=auto \
 		-tags '$(STATIC_TAGS)' -ldflags '$(LDFLAGS) -s -w -buildid= -extldflags -static' \
-		-o dist/build/linux-$(ARCH)/syncserver ./cmd/syncserver
+		-o $(DIST)/build/linux-$(ARCH)/syncserver ./cmd/syncserver
+
+# The release archives, one per architecture, and their SHA256SUMS. The
+# same commit gives the same bytes: the files are taken from git (only
+# tracked files of contrib/), sorted, stamped with the commit's time,
+# owned by 0:0 with modes that do not depend on the umask, and gzip -n
+# stores no name or time.
+DIST_ARCHES ?= amd64 arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+DIST_FILES := README.md syncserver.ini syncserver.fcgi.conf
+dist:
+	@set -e; for arch in $(DIST_ARCHES); do $(MAKE) --no-print-directory static ARCH=$$arch DIST=$(DIST); done
+	@set -e; rm -f $(DIST)/syncserver-*-linux-*.tar.gz $(DIST)/SHA256SUMS; \
+	for arch in $(DIST_ARCHES); do \
+		name=syncserver-$(VERSION)-linux-$$arch; stage=$(DIST)/build/stage-$$arch; \
+		rm -rf $$stage; mkdir -p $$stage/$$name; \
+		cp $(DIST)/build/linux-$$arch/syncserver $(DIST_FILES) $$stage/$$name/; \
+		files=$$(git ls-files contrib 2>/dev/null || find contrib -type f); \
+		cp --parents $$files $$stage/$$name/; \
+		tar -C $$stage --sort=name --format=gnu --mtime=@$(SOURCE_DATE_EPOCH) \
+			--owner=0 --group=0 --numeric-owner --mode='u+rw,go+r,go-w,a+X' \
+			-cf - $$name | gzip -n -9 > $(DIST)/$$name.tar.gz; \
+		rm -rf $$stage; \
+		echo "wrote $(DIST)/$$name.tar.gz"; \
+	done; \
+	cd $(DIST) && sha256sum syncserver-$(VERSION)-linux-*.tar.gz > SHA256SUMS; cat SHA256SUMS
+
+# The tests of what dist (and the packages built from its binaries)
+# ship, run as a user runs them: internal/packagetest. They skip without
+# SYNCSERVER_TEST_DIST, so make test leaves them out.
+test-packaging: dist
+	SYNCSERVER_TEST_DIST=$(abspath $(DIST)) $(GO) test -count=1 -v ./internal/packagetest/
+
+# The sqlite backend's and the handlers' tests, cross-compiled for arm64
+# and run under qemu-aarch64-static (no binfmt needed): linked statically
+# with the release build's tags, so qemu needs no arm64 libraries.
+ARM64_TEST_PKGS ?= ./db/sqlite/ ./handlers/
+test-arm64:
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=$(CC_arm64) $(GO) test -count=1 \
+		-tags '$(STATIC_TAGS)' -ldflags '-extldflags -static' \
+		-exec qemu-aarch64-static $(ARM64_TEST_PKGS)
 
 all: build
 

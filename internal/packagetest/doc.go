@@ -1,0 +1,16 @@
+// Package packagetest tests what a release ships, the way a user uses it:
+// the archives that make dist writes (their contents, SHA256SUMS, and that
+// the same commit gives the same bytes), the static binaries in them, run
+// (amd64 natively, arm64 under qemu-aarch64-static) through a storage
+// smoke test, and an upgrade of a database the previous release wrote.
+//
+// The tests need the artefacts: make test-packaging builds them and sets
+// SYNCSERVER_TEST_DIST to the dist directory. Without it every test skips,
+// so that make test leaves them to make test-packaging. A missing tool
+// (qemu-aarch64-static, the arm64 cross compiler) skips the tests that need
+// it with a message naming the Debian package, unless
+// SYNCSERVER_TEST_REQUIRE (a comma-separated list) names "qemu" or
+// "cross", as CI does: then it fails them.
+//
+// Everything is in the _test.go files; this package has no API.
+package packagetest
