@@ -17,7 +17,12 @@
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# The commit, and whether the tree had changes, for `syncserver version`.
+# The go command stamps them itself only in a plain clone (not in a git
+# worktree, nor in a tree without .git), so they are passed here as well.
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED ?= $(shell test -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" && echo true)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.modified=$(MODIFIED)
 CONFIG  ?= ./syncserver.ini
 FUZZTIME ?= 30s
 # Each new interesting input is shrunk for up to this long (go test's
@@ -30,8 +35,9 @@ FUZZMINIMIZE ?= 2s
 # the kernel. netgo and osusergo keep the resolver and user lookups in Go
 # (glibc's would need its shared NSS modules at run time), and
 # sqlite_omit_load_extension drops sqlite's dlopen. -trimpath and no time
-# stamp: the same commit gives the same bytes. -buildvcs=auto (whatever
-# GOFLAGS says) stamps the commit in a git checkout, for `version`.
+# stamp: the same commit gives the same bytes. -buildvcs=false: the commit
+# comes from LDFLAGS, since the go command's own stamp would make a build in
+# a clone differ from one in a worktree of the same commit.
 # ARCH=arm64 cross-compiles with Debian's gcc-aarch64-linux-gnu.
 ARCH    ?= amd64
 CC_amd64 ?= gcc
@@ -42,7 +48,7 @@ STATIC_TAGS := netgo osusergo sqlite_omit_load_extension
 DIST    ?= dist
 static:
 	@mkdir -p $(DIST)/build/linux-$(ARCH)
-	CGO_ENABLED=1 GOOS=linux GOARCH=$(ARCH) CC=$(CC_$(ARCH)) $(GO) build -trimpath -buildvcs=auto \
+	CGO_ENABLED=1 GOOS=linux GOARCH=$(ARCH) CC=$(CC_$(ARCH)) $(GO) build -trimpath -buildvcs=false \
 		-tags '$(STATIC_TAGS)' -ldflags '$(LDFLAGS) -s -w -buildid= -extldflags -static' \
 		-o $(DIST)/build/linux-$(ARCH)/syncserver ./cmd/syncserver
 

@@ -15,9 +15,9 @@ func TestVersionLine(t *testing.T) {
 		}
 		return s
 	}
-	old := version
-	version = "v9.8.7"
-	t.Cleanup(func() { version = old })
+	oldVersion, oldCommit, oldModified := version, commit, modified
+	version, commit, modified = "v9.8.7", "", ""
+	t.Cleanup(func() { version, commit, modified = oldVersion, oldCommit, oldModified })
 	platform := runtime.GOOS + "/" + runtime.GOARCH
 	for _, tc := range []struct {
 		name string
@@ -35,8 +35,30 @@ func TestVersionLine(t *testing.T) {
 			"syncserver v9.8.7 commit unknown " + runtime.Version() + " " + platform},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			commit, modified = "", ""
 			if got := versionLine(tc.bi, tc.ok); got != tc.want {
 				t.Errorf("versionLine = %q\nwant          %q", got, tc.want)
+			}
+		})
+	}
+
+	// Built by make without the go command's stamp: the commit make
+	// passed; with the stamp, the stamp (they name the same commit).
+	const passed = "fedcba9876543210fedcba9876543210fedcba98"
+	for _, tc := range []struct {
+		name     string
+		modified string
+		bi       *debug.BuildInfo
+		want     string
+	}{
+		{"passed", "", &debug.BuildInfo{GoVersion: "go1.26.1"}, "commit " + passed + " go1.26.1"},
+		{"passed modified", "true", &debug.BuildInfo{GoVersion: "go1.26.1"}, "commit " + passed + " (modified) go1.26.1"},
+		{"stamped wins", "", &debug.BuildInfo{GoVersion: "go1.26.1", Settings: settings("vcs.revision", rev)}, "commit " + rev + " go1.26.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			commit, modified = passed, tc.modified
+			if got := versionLine(tc.bi, true); got != "syncserver v9.8.7 "+tc.want+" "+platform {
+				t.Errorf("versionLine = %q, want %q", got, tc.want)
 			}
 		})
 	}
