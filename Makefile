@@ -47,6 +47,8 @@ STATIC_TAGS := netgo osusergo sqlite_omit_load_extension
 # second copy elsewhere to compare).
 DIST    ?= dist
 static:
+	@command -v $(CC_$(ARCH)) >/dev/null || { echo "make static ARCH=$(ARCH): no C compiler $(CC_$(ARCH));" \
+		"on Debian: apt-get install $(if $(filter arm64,$(ARCH)),gcc-aarch64-linux-gnu libc6-dev-arm64-cross,gcc libc6-dev)"; exit 1; }
 	@mkdir -p $(DIST)/build/linux-$(ARCH)
 	CGO_ENABLED=1 GOOS=linux GOARCH=$(ARCH) CC=$(CC_$(ARCH)) $(GO) build -trimpath -buildvcs=false \
 		-tags '$(STATIC_TAGS)' -ldflags '$(LDFLAGS) -s -w -buildid= -extldflags -static' \
