@@ -5,6 +5,8 @@
 #   make lint    gofmt and go vet
 #   make fuzz    run every fuzz target for FUZZTIME each (make test runs their seeds)
 #   make build   bin/syncserver
+#   make deb     dist/syncserver_<version>_amd64.deb and _arm64.deb (Debian 12)
+#   make test-packaging  build the packages and install and run them (as root)
 #   make bench-report  the syncload scenarios against a fresh bin/syncserver
 #                on loopback: one Markdown table (BENCH_DURATION per run,
 #                BENCH_RUNS runs, medians; BENCH_OUT writes it to a file)
@@ -20,7 +22,7 @@ FUZZTIME ?= 30s
 # default, 60s, can spend a whole FUZZTIME on one input).
 FUZZMINIMIZE ?= 2s
 
-.PHONY: all build serve test lint fuzz bench bench-report mutants clean static
+.PHONY: all build serve test lint fuzz bench bench-report mutants clean static deb test-packaging
 
 # The release binary: linked statically (glibc), so it needs nothing but
 # the kernel. netgo and osusergo keep the resolver and user lookups in Go
@@ -37,6 +39,21 @@ static:
 	CGO_ENABLED=1 GOOS=linux GOARCH=$(ARCH) CC=$(CC_$(ARCH)) $(GO) build -trimpath \
 		-tags '$(STATIC_TAGS)' -ldflags '$(LDFLAGS) -s -w -buildid= -extldflags -static' \
 		-o dist/build/linux-$(ARCH)/syncserver ./cmd/syncserver
+
+# The Debian packages dist/syncserver_<version>_<arch>.deb, built with
+# dpkg-deb from the static binaries and packaging/deb/ (the version comes
+# from git describe: packaging/deb/version).
+DEB_ARCHES ?= amd64 arm64
+deb:
+	@set -e; for arch in $(DEB_ARCHES); do \
+		$(MAKE) --no-print-directory static ARCH=$$arch; \
+		GO=$(GO) packaging/deb/build $$arch; \
+	done
+
+# The packaging tests: each installs and runs an artefact as users do
+# (internal/packagetest; as root, since the .deb test installs it).
+test-packaging: deb
+	$(GO) test -count=1 -v -run Deb ./internal/packagetest/
 
 all: build
 
