@@ -199,11 +199,7 @@ func debFile(t *testing.T) string {
 		return p
 	}
 	root := moduleRoot(t)
-	out, err := exec.Command(filepath.Join(root, "packaging/deb/version")).Output()
-	if err != nil {
-		t.Fatalf("packaging/deb/version: %v", err)
-	}
-	p := filepath.Join(root, "dist", fmt.Sprintf("syncserver_%s_%s.deb", strings.TrimSpace(string(out)), runtime.GOARCH))
+	p := filepath.Join(root, "dist", fmt.Sprintf("syncserver_%s_%s.deb", debVersion(t, root), runtime.GOARCH))
 	if _, err := os.Stat(p); err != nil {
 		missing(t, "dpkg", fmt.Sprintf("%s not found: run make deb first (make test-packaging builds it, then runs this test)", p))
 	}
