@@ -54,7 +54,8 @@ const debUID = 4242
 // systemd-analyze verify accepts; `syncserver check` and the server
 // running as user syncserver (heartbeat, one Hawk-signed write and its
 // read). Then `dpkg -r` must keep the configuration and the data, a
-// reinstallation must serve the same record, `dpkg -P` must delete the
+// reinstallation must serve the same record, an upgrade must keep the
+// operator's edited configuration, `dpkg -P` must delete the
 // configuration and the user but keep /var/lib/syncserver, and installing
 // once more must give the kept data back to the new user. Whatever
 // happens, the test purges the package and deletes what it created, so
@@ -118,6 +119,27 @@ func TestDeb(t *testing.T) {
 	checkRecord(t, srv, secret, payload)
 	srv.stop(t)
 
+	t.Log("upgrade to a newer version: the operator's configuration stays")
+	edited := bytes.Replace(installed, []byte("\nallow_new_users = true\n"), []byte("\nallow_new_users = false\n"), 1)
+	if bytes.Equal(edited, installed) {
+		t.Fatalf("%s has no line allow_new_users = true to edit", debConfig)
+	}
+	if err := os.WriteFile(debConfig, edited, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	newer := newerDeb(t, deb)
+	dpkg(t, "-i", newer)
+	if st := status(t); st != "install ok installed" {
+		t.Errorf("after the upgrade, the package's status is %q", st)
+	}
+	if b, err := os.ReadFile(debConfig); err != nil || !bytes.Equal(b, edited) {
+		t.Errorf("the upgrade did not keep the edited %s (%v)", debConfig, err)
+	}
+	checkMode(t, debConfig, 0o640, "root", debUser)
+	srv = startServer(t)
+	checkRecord(t, srv, secret, payload)
+	srv.stop(t)
+
 	t.Log("dpkg -P: the configuration and the user go, the data stays")
 	uid, gid := ownerIDs(t, debState)
 	dpkg(t, "-P", debPackage)
@@ -145,6 +167,35 @@ func TestDeb(t *testing.T) {
 	srv = startServer(t)
 	checkRecord(t, srv, secret, payload)
 	srv.stop(t)
+}
+
+// newerDeb repacks deb as the next version, "<version>+upgrade" (same
+// files and scripts, uncompressed for speed), for an upgrade.
+func newerDeb(t *testing.T, deb string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "root")
+	if out, err := exec.Command("dpkg-deb", "-R", deb, dir).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -R: %v\n%s", err, out)
+	}
+	control := filepath.Join(dir, "DEBIAN", "control")
+	b, err := os.ReadFile(control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "Version: ") {
+			lines[i] = l + "+upgrade"
+		}
+	}
+	if err := os.WriteFile(control, []byte(strings.Join(lines, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	newer := filepath.Join(filepath.Dir(dir), "newer.deb")
+	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "-Znone", "-b", dir, newer).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -b: %v\n%s", err, out)
+	}
+	return newer
 }
 
 // missing skips the test for want of name, or fails it when
