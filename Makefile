@@ -7,7 +7,9 @@
 #   make build   bin/syncserver
 #   make dist    the release archives (linux amd64 and arm64, static) and
 #                their SHA256SUMS in dist/
-#   make test-packaging  build dist, then test what it ships (internal/packagetest)
+#   make deb     dist/syncserver_<version>_amd64.deb and _arm64.deb (Debian 12)
+#   make test-packaging  build dist and the packages, then install and run what
+#                they ship as users do (internal/packagetest; as root)
 #   make test-arm64      the sqlite and handler tests for arm64 under qemu
 #   make bench-report  the syncload scenarios against a fresh bin/syncserver
 #                on loopback: one Markdown table (BENCH_DURATION per run,
@@ -29,7 +31,7 @@ FUZZTIME ?= 30s
 # default, 60s, can spend a whole FUZZTIME on one input).
 FUZZMINIMIZE ?= 2s
 
-.PHONY: all build serve test lint fuzz bench bench-report mutants clean static dist test-packaging test-arm64
+.PHONY: all build serve test lint fuzz bench bench-report mutants clean static dist deb test-packaging test-arm64
 
 # The release binary: linked statically (glibc), so it needs nothing but
 # the kernel. netgo and osusergo keep the resolver and user lookups in Go
@@ -82,7 +84,7 @@ dist:
 # The tests of what dist (and the packages built from its binaries)
 # ship, run as a user runs them: internal/packagetest. They skip without
 # SYNCSERVER_TEST_DIST, so make test leaves them out.
-test-packaging: dist
+test-packaging: dist deb
 	SYNCSERVER_TEST_DIST=$(abspath $(DIST)) $(GO) test -count=1 -v ./internal/packagetest/
 
 # The sqlite backend's and the handlers' tests, cross-compiled for arm64
@@ -95,6 +97,16 @@ test-arm64:
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=$(CC_arm64) $(GO) test -count=1 \
 		-tags '$(STATIC_TAGS)' -ldflags '-extldflags -static' \
 		-exec qemu-aarch64-static -skip '^TestCrashDuringBatchCommits$$' $(ARM64_TEST_PKGS)
+
+# The Debian packages dist/syncserver_<version>_<arch>.deb, built with
+# dpkg-deb from the static binaries and packaging/deb/ (the version comes
+# from git describe: packaging/deb/version).
+DEB_ARCHES ?= amd64 arm64
+deb:
+	@set -e; for arch in $(DEB_ARCHES); do \
+		$(MAKE) --no-print-directory static ARCH=$$arch; \
+		GO=$(GO) packaging/deb/build $$arch; \
+	done
 
 all: build
 
