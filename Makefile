@@ -5,6 +5,8 @@
 #   make lint    gofmt and go vet
 #   make fuzz    run every fuzz target for FUZZTIME each (make test runs their seeds)
 #   make build   bin/syncserver
+#   make image   the container image localhost/syncserver:VERSION and :latest
+#                (podman, from Containerfile)
 #   make bench-report  the syncload scenarios against a fresh bin/syncserver
 #                on loopback: one Markdown table (BENCH_DURATION per run,
 #                BENCH_RUNS runs, medians; BENCH_OUT writes it to a file)
@@ -20,7 +22,7 @@ FUZZTIME ?= 30s
 # default, 60s, can spend a whole FUZZTIME on one input).
 FUZZMINIMIZE ?= 2s
 
-.PHONY: all build serve test lint fuzz bench bench-report mutants clean static
+.PHONY: all build serve test lint fuzz bench bench-report mutants clean static image
 
 # The release binary: linked statically (glibc), so it needs nothing but
 # the kernel. netgo and osusergo keep the resolver and user lookups in Go
@@ -37,6 +39,26 @@ static:
 	CGO_ENABLED=1 GOOS=linux GOARCH=$(ARCH) CC=$(CC_$(ARCH)) $(GO) build -trimpath \
 		-tags '$(STATIC_TAGS)' -ldflags '$(LDFLAGS) -s -w -buildid= -extldflags -static' \
 		-o dist/build/linux-$(ARCH)/syncserver ./cmd/syncserver
+
+# The container image, FROM scratch: the static binary and an empty /data
+# owned by the image's user (10001). The build context is laid out here,
+# in dist/build/image-linux-$(ARCH)/, so nothing else of the tree reaches
+# the image. --format docker keeps the HEALTHCHECK (the OCI format has
+# none); --timestamp, the commit's time, makes the same commit give the
+# same layer and dates (the image ID still differs: buildah records its
+# build container); --layers=false leaves no intermediate images behind.
+# The test (internal/packagetest) takes the image it names with
+# SYNCSERVER_TEST_IMAGE=$(IMAGE):latest, or builds its own.
+IMAGE   ?= localhost/syncserver
+IMAGE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image: static
+	rm -rf dist/build/image-linux-$(ARCH)
+	mkdir -p dist/build/image-linux-$(ARCH)/data
+	chmod 0755 dist/build/image-linux-$(ARCH)/data
+	cp dist/build/linux-$(ARCH)/syncserver dist/build/image-linux-$(ARCH)/syncserver
+	podman build --format docker --layers=false --timestamp $(IMAGE_EPOCH) \
+		--platform linux/$(ARCH) --build-arg VERSION=$(VERSION) \
+		-f Containerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest dist/build/image-linux-$(ARCH)
 
 all: build
 
