@@ -31,7 +31,7 @@ func envMain(t *testing.T, env map[string]string, args ...string) (*Main, *syncB
 func TestHealthcheckFindsServerConfiguredByEnvironment(t *testing.T) {
 	port := strconv.Itoa(freePort(t))
 	env := map[string]string{
-		"SYNCSERVER_PUBLIC_URL": "http://sync.example.test/ff-sync/",
+		"SYNCSERVER_PUBLIC_URL": "https://sync.example.test/ff-sync/",
 		"SYNCSERVER_SQLURI":     "sqlite:///" + filepath.Join(t.TempDir(), "syncserver.db"),
 		"SYNCSERVER_HOST":       "127.0.0.1",
 		"SYNCSERVER_PORT":       port,
@@ -43,13 +43,18 @@ func TestHealthcheckFindsServerConfiguredByEnvironment(t *testing.T) {
 	if code := m.Main(context.Background()); code != exitOK {
 		t.Fatalf("healthcheck exit %d: %s\nserver log:\n%s", code, out, logs)
 	}
-	want := "ok http://127.0.0.1:" + port + "/__heartbeat__: "
+	want := "ok http://127.0.0.1:" + port + "/ff-sync/__heartbeat__: "
 	if got := out.String(); !strings.HasPrefix(got, want) || !strings.Contains(got, `"status":"Ok"`) {
 		t.Errorf("output %q, want %q and the heartbeat's body", got, want)
 	}
+	// The probe arrives as public_url says requests do: no false alarm
+	// about clients getting 401 in the log of every container.
+	if strings.Contains(logs.String(), "does not match public_url") {
+		t.Errorf("the health check was reported as a request not matching public_url:\n%s", logs)
+	}
 
 	// -http, as given to the server, names the listener too.
-	m, out = envMain(t, nil, "healthcheck", "-http", "127.0.0.1:"+port)
+	m, out = envMain(t, map[string]string{"SYNCSERVER_PUBLIC_URL": env["SYNCSERVER_PUBLIC_URL"]}, "healthcheck", "-http", "127.0.0.1:"+port)
 	if code := m.Main(context.Background()); code != exitOK {
 		t.Errorf("healthcheck -http: exit %d: %s", code, out)
 	}
@@ -90,25 +95,29 @@ func TestHealthcheckFailures(t *testing.T) {
 }
 
 // A server on every address (the image's 0.0.0.0:5000) is asked on
-// loopback.
-func TestHealthcheckURL(t *testing.T) {
+// loopback, under public_url's path, with public_url's host and scheme.
+func TestHealthcheckProbe(t *testing.T) {
 	for _, tc := range []struct {
-		env  map[string]string
-		args []string
-		want string
+		env         map[string]string
+		args        []string
+		url         string
+		host, proto string
 	}{
-		{nil, nil, "http://127.0.0.1:5000/__heartbeat__"},
-		{map[string]string{"SYNCSERVER_HOST": "0.0.0.0", "SYNCSERVER_PORT": "8000"}, nil, "http://127.0.0.1:8000/__heartbeat__"},
-		{map[string]string{"SYNCSERVER_HOST": "::"}, nil, "http://[::1]:5000/__heartbeat__"},
-		{map[string]string{"PORT": "8080"}, nil, "http://127.0.0.1:8080/__heartbeat__"},
-		{nil, []string{"-http", ":7000"}, "http://127.0.0.1:7000/__heartbeat__"},
-		{nil, []string{"-http", "[::]:7000"}, "http://[::1]:7000/__heartbeat__"},
-		{nil, []string{"-http", "sync.internal:7000"}, "http://sync.internal:7000/__heartbeat__"},
+		{nil, nil, "http://127.0.0.1:5000/__heartbeat__", "localhost:5000", ""},
+		{map[string]string{"SYNCSERVER_HOST": "0.0.0.0", "SYNCSERVER_PORT": "8000", "SYNCSERVER_PUBLIC_URL": "https://sync.example.com/"},
+			nil, "http://127.0.0.1:8000/__heartbeat__", "sync.example.com", "https"},
+		{map[string]string{"SYNCSERVER_HOST": "::", "SYNCSERVER_PUBLIC_URL": "https://sync.example.com:8443/ff-sync/"},
+			nil, "http://[::1]:5000/ff-sync/__heartbeat__", "sync.example.com:8443", "https"},
+		{map[string]string{"PORT": "8080"}, nil, "http://127.0.0.1:8080/__heartbeat__", "localhost:5000", ""},
+		{nil, []string{"-http", ":7000"}, "http://127.0.0.1:7000/__heartbeat__", "localhost:5000", ""},
+		{nil, []string{"-http", "[::]:7000"}, "http://[::1]:7000/__heartbeat__", "localhost:5000", ""},
+		{nil, []string{"-http", "sync.internal:7000"}, "http://sync.internal:7000/__heartbeat__", "localhost:5000", ""},
 	} {
 		m, _ := envMain(t, tc.env, tc.args...)
-		got, err := m.healthcheckURL()
-		if err != nil || got != tc.want {
-			t.Errorf("env %v, flags %q: %q, %v; want %q", tc.env, tc.args, got, err, tc.want)
+		got, err := m.healthProbe()
+		want := healthProbe{url: tc.url, host: tc.host, proto: tc.proto}
+		if err != nil || got != want {
+			t.Errorf("env %v, flags %q: %+v, %v; want %+v", tc.env, tc.args, got, err, want)
 		}
 	}
 }
