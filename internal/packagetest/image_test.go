@@ -117,6 +117,9 @@ func testImage(t *testing.T, podman string) string {
 	if image := os.Getenv(imageEnv); image != "" {
 		return image
 	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Fatalf("make is not installed (Debian package make): it builds the image; or set %s to an image already built", imageEnv)
+	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
