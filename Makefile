@@ -8,6 +8,8 @@
 #   make dist    the release archives (linux amd64 and arm64, static) and
 #                their SHA256SUMS in dist/
 #   make deb     dist/syncserver_<version>_amd64.deb and _arm64.deb (Debian 12)
+#   make image   the container image localhost/syncserver:VERSION and :latest
+#                (podman, from Containerfile)
 #   make test-packaging  build dist and the packages, then install and run what
 #                they ship as users do (internal/packagetest; as root)
 #   make test-arm64      the sqlite and handler tests for arm64 under qemu
@@ -31,7 +33,7 @@ FUZZTIME ?= 30s
 # default, 60s, can spend a whole FUZZTIME on one input).
 FUZZMINIMIZE ?= 2s
 
-.PHONY: all build serve test lint fuzz bench bench-report mutants clean static dist deb test-packaging test-arm64
+.PHONY: all build serve test lint fuzz bench bench-report mutants clean static dist deb test-packaging test-arm64 image
 
 # The release binary: linked statically (glibc), so it needs nothing but
 # the kernel. netgo and osusergo keep the resolver and user lookups in Go
@@ -84,8 +86,8 @@ dist:
 # The tests of what dist (and the packages built from its binaries)
 # ship, run as a user runs them: internal/packagetest. They skip without
 # SYNCSERVER_TEST_DIST, so make test leaves them out.
-test-packaging: dist deb
-	SYNCSERVER_TEST_DIST=$(abspath $(DIST)) $(GO) test -count=1 -v ./internal/packagetest/
+test-packaging: dist deb image
+	SYNCSERVER_TEST_DIST=$(abspath $(DIST)) SYNCSERVER_TEST_IMAGE=$(IMAGE):latest $(GO) test -count=1 -v ./internal/packagetest/
 
 # The sqlite backend's and the handlers' tests, cross-compiled for arm64
 # and run under qemu-aarch64-static (no binfmt needed): linked statically
@@ -107,6 +109,26 @@ deb:
 		$(MAKE) --no-print-directory static ARCH=$$arch; \
 		GO=$(GO) packaging/deb/build $$arch; \
 	done
+
+# The container image, FROM scratch: the static binary and an empty /data
+# owned by the image's user (10001). The build context is laid out here,
+# in dist/build/image-linux-$(ARCH)/, so nothing else of the tree reaches
+# the image. --format docker keeps the HEALTHCHECK (the OCI format has
+# none); --timestamp, the commit's time, makes the same commit give the
+# same layer and dates (the image ID still differs: buildah records its
+# build container); --layers=false leaves no intermediate images behind.
+# The test (internal/packagetest) takes the image it names with
+# SYNCSERVER_TEST_IMAGE=$(IMAGE):latest, or builds its own.
+IMAGE   ?= localhost/syncserver
+IMAGE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image: static
+	rm -rf dist/build/image-linux-$(ARCH)
+	mkdir -p dist/build/image-linux-$(ARCH)/data
+	chmod 0755 dist/build/image-linux-$(ARCH)/data
+	cp dist/build/linux-$(ARCH)/syncserver dist/build/image-linux-$(ARCH)/syncserver
+	podman build --format docker --layers=false --timestamp $(IMAGE_EPOCH) \
+		--platform linux/$(ARCH) --build-arg VERSION=$(VERSION) \
+		-f Containerfile -t $(IMAGE):$(VERSION) -t $(IMAGE):latest dist/build/image-linux-$(ARCH)
 
 all: build
 

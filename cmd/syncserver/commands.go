@@ -19,12 +19,13 @@ type command struct {
 // file (cmd_NAME.go).
 func commands() map[string]command {
 	return map[string]command{
-		"accounts":   accountsCommand(),
-		"check":      checkCommand(),
-		"migrate-db": migrateCommand(),
-		"nodes":      nodesCommand(),
-		"purge":      purgeCommand(),
-		"users":      usersCommand(),
+		"accounts":    accountsCommand(),
+		"check":       checkCommand(),
+		"healthcheck": healthcheckCommand(),
+		"migrate-db":  migrateCommand(),
+		"nodes":       nodesCommand(),
+		"purge":       purgeCommand(),
+		"users":       usersCommand(),
 		"version": {"print the version, the commit and the Go version", func(ctx context.Context, m *Main) int {
 			fs := m.newFlags("version", "version")
 			pos, err := parseInterleaved(fs, m.Args)
