@@ -105,7 +105,27 @@ type Options struct {
 	// with Retry-After.
 	BodyBufferBytes int64
 	BodyBufferWait  time.Duration
+	// Role says which half of the server answers: RoleAll (the default)
+	// both, RoleToken the tokenserver only, RoleStorage the storage only.
+	// The other half's routes answer 404, as on a server without them.
+	Role Role
 }
+
+// Role is what a server process serves ([syncserver] role).
+type Role string
+
+// The roles. A token-only server hands out tokens for storage nodes it
+// does not serve; a storage-only node serves the tokens minted for it
+// (its public_url) and has no tokenserver endpoints.
+const (
+	RoleAll     Role = "all"
+	RoleToken   Role = "token"
+	RoleStorage Role = "storage"
+)
+
+// servesToken and servesStorage say whether the role includes each half.
+func (r Role) servesToken() bool   { return r != RoleStorage }
+func (r Role) servesStorage() bool { return r != RoleToken }
 
 // Server is the protocol core. It is safe for concurrent use.
 type Server struct {
@@ -147,6 +167,13 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = noMetrics{}
+	}
+	switch opts.Role {
+	case "":
+		opts.Role = RoleAll
+	case RoleAll, RoleToken, RoleStorage:
+	default:
+		return nil, fmt.Errorf("handlers: unknown role %q (want all, token or storage)", opts.Role)
 	}
 	if opts.BodyBufferBytes <= 0 {
 		opts.BodyBufferBytes = DefaultBodyBufferBytes

@@ -71,7 +71,7 @@ func newStorageState(s *Server) (*storageState, error) {
 	default:
 		st.expiredGrace = int64(o.ExpiredTokenTimeout / time.Second)
 	}
-	if st.tokens == nil {
+	if st.tokens == nil && s.opts.Role.servesStorage() {
 		s.log.Warn("storage: no token secrets configured; every storage request will get 401")
 	}
 	return st, nil
