@@ -218,6 +218,9 @@ type call struct {
 	// the response is done.
 	bodyUID      db.UID
 	bodyReserved int64
+	// backoff is the node's backoff in seconds, read for storage
+	// requests; finish sends it as X-Backoff.
+	backoff int64
 }
 
 // Log keys, shared by every log line of the core.
@@ -310,6 +313,9 @@ func (s *Server) finish(c *call, resp *Response) {
 		resp.Header = make(http.Header)
 	}
 	resp.Header.Set("X-Weave-Timestamp", weaveTimestamp(c, resp).String())
+	if c.backoff > 0 {
+		resp.Header.Set("X-Backoff", strconv.FormatInt(c.backoff, 10))
+	}
 	SetSecurityHeaders(resp.Header)
 	s.addCORS(c, resp)
 	elapsed := s.now().Sub(c.start)

@@ -55,6 +55,8 @@ type storageState struct {
 	// node is public_url as tokens name it (PublicURL.String), built once
 	// rather than on every request.
 	node string
+	// backoff caches the node's backoff from the nodes table.
+	backoff backoffState
 }
 
 func newStorageState(s *Server) (*storageState, error) {
@@ -144,6 +146,8 @@ func (s *Server) serveStorage(ctx context.Context, c *call, uidSeg string, rest 
 		return nil, err
 	}
 	c.uid = uid
+	// Only a client of ours hears the backoff (and costs a read of it).
+	c.backoff = s.nodeBackoff()
 
 	sc := &storageCall{call: c, uid: uid, coll: coll, item: item, body: body}
 	resp, err := s.dispatchStorage(ctx, sc, route)

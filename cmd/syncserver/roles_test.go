@@ -26,7 +26,8 @@ type cluster struct {
 	tokenCfg string
 	token    *Main
 	tokenURL string
-	nodes    []string // public URLs, without trailing slash
+	nodes    []string                  // public URLs, without trailing slash
+	accounts map[int64]fxatest.Account // by the uids they were given
 }
 
 // startCluster starts the token server and n storage nodes; the secrets
@@ -98,6 +99,22 @@ func (c *cluster) signIn(t *testing.T) tokenAnswer {
 	ms := time.Now().UnixMilli() - 60_000
 	a.Generation, a.KeysChangedAt = ms, ms
 	c.fx.SetAccount(a)
+	return c.signInAs(t, a)
+}
+
+// resignIn asks again for the account that got tok, as Firefox does when
+// its token expires.
+func (c *cluster) resignIn(t *testing.T, tok tokenAnswer) tokenAnswer {
+	t.Helper()
+	a, ok := c.accounts[tok.UID]
+	if !ok {
+		t.Fatalf("no account got uid %d", tok.UID)
+	}
+	return c.signInAs(t, a)
+}
+
+func (c *cluster) signInAs(t *testing.T, a fxatest.Account) tokenAnswer {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, c.tokenURL+"/token/1.0/sync/1.5", nil)
 	req.Header.Set("Authorization", "Bearer "+c.fx.JWT(a.UID))
 	req.Header.Set("X-KeyID", a.KeyID())
@@ -111,6 +128,10 @@ func (c *cluster) signIn(t *testing.T) tokenAnswer {
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &tok) != nil {
 		t.Fatalf("token request: %d %s", resp.StatusCode, body)
 	}
+	if c.accounts == nil {
+		c.accounts = map[int64]fxatest.Account{}
+	}
+	c.accounts[tok.UID] = a
 	return tok
 }
 
@@ -247,4 +268,125 @@ func TestRoleConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nodeRow is one node of nodes list --json.
+type nodeRow struct {
+	URL         string  `json:"url"`
+	Capacity    int64   `json:"capacity"`
+	Available   int64   `json:"available"`
+	CurrentLoad int64   `json:"current_load"`
+	Load        float64 `json:"load"`
+	Users       int64   `json:"users"`
+	Downed      bool    `json:"downed"`
+	Backoff     int64   `json:"backoff"`
+	State       string  `json:"state"`
+}
+
+// listNodes runs nodes list --json, by URL.
+func (c *cluster) listNodes(t *testing.T) map[string]nodeRow {
+	t.Helper()
+	status, out := c.command(t, "nodes", "list", "--json")
+	var rows []nodeRow
+	if status != exitOK || json.Unmarshal([]byte(out), &rows) != nil {
+		t.Fatalf("nodes list --json: %d %s", status, out)
+	}
+	m := map[string]nodeRow{}
+	for _, r := range rows {
+		m[r.URL] = r
+	}
+	return m
+}
+
+// TestNodesLifecycleCommands: drain, down, up and backoff as an operator
+// runs them against real servers: a drained node or one backing off gets
+// no newcomers, a downed node's accounts move at their next token request
+// (a new uid, empty storage), and nodes list --json shows it all.
+func TestNodesLifecycleCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four servers")
+	}
+	c := startCluster(t, 3)
+	n0, n1, n2 := c.nodes[0], c.nodes[1], c.nodes[2]
+	run := func(want int, args ...string) string {
+		t.Helper()
+		status, out := c.command(t, args...)
+		if status != want {
+			t.Fatalf("%v: exit %d, want %d\n%s", args, status, want, out)
+		}
+		return out
+	}
+	nodeOf := func(tok tokenAnswer) string {
+		for _, n := range c.nodes {
+			if strings.HasPrefix(tok.APIEndpoint, n+"/") {
+				return n
+			}
+		}
+		t.Fatalf("api_endpoint %s is on no node", tok.APIEndpoint)
+		return ""
+	}
+	// (That its clients hear X-Backoff is TestStorageBackoff's, in
+	// handlers, whose clock can pass the node's cache period.)
+	if out := run(exitOK, "nodes", "backoff", n2, "300"); !strings.Contains(out, "back off 300 seconds") {
+		t.Errorf("backoff output:\n%s", out)
+	}
+	run(exitOK, "nodes", "drain", n1)
+	// Node 1 drained, node 2 backing off: everyone goes to node 0.
+	var onN0 []tokenAnswer
+	for range 3 {
+		tok := c.signIn(t)
+		if nodeOf(tok) != n0 {
+			t.Fatalf("newcomer on %s; only %s takes newcomers", nodeOf(tok), n0)
+		}
+		onN0 = append(onN0, tok)
+	}
+	rows := c.listNodes(t)
+	if r := rows[n0]; r.Users != 3 || r.CurrentLoad != 3 || r.State != "up" || r.Load != 0.3 {
+		t.Errorf("node 0 = %+v", r)
+	}
+	if r := rows[n1]; !r.Downed || r.State != "down" {
+		t.Errorf("drained node 1 without accounts = %+v", r)
+	}
+	if r := rows[n2]; r.Backoff != 300 || r.State != "up, backoff 300s" {
+		t.Errorf("node 2 = %+v", r)
+	}
+	run(exitOK, "nodes", "undrain", n1)
+	run(exitOK, "nodes", "backoff", n2, "0")
+	// Node 0 goes down: its accounts move to 1 and 2 at their next
+	// token request, with new uids; the token they hold still works on
+	// node 0 until it expires, and nobody else is affected.
+	other := c.signIn(t) // on node 1 (0/10, lower id than 2)
+	if nodeOf(other) != n1 {
+		t.Fatalf("newcomer after undrain on %s, want %s", nodeOf(other), n1)
+	}
+	if out := run(exitOK, "nodes", "down", n0); !strings.Contains(out, "3 account(s) move to other nodes") {
+		t.Errorf("down output:\n%s", out)
+	}
+	if got := hawkGet(t, onN0[0], onN0[0].APIEndpoint+"/info/collections", 10); got != http.StatusOK {
+		t.Errorf("a token of the downed node before it expires: %d", got)
+	}
+	rows = c.listNodes(t)
+	if r := rows[n0]; r.Users != 0 || r.State != "down" {
+		t.Errorf("downed node 0 = %+v", r)
+	}
+	// The FxA stand-in keeps the accounts: sign in again with the same
+	// account by asking for a new token with its credentials.
+	for i, old := range onN0 {
+		tok := c.resignIn(t, old)
+		if n := nodeOf(tok); n == n0 || tok.UID == old.UID {
+			t.Errorf("account %d after down: uid %d on %s (was %d)", i, tok.UID, n, old.UID)
+		}
+		if got := hawkGet(t, tok, tok.APIEndpoint+"/info/collections", 20+i); got != http.StatusOK {
+			t.Errorf("account %d on its new node: %d", i, got)
+		}
+	}
+	if tok := c.resignIn(t, other); tok.UID != other.UID || nodeOf(tok) != n1 {
+		t.Errorf("an account of a live node moved: %+v", tok)
+	}
+	run(exitOK, "nodes", "up", n0)
+	if r := c.listNodes(t)[n0]; r.Downed || r.State != "up" {
+		t.Errorf("node 0 after up = %+v", r)
+	}
+	run(exitUsage, "nodes", "backoff", n0, "soon")
+	run(exitFail, "nodes", "drain", "https://unknown.example.com")
 }

@@ -58,6 +58,7 @@ func openSQLURI(ctx context.Context, u config.SQLURI, cfg *config.Config, lazy b
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", u.Redacted(), err)
 	}
+	s.SetCapacityReleaseRate(cfg.Tokenserver.CapacityReleaseRate)
 	return s, nil
 }
 

@@ -144,6 +144,10 @@ type TokenserverConfig struct {
 	// signed with that node's newest secret instead of [syncserver]
 	// secret. "" when unset.
 	SecretsFile string
+	// CapacityReleaseRate is Mozilla's capacity_release_rate: when no
+	// node has room for a newcomer, this share of each node's capacity
+	// is made available again.
+	CapacityReleaseRate float64
 
 	// OAuthScopes are the scopes of which an FxA access token must grant
 	// one ([oauth] scope): Firefox's oldsync, and others for other clients.
@@ -279,6 +283,8 @@ func Default(dir string) *Config {
 		NodeURL:       u.String(),
 		OAuthTimeout:  10 * time.Second,
 		OAuthScopes:   []string{OldSyncScope},
+
+		CapacityReleaseRate: 0.1,
 	}
 	c.Purge = PurgeConfig{
 		Interval:           time.Hour,

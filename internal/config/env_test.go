@@ -105,6 +105,7 @@ var envSamples = map[string]string{
 	"tokenserver.multi_node":            "true",
 	"tokenserver.max_users":             "10",
 	"tokenserver.secrets_file":          "/etc/syncserver/secrets.csv",
+	"tokenserver.capacity_release_rate": "0.25",
 	"hawkauth.secrets_file":             "/etc/syncserver/node-secrets.csv",
 	"tokenserver.allowed_users":         "0123456789abcdef0123456789abcdef, fedcba9876543210fedcba9876543210",
 	"endpoints.sync-1.5":                "{node}/1.5/{uid}",

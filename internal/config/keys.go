@@ -177,7 +177,13 @@ var keys = []key{
 	{section: "tokenserver", name: "pool_timeout", note: notePool},
 	{section: "tokenserver", name: "max_overflow", note: notePool},
 	{section: "tokenserver", name: "pool_reset_on_return", note: noteDatabase},
-	{section: "tokenserver", name: "capacity_release_rate", note: "is ignored: there is one storage node"},
+	{section: "tokenserver", name: "capacity_release_rate", kind: kindFloat, set: func(l *loader, p parsed) error {
+		if p.f <= 0 || p.f > 1 {
+			return fmt.Errorf("%v is not a share of a node's capacity: want more than 0 and at most 1, such as 0.1", p.f)
+		}
+		l.c.Tokenserver.CapacityReleaseRate = p.f
+		return nil
+	}},
 	{section: "tokenserver", name: "spanner_node_id", note: "is ignored: there is one storage node"},
 	{section: "tokenserver", name: "migrate_new_user_percentage", note: "is ignored: there is one storage node"},
 
