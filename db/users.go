@@ -24,8 +24,11 @@ type User struct {
 	// the current record.
 	CreatedAt  int64
 	ReplacedAt int64
-	// Node is the storage node URL the user is assigned to.
+	// Node is the storage node URL the user is assigned to; "" when its
+	// node row is gone.
 	Node string
+	// NodeDowned reports that the node is downed (it takes no newcomers).
+	NodeDowned bool
 	// OldClientStates lists client states of the user's earlier records;
 	// they must never be accepted again.
 	OldClientStates []string
@@ -60,4 +63,22 @@ type Users interface {
 	ReplaceUser(ctx context.Context, old User, generation, keysChangedAt int64, clientState string) (User, error)
 	// CountUsers counts distinct emails with a current record.
 	CountUsers(ctx context.Context, service string) (int64, error)
+	// ReassignUser gives an account whose current record is replaced (its
+	// node was unassigned) or has no node any more a new record on the
+	// node AllocateUser with AnyNode would pick, with the same
+	// generation, keys_changed_at and client state: a new uid and an
+	// empty storage, as Mozilla's tokenserver does. When a concurrent
+	// request has done it first, that record is returned.
+	// ErrUnavailable when no node accepts the account.
+	ReassignUser(ctx context.Context, old User) (User, error)
+	// NodeStatus returns what a storage node needs to know of its own row:
+	// Backoff (seconds, 0 for none) and Downed. A node not in the table
+	// gets the zero Node.
+	NodeStatus(ctx context.Context, service, url string) (Node, error)
+	// Replaced reports whether uid's record is marked replaced: by
+	// syncserver nodes down (its account moves to another node at its
+	// next token request), a key change or a retirement. A downed storage
+	// node turns such a uid's client away with 401, so that Firefox asks
+	// the tokenserver for its new node at once. An unknown uid is not.
+	Replaced(ctx context.Context, uid UID) (bool, error)
 }
