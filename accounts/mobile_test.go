@@ -253,9 +253,15 @@ func join(base, rel string) string {
 	return strings.TrimSuffix(base, "/") + "/" + rel
 }
 
-func (r *mobileRun) authURL(rel string) string    { return join(r.config["auth_server_base_url"].(string), rel) }
-func (r *mobileRun) oauthURL(rel string) string   { return join(r.config["oauth_server_base_url"].(string), rel) }
-func (r *mobileRun) profileURL(rel string) string { return join(r.config["profile_server_base_url"].(string), rel) }
+func (r *mobileRun) authURL(rel string) string {
+	return join(r.config["auth_server_base_url"].(string), rel)
+}
+func (r *mobileRun) oauthURL(rel string) string {
+	return join(r.config["oauth_server_base_url"].(string), rel)
+}
+func (r *mobileRun) profileURL(rel string) string {
+	return join(r.config["profile_server_base_url"].(string), rel)
+}
 
 // discover fetches both documents, as the library does at start, and
 // checks that every URL they give is one the library can use.
