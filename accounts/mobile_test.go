@@ -201,13 +201,13 @@ func openJWE(t testing.TB, priv *ecdh.PrivateKey, jwe string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kdf bytes.Buffer
-	binary.Write(&kdf, binary.BigEndian, uint32(1))
-	kdf.Write(z)
-	binary.Write(&kdf, binary.BigEndian, uint32(len("A256GCM")))
-	kdf.WriteString("A256GCM")
-	binary.Write(&kdf, binary.BigEndian, [3]uint32{0, 0, 256})
-	cek := sha256.Sum256(kdf.Bytes())
+	var info bytes.Buffer
+	binary.Write(&info, binary.BigEndian, uint32(1))
+	info.Write(z)
+	binary.Write(&info, binary.BigEndian, uint32(len("A256GCM")))
+	info.WriteString("A256GCM")
+	binary.Write(&info, binary.BigEndian, [3]uint32{0, 0, 256})
+	cek := sha256.Sum256(info.Bytes())
 	block, _ := aes.NewCipher(cek[:])
 	gcm, _ := cipher.NewGCMWithNonceSize(block, len(seg[2]))
 	plain, err := gcm.Open(nil, seg[2], append(seg[3], seg[4]...), []byte(parts[0]))
