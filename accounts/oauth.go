@@ -469,3 +469,12 @@ func (s *Service) checkAccessToken(ctx context.Context, tok string, now time.Tim
 	}
 	return claims, nil
 }
+
+// ClientName is how the admin view names an OAuth client id: Firefox,
+// Firefox for Android or Firefox for iOS, else the id itself.
+func ClientName(id string) string {
+	if n, ok := clients[id]; ok {
+		return n
+	}
+	return id
+}
