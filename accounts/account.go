@@ -136,12 +136,14 @@ func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error
 		return nil, err
 	}
 	if err := s.checkRate(c, "login", email); err != nil {
+		s.opts.Metrics.SignIn(false)
 		return nil, err
 	}
 	acct, err := s.store.AccountByEmail(ctx, email)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		withScrypt(func() { kdf.dummyWork(authPW) })
+		s.opts.Metrics.SignIn(false)
 		return nil, errIncorrectPassword()
 	case err != nil:
 		return nil, errServer(err)
@@ -151,16 +153,19 @@ func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error
 	v := onepw.Verifier{AuthSalt: acct.AuthSalt, VerifyHash: acct.VerifyHash, WrapWrapKb: acct.WrapWrapKb}
 	withScrypt(func() { wrapKb, ok = kdf.unwrap(v, authPW) })
 	if !ok {
+		s.opts.Metrics.SignIn(false)
 		return nil, errIncorrectPassword()
 	}
 	if acct.Disabled {
 		// Said only to whoever knows the password.
+		s.opts.Metrics.SignIn(false)
 		return nil, errDisabled()
 	}
 	out, err := s.newSession(ctx, c, acct, wrapKb, c.query.Get("keys") == "true")
 	if err != nil {
 		return nil, err
 	}
+	s.opts.Metrics.SignIn(true)
 	return s.jsonOK(c, out)
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -321,4 +322,50 @@ func TestResetPassword(t *testing.T) {
 	if _, err := ResetPassword(ctx, h.store, "0123456789abcdef0123456789abcdef", salt, make([]byte, 32), h.clock.Now()); !errors.Is(err, db.ErrNotFound) {
 		t.Fatalf("reset of an unknown account: %v", err)
 	}
+}
+
+type countingMetrics struct {
+	mu         sync.Mutex
+	ok, failed int
+}
+
+func (c *countingMetrics) SignIn(ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ok {
+		c.ok++
+	} else {
+		c.failed++
+	}
+}
+
+// TestSignInMetrics: every password sign-in is counted once, as ok or
+// failed (wrong password, unknown email, disabled account); requests that
+// never tried a password are not sign-ins.
+func TestSignInMetrics(t *testing.T) {
+	c := &countingMetrics{}
+	h := newHarness(t, func(o *Options) { o.Metrics = c })
+	uid := h.addAccount("me@example.org", "pw")
+	want := func(ok, failed int) {
+		t.Helper()
+		if c.ok != ok || c.failed != failed {
+			t.Fatalf("sign-ins ok %d failed %d, want %d and %d", c.ok, c.failed, ok, failed)
+		}
+	}
+	r, _ := (&pageClient{h: h, email: "me@example.org", password: "pw"}).login()
+	wantOK(t, r)
+	want(1, 0)
+	r, _ = (&pageClient{h: h, email: "me@example.org", password: "wrong"}).login()
+	wantErrno(t, r, http.StatusBadRequest, errnoIncorrectPW)
+	r, _ = (&pageClient{h: h, email: "nobody@example.org", password: "pw"}).login()
+	wantErrno(t, r, http.StatusBadRequest, errnoIncorrectPW)
+	want(1, 2)
+	wantErrno(t, h.do("POST", "/v1/account/login", map[string]string{"email": "me@example.org"}), http.StatusBadRequest, errnoMissingParameter)
+	want(1, 2)
+	if err := h.store.SetAccountDisabled(context.Background(), uid, true); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = (&pageClient{h: h, email: "me@example.org", password: "pw"}).login()
+	wantErrno(t, r, http.StatusBadRequest, errnoRequestBlocked)
+	want(1, 3)
 }

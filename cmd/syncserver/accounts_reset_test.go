@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"syncserver/accounts"
 	"syncserver/accounts/onepw"
 	"syncserver/db"
 )
@@ -226,5 +230,57 @@ func TestAccountsShow(t *testing.T) {
 	}
 	if status, _, errOut := runCmd(t, ctx, cfg, nil, "accounts", "show", "nobody@example.org"); status != exitFail || !strings.Contains(errOut, "no account") {
 		t.Errorf("show of an unknown account: exit %d %s", status, errOut)
+	}
+}
+
+// TestAccountsMetrics: the metrics count password sign-ins by result, and
+// the accounts' live sessions with the other totals.
+func TestAccountsMetrics(t *testing.T) {
+	port := freePort(t)
+	cfg := writeConfig(t, fmt.Sprintf("[syncserver]\npublic_url = \"http://127.0.0.1:%d/\"\nsqluri = \"sqlite:///syncserver.db\"\n"+
+		"metrics_listen = \"127.0.0.1:0\"\n\n[accounts]\nenabled = true\n", port))
+	// Two sessions of an account before the server starts: the gauge
+	// reads them at start.
+	as, m := openAccountsStore(t, cfg)
+	salt := onepw.NewClientSalt()
+	authPW := onepw.AuthPW(onepw.QuickStretchV2(testPassword, salt))
+	a, err := accounts.CreateAccount(t.Context(), as, "me@example.org", salt, authPW, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedCredentials(t, as, a)
+	if err := as.PutAuthToken(t.Context(), db.AuthToken{IDHash: onepw.HashID("second"), Kind: db.TokenSession, UID: a.UID,
+		HMACKey: make([]byte, 32), CreatedAt: 1, LastUsed: 1}); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+
+	srv, logs := newTestMain(t, "-config", cfg, "-http", fmt.Sprintf("127.0.0.1:%d", port))
+	runMain(t, srv, logs)
+	addr := srv.MetricsAddr().String()
+	eventually(t, 10*time.Second, "active sessions not counted", func() bool {
+		return sample(scrape(t, addr), "syncserver_accounts_active_sessions") == 2
+	})
+	before := scrape(t, addr)
+	login := func(pw []byte) int {
+		return send(t, port, fmt.Sprintf("127.0.0.1:%d", port), "POST", "/v1/account/login",
+			fmt.Sprintf(`{"email":"me@example.org","authPW":"%x"}`, pw)).status
+	}
+	wrong := bytes.Clone(authPW)
+	wrong[0] ^= 1
+	if s := login(authPW); s != http.StatusOK {
+		t.Fatalf("login: %d", s)
+	}
+	for range 2 {
+		if s := login(wrong); s != http.StatusBadRequest {
+			t.Fatalf("wrong password: %d", s)
+		}
+	}
+	after := scrape(t, addr)
+	for result, want := range map[string]float64{"ok": 1, "failed": 2} {
+		label := `result="` + result + `"`
+		if got := sample(after, "syncserver_accounts_sign_ins_total", label) - sample(before, "syncserver_accounts_sign_ins_total", label); got != want {
+			t.Errorf("sign-ins %s moved by %v, want %v", result, got, want)
+		}
 	}
 }
