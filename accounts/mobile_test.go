@@ -447,17 +447,22 @@ func (r *mobileRun) accessToken(refreshToken, scope string) string {
 	return m["access_token"].(string)
 }
 
-// sync gets a storage token from the tokenserver with an oldsync access
-// token and the key's kid, then writes and reads a record with Hawk.
-func (r *mobileRun) sync(accessToken, kid, write, read string) storageToken {
-	t := r.t
-	t.Helper()
+// tokenserver is the app's GET <tokenserver>/1.0/sync/1.5.
+func (r *mobileRun) tokenserver(accessToken, kid string) *handlers.Response {
 	u, _ := url.Parse(r.tokenURL)
 	req := &handlers.Request{Method: "GET", Scheme: u.Scheme, Host: u.Host, RequestURI: u.RequestURI(),
 		Header: http.Header{"Authorization": {"Bearer " + accessToken}, "X-Keyid": {kid}, "Accept": {"application/json"},
 			"User-Agent": {r.app.userAgent}},
 		RemoteAddr: "192.0.2.1:1", Body: http.NoBody}
-	resp := r.ts.Serve(t.Context(), req)
+	return r.ts.Serve(r.t.Context(), req)
+}
+
+// sync gets a storage token from the tokenserver with an oldsync access
+// token and the key's kid, then writes and reads a record with Hawk.
+func (r *mobileRun) sync(accessToken, kid, write, read string) storageToken {
+	t := r.t
+	t.Helper()
+	resp := r.tokenserver(accessToken, kid)
 	if resp.Status != http.StatusOK {
 		t.Fatalf("tokenserver: %d %s", resp.Status, resp.Body)
 	}
@@ -600,7 +605,9 @@ func TestScriptedMobileClient(t *testing.T) {
 			// Months later the refresh token still works: a new access
 			// token, the same storage user and data.
 			h.clock.Add(refreshTokenSurvives)
-			later := r.sync(r.accessToken(ms.refresh, onepw.ScopeOldSync), ms.kid, "", "tabs of "+app.name)
+			laterAT := r.accessToken(ms.refresh, onepw.ScopeOldSync)
+			laterProfileAT := r.accessToken(ms.refresh, onepw.ScopeProfile)
+			later := r.sync(laterAT, ms.kid, "", "tabs of "+app.name)
 			if later.UID != first.UID {
 				t.Fatalf("storage uid %d months later, %d before", later.UID, first.UID)
 			}
@@ -616,6 +623,16 @@ func TestScriptedMobileClient(t *testing.T) {
 			}
 			wantErrno(t, r.refresh(ms.refresh, onepw.ScopeOldSync), http.StatusUnauthorized, errnoInvalidToken)
 			wantErrno(t, r.call("GET", r.authURL("v1/account/devices"), nil, rb...), http.StatusUnauthorized, errnoInvalidToken)
+			// Its access tokens went with it: at the tokenserver, the
+			// profile server and introspection.
+			if resp := r.tokenserver(laterAT, ms.kid); resp.Status != http.StatusUnauthorized {
+				t.Fatalf("tokenserver with an access token of the revoked refresh token: %d %s", resp.Status, resp.Body)
+			}
+			wantErrno(t, r.call("GET", r.profileURL("v1/profile"), nil, "Authorization", "Bearer "+laterProfileAT), http.StatusUnauthorized, errnoInvalidToken)
+			if in := wantShape(t, "introspect", okBody(t, "introspect", r.call("POST", r.oauthURL("v1/introspect"),
+				map[string]string{"token": laterAT})), introspectShape); in["active"] != false {
+				t.Fatalf("access token of a revoked refresh token: %v", in)
+			}
 			// destroy {refresh_token} is always 200 {}, for the dead token
 			// too, at both spellings.
 			for _, u := range []string{r.oauthURL("v1/destroy"), r.openid["revocation_endpoint"].(string), r.oauthURL("v1/oauth/destroy")} {
