@@ -51,7 +51,7 @@ func accountsResetPassword(ctx context.Context, m *Main, args []string) int {
 	if *pwFile != "" {
 		pw, err = readPasswordFile(*pwFile)
 	} else {
-		pw, err = m.newPassword(ctx, a.Email)
+		pw, err = m.askNewPassword(ctx, a.Email, "the password is unchanged")
 	}
 	if err != nil {
 		return m.fail(err)
