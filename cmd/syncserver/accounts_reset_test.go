@@ -284,3 +284,51 @@ func TestAccountsMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestAccountsResetPasswordOnTerminal: on a terminal the command explains
+// the cost, asks before it does anything, then asks for the new password
+// twice without echo.
+func TestAccountsResetPasswordOnTerminal(t *testing.T) {
+	cfg := writeConfig(t, accountsConfig)
+	as, _ := openAccountsStore(t, cfg)
+	a := seedAccount(t, as, "tty@example.org")
+	master, slave := openPTY(t)
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		m := NewMain()
+		m.Stdin, m.Stdout, m.Stderr = slave, stdout, stderr
+		m.Getenv = func(string) string { return "" }
+		if err := m.ParseFlags(t.Context(), []string{"-config", cfg, "accounts", "reset-password", "tty@example.org"}); err != nil {
+			done <- -1
+			return
+		}
+		done <- m.Main(t.Context())
+	}()
+	steps := []struct{ prompt, typed string }{
+		{"and delete its Sync data? [y/N] ", "y"},
+		{"Password for tty@example.org: ", testPassword},
+		{"The same password again: ", testPassword},
+	}
+	for i, s := range steps {
+		eventually(t, 30*time.Second, "no prompt "+s.prompt, func() bool {
+			return strings.Contains(stderr.String(), s.prompt) && (i == 0 || !echoOn(t, slave))
+		})
+		if _, err := master.WriteString(s.typed + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case status := <-done:
+		if status != 0 || !strings.Contains(stderr.String(), resetExplanation) || !strings.Contains(stdout.String(), "Reset the password of tty@example.org.") {
+			t.Fatalf("exit %d\n%s%s", status, stdout, stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("accounts reset-password did not finish")
+	}
+	b, _ := as.AccountByUID(t.Context(), a.UID)
+	v := onepw.Verifier{AuthSalt: b.AuthSalt, VerifyHash: b.VerifyHash, WrapWrapKb: b.WrapWrapKb}
+	if _, ok := v.Unwrap(pageAuthPW(b, testPassword)); !ok {
+		t.Error("the typed password does not open the account")
+	}
+}
