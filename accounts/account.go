@@ -136,12 +136,14 @@ func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error
 		return nil, err
 	}
 	if err := s.checkRate(c, "login", email); err != nil {
+		s.opts.Metrics.SignIn(false)
 		return nil, err
 	}
 	acct, err := s.store.AccountByEmail(ctx, email)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		withScrypt(func() { kdf.dummyWork(authPW) })
+		s.opts.Metrics.SignIn(false)
 		return nil, errIncorrectPassword()
 	case err != nil:
 		return nil, errServer(err)
@@ -151,16 +153,19 @@ func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error
 	v := onepw.Verifier{AuthSalt: acct.AuthSalt, VerifyHash: acct.VerifyHash, WrapWrapKb: acct.WrapWrapKb}
 	withScrypt(func() { wrapKb, ok = kdf.unwrap(v, authPW) })
 	if !ok {
+		s.opts.Metrics.SignIn(false)
 		return nil, errIncorrectPassword()
 	}
 	if acct.Disabled {
 		// Said only to whoever knows the password.
+		s.opts.Metrics.SignIn(false)
 		return nil, errDisabled()
 	}
 	out, err := s.newSession(ctx, c, acct, wrapKb, c.query.Get("keys") == "true")
 	if err != nil {
 		return nil, err
 	}
+	s.opts.Metrics.SignIn(true)
 	return s.jsonOK(c, out)
 }
 
@@ -415,4 +420,52 @@ func (s *Service) passwordChange(ctx context.Context, c *call) (*handlers.Respon
 		return nil, err
 	}
 	return s.jsonOK(c, map[string]any{"uid": out["uid"], "sessionToken": out["sessionToken"], "verified": true, "authAt": out["authAt"]})
+}
+
+// ResetPassword is the operator's answer to a forgotten password (`syncserver
+// accounts reset-password`): the account gets the new password's verifier
+// (clientSalt and authPW computed as the page computes them) and thereby
+// new keys. The server never knows kB, so it cannot re-wrap the old one
+// under the new password: it draws a fresh wrapKb, which makes a new kB, a
+// new Sync key and a new key id. keysChangedAt and verifierSetAt move to
+// now (at least one past the old values, which the tokenserver compares),
+// so the tokenserver starts a new storage user for the account; and every
+// session, refresh token, code and device is revoked. The old Sync data
+// can no longer be read by anyone: the caller deletes it. db.ErrNotFound
+// when there is no account uid.
+func ResetPassword(ctx context.Context, store db.AccountsStore, uid, clientSalt string, authPW []byte, now time.Time) (db.Account, error) {
+	if !validClientSalt(clientSalt) {
+		return db.Account{}, fmt.Errorf("%w: client salt", ErrInvalidAccount)
+	}
+	if len(authPW) != 32 {
+		return db.Account{}, fmt.Errorf("%w: authPW must be 32 bytes", ErrInvalidAccount)
+	}
+	acct, err := store.AccountByUID(ctx, uid)
+	if err != nil {
+		return db.Account{}, err
+	}
+	wrapKb := make([]byte, 32)
+	randRead(wrapKb)
+	var v onepw.Verifier
+	withScrypt(func() { v, err = kdf.newVerifier(authPW, wrapKb) })
+	clear(wrapKb)
+	if err != nil {
+		return db.Account{}, err
+	}
+	setAt := max(now.UnixMilli(), acct.VerifierSetAt+1, acct.KeysChangedAt+1)
+	// Revoked first: no session of the old password can fetch keys or
+	// tokens while the new verifier is being stored.
+	if err := store.DeleteAuthTokens(ctx, uid); err != nil {
+		return db.Account{}, err
+	}
+	if err := store.UpdateAccountPassword(ctx, uid, clientSalt, v.AuthSalt, v.VerifyHash, v.WrapWrapKb, setAt, setAt); err != nil {
+		return db.Account{}, err
+	}
+	// A session that raced in between the two steps goes too.
+	if err := store.DeleteAuthTokens(ctx, uid); err != nil {
+		return db.Account{}, err
+	}
+	acct.ClientSalt, acct.AuthSalt, acct.VerifyHash, acct.WrapWrapKb = clientSalt, v.AuthSalt, v.VerifyHash, v.WrapWrapKb
+	acct.VerifierSetAt, acct.KeysChangedAt = setAt, setAt
+	return acct, nil
 }

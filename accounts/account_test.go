@@ -1,12 +1,15 @@
 package accounts
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,4 +238,134 @@ func TestStoreFailure(t *testing.T) {
 	if strings.Contains(logs, pw) || strings.Contains(logs, "secret=query") || strings.Contains(logs, "me@example.org") {
 		t.Fatalf("a body or query string in the log: %s", logs)
 	}
+}
+
+// TestResetPassword: the operator's reset gives the account new keys. The
+// old password, sessions, refresh tokens and access tokens are dead; the
+// new password signs in through the page's crypto, to a new key id and a
+// new tokenserver user with an empty storage, and the old data, deleted as
+// the command deletes it, is gone.
+func TestResetPassword(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	uid := h.addAccount("me@example.org", "the old password")
+	ts := h.tokenServer(h.svc.Verifier())
+	old := &pageClient{h: h, email: "me@example.org", password: "the old password"}
+	si := old.signIn()
+	ff := newFirefoxFlow(t)
+	code := wantOK(t, h.redeem(si.session, old.authorize(si, ff), ff.verifier))
+	refresh := code["refresh_token"].(string)
+	at := h.syncToken(si.session)
+	resp, st := getSyncToken(t, ts, at, si.kid)
+	if resp.Status != http.StatusOK {
+		t.Fatalf("tokenserver: %d %s", resp.Status, resp.Body)
+	}
+	if r := storageDo(t, ts, h.clock.Now(), st, "PUT", "/storage/bookmarks/b1", `{"payload":"old"}`); r.Status != http.StatusOK {
+		t.Fatalf("storage write: %d %s", r.Status, r.Body)
+	}
+	before, _ := h.store.AccountByUID(ctx, uid)
+
+	h.clock.Add(time.Minute)
+	salt := onepw.NewClientSalt()
+	if _, err := ResetPassword(ctx, h.store, uid, salt, onepw.AuthPW(stretch("the new password", salt)), h.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// What the command does next: the old Sync data goes.
+	syncUID, err := h.db.ResolveUser(ctx, uid+"@"+h.svc.Issuer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.DeleteUserData(ctx, syncUID); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := h.store.AccountByUID(ctx, uid)
+	if after.KeysChangedAt <= before.KeysChangedAt || after.VerifierSetAt != after.KeysChangedAt || after.ClientSalt != salt {
+		t.Fatalf("after the reset keysChangedAt %d (was %d), verifierSetAt %d, salt %s", after.KeysChangedAt, before.KeysChangedAt, after.VerifierSetAt, after.ClientSalt)
+	}
+
+	// Everything of the old password is dead.
+	wantErrno(t, h.session("GET", "/v1/session/status", nil, si.session), http.StatusUnauthorized, errnoInvalidToken)
+	wantErrno(t, h.do("POST", "/v1/oauth/token", map[string]string{"client_id": desktopClient, "grant_type": "refresh_token", "refresh_token": refresh}), http.StatusUnauthorized, errnoInvalidToken)
+	if r, _ := getSyncToken(t, ts, at, si.kid); r.Status != http.StatusUnauthorized {
+		t.Fatalf("old access token at the tokenserver: %d %s", r.Status, r.Body)
+	}
+	r, _ := old.login()
+	wantErrno(t, r, http.StatusBadRequest, errnoIncorrectPW)
+
+	// The new password signs in, to new keys.
+	si2 := (&pageClient{h: h, email: "me@example.org", password: "the new password"}).signIn()
+	if si2.kid == si.kid || si2.k == si.k || bytes.Equal(si2.kB, si.kB) {
+		t.Fatal("the same keys after a reset")
+	}
+	if !strings.HasPrefix(si2.kid, strconv.FormatInt(after.KeysChangedAt, 10)+"-") {
+		t.Fatalf("kid %s, keysChangedAt %d", si2.kid, after.KeysChangedAt)
+	}
+	resp, st2 := getSyncToken(t, ts, h.syncToken(si2.session), si2.kid)
+	if resp.Status != http.StatusOK {
+		t.Fatalf("tokenserver after the reset: %d %s", resp.Status, resp.Body)
+	}
+	if st2.UID == st.UID {
+		t.Fatalf("the same storage uid %d after new keys", st.UID)
+	}
+	if r := storageDo(t, ts, h.clock.Now(), st2, "GET", "/storage/bookmarks?full=1", ""); r.Status != http.StatusOK || string(r.Body) != "[]" {
+		t.Fatalf("the new storage user: %d %s, want empty", r.Status, r.Body)
+	}
+	if err := h.db.View(ctx, db.UID(st.UID), func(tx db.Tx) error {
+		got, err := tx.FindBSOs("bookmarks", db.Query{Limit: -1})
+		if err == nil && len(got.Items) > 0 {
+			t.Errorf("%d old records remain", len(got.Items))
+		}
+		return err
+	}); err != nil && !errors.Is(err, db.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if _, err := ResetPassword(ctx, h.store, "0123456789abcdef0123456789abcdef", salt, make([]byte, 32), h.clock.Now()); !errors.Is(err, db.ErrNotFound) {
+		t.Fatalf("reset of an unknown account: %v", err)
+	}
+}
+
+type countingMetrics struct {
+	mu         sync.Mutex
+	ok, failed int
+}
+
+func (c *countingMetrics) SignIn(ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ok {
+		c.ok++
+	} else {
+		c.failed++
+	}
+}
+
+// TestSignInMetrics: every password sign-in is counted once, as ok or
+// failed (wrong password, unknown email, disabled account); requests that
+// never tried a password are not sign-ins.
+func TestSignInMetrics(t *testing.T) {
+	c := &countingMetrics{}
+	h := newHarness(t, func(o *Options) { o.Metrics = c })
+	uid := h.addAccount("me@example.org", "pw")
+	want := func(ok, failed int) {
+		t.Helper()
+		if c.ok != ok || c.failed != failed {
+			t.Fatalf("sign-ins ok %d failed %d, want %d and %d", c.ok, c.failed, ok, failed)
+		}
+	}
+	r, _ := (&pageClient{h: h, email: "me@example.org", password: "pw"}).login()
+	wantOK(t, r)
+	want(1, 0)
+	r, _ = (&pageClient{h: h, email: "me@example.org", password: "wrong"}).login()
+	wantErrno(t, r, http.StatusBadRequest, errnoIncorrectPW)
+	r, _ = (&pageClient{h: h, email: "nobody@example.org", password: "pw"}).login()
+	wantErrno(t, r, http.StatusBadRequest, errnoIncorrectPW)
+	want(1, 2)
+	wantErrno(t, h.do("POST", "/v1/account/login", map[string]string{"email": "me@example.org"}), http.StatusBadRequest, errnoMissingParameter)
+	want(1, 2)
+	if err := h.store.SetAccountDisabled(context.Background(), uid, true); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = (&pageClient{h: h, email: "me@example.org", password: "pw"}).login()
+	wantErrno(t, r, http.StatusBadRequest, errnoRequestBlocked)
+	want(1, 3)
 }

@@ -369,3 +369,26 @@ func (m *memStore) PutSigningKey(_ context.Context, k []byte) error {
 }
 
 func (m *memStore) PurgeAccounts(context.Context, int64) (int64, error) { return 0, nil }
+
+func (m *memStore) Sessions(_ context.Context, uid string) ([]db.AuthToken, error) {
+	defer m.lock()()
+	var out []db.AuthToken
+	for _, t := range m.tokens {
+		if t.UID == uid && t.Kind == db.TokenSession {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt < out[j].CreatedAt })
+	return out, nil
+}
+
+func (m *memStore) CountSessions(context.Context, int64) (int64, error) {
+	defer m.lock()()
+	var n int64
+	for _, t := range m.tokens {
+		if t.Kind == db.TokenSession {
+			n++
+		}
+	}
+	return n, nil
+}

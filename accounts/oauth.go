@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -222,10 +223,6 @@ func (s *Service) codeGrant(ctx context.Context, c *call, req tokenRequest, ttl 
 		return nil, err
 	}
 	scopes := strings.Fields(code.Scope)
-	at, exp, err := s.mint(acct, req.ClientID, scopes, ttl, c.start)
-	if err != nil {
-		return nil, err
-	}
 	refresh := randomHex(32)
 	now := c.start.UnixMilli()
 	if err := s.store.PutRefreshToken(ctx, db.RefreshToken{
@@ -233,6 +230,17 @@ func (s *Service) codeGrant(ctx context.Context, c *call, req tokenRequest, ttl 
 		SessionIDHash: code.SessionIDHash, CreatedAt: now, LastUsed: now,
 	}); err != nil {
 		return nil, errServer(err)
+	}
+	// The phones keep the refresh token, and its access tokens die with
+	// it. Desktop destroys the refresh token at once and may still use
+	// the access token it came with: that one lives its own life.
+	var grant []byte
+	if req.ClientID != desktopClientID {
+		grant = hashSecret(refresh)
+	}
+	at, exp, err := s.mint(acct, req.ClientID, scopes, ttl, c.start, grant)
+	if err != nil {
+		return nil, err
 	}
 	out := map[string]any{
 		"access_token":  at,
@@ -267,7 +275,7 @@ func (s *Service) credentialsGrant(ctx context.Context, c *call, req tokenReques
 	if err != nil {
 		return nil, err
 	}
-	at, exp, err := s.mint(cr.account, req.ClientID, scopes, ttl, c.start)
+	at, exp, err := s.mint(cr.account, req.ClientID, scopes, ttl, c.start, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +332,7 @@ func (s *Service) refreshGrant(ctx context.Context, c *call, req tokenRequest, t
 	if err := s.store.TouchRefreshToken(ctx, rt.Hash, c.start.UnixMilli()); err != nil && !errors.Is(err, db.ErrNotFound) {
 		s.log.Debug("accounts: recording a refresh token's use", "error", err.Error())
 	}
-	at, exp, err := s.mint(acct, req.ClientID, scopes, ttl, c.start)
+	at, exp, err := s.mint(acct, req.ClientID, scopes, ttl, c.start, rt.Hash)
 	if err != nil {
 		return nil, err
 	}
@@ -338,8 +346,9 @@ func (s *Service) refreshGrant(ctx context.Context, c *call, req tokenRequest, t
 
 // mint signs an access token; aud is the tokenserver for oldsync, and
 // fxa-generation is verifierSetAt, so a password change retires older
-// tokens at the tokenserver.
-func (s *Service) mint(acct db.Account, clientID string, scopes []string, ttl time.Duration, now time.Time) (string, int64, error) {
+// tokens at the tokenserver. grant is the hash of the refresh token the
+// token belongs to, nil for none: it dies with that refresh token.
+func (s *Service) mint(acct db.Account, clientID string, scopes []string, ttl time.Duration, now time.Time, grant []byte) (string, int64, error) {
 	secs := int64(ttl / time.Second)
 	c := onepw.AccessClaims{
 		Sub:        acct.UID,
@@ -350,6 +359,9 @@ func (s *Service) mint(acct db.Account, clientID string, scopes []string, ttl ti
 		Iat:        now.Unix(),
 		Exp:        now.Unix() + secs,
 		Generation: acct.VerifierSetAt,
+	}
+	if grant != nil {
+		c.Grant = hex.EncodeToString(grant)
 	}
 	if slices.Contains(scopes, onepw.ScopeOldSync) {
 		c.Aud = s.opts.TokenServerURL
@@ -399,12 +411,13 @@ func (s *Service) introspect(ctx context.Context, c *call) (*handlers.Response, 
 		return nil, errOAuth(oauthInvalidParameter, "Missing parameter: token")
 	}
 	if strings.Count(req.Token, ".") == 2 {
-		claims, err := s.verifyJWT(ctx, req.Token, c.start)
-		if err == nil && claims.Iss == s.origin {
-			if _, err := s.liveAccount(ctx, claims.Sub); err == nil {
-				return s.jsonOK(c, map[string]any{"active": true, "scope": claims.Scope, "client_id": claims.ClientID,
-					"sub": claims.Sub, "exp": claims.Exp, "iat": claims.Iat, "token_type": "access_token"})
-			}
+		claims, err := s.checkAccessToken(ctx, req.Token, c.start)
+		if e := asAPIError(err); err != nil && e.status >= 500 {
+			return nil, err
+		}
+		if err == nil {
+			return s.jsonOK(c, map[string]any{"active": true, "scope": claims.Scope, "client_id": claims.ClientID,
+				"sub": claims.Sub, "exp": claims.Exp, "iat": claims.Iat, "token_type": "access_token"})
 		}
 		return s.jsonOK(c, map[string]any{"active": false})
 	}
@@ -467,5 +480,28 @@ func (s *Service) checkAccessToken(ctx context.Context, tok string, now time.Tim
 	if claims.Generation < acct.VerifierSetAt {
 		return onepw.AccessClaims{}, errInvalidToken(errors.New("token older than the password"))
 	}
+	if claims.Grant != "" {
+		// A token of a refresh token lives only as long as it.
+		h, err := hex.DecodeString(claims.Grant)
+		if err != nil {
+			return onepw.AccessClaims{}, errInvalidToken(errors.New("bad fxa-grant"))
+		}
+		rt, err := s.store.RefreshToken(ctx, h)
+		if errors.Is(err, db.ErrNotFound) || err == nil && rt.UID != claims.Sub {
+			return onepw.AccessClaims{}, errInvalidToken(errors.New("its refresh token is revoked"))
+		}
+		if err != nil {
+			return onepw.AccessClaims{}, errServer(err)
+		}
+	}
 	return claims, nil
+}
+
+// ClientName is how the admin view names an OAuth client id: Firefox,
+// Firefox for Android or Firefox for iOS, else the id itself.
+func ClientName(id string) string {
+	if n, ok := clients[id]; ok {
+		return n
+	}
+	return id
 }

@@ -60,7 +60,21 @@ type Options struct {
 	LoginsPerAccount, LoginsPerAddress int
 	// Assets serves the page's files; nil uses accounts/page.
 	Assets func(path string) (body []byte, contentType string, ok bool)
+	// Metrics receives the service's counts; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics is what the service counts for the operator's monitoring
+// (cmd/syncserver passes its Prometheus exporter).
+type Metrics interface {
+	// SignIn counts a password sign-in (account/login): ok, or refused
+	// (wrong password, unknown email, disabled account, too many tries).
+	SignIn(ok bool)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) SignIn(bool) {}
 
 // Defaults of Options.
 const (
@@ -136,6 +150,9 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	if s.assets == nil {
 		s.assets = page.Asset
+	}
+	if s.opts.Metrics == nil {
+		s.opts.Metrics = noMetrics{}
 	}
 	if s.opts.AccessTokenTTL <= 0 || s.opts.AccessTokenTTL > maxAccessTokenTTL {
 		s.opts.AccessTokenTTL = maxAccessTokenTTL

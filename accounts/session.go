@@ -123,10 +123,15 @@ func (s *Service) profile(ctx context.Context, c *call) (*handlers.Response, err
 	return resp, nil
 }
 
+// etagMatches compares If-None-Match with our ETag. The mobile library
+// keeps the ETag header as it came, quotes included, and sends it back
+// wrapped in quotes once more (`""abc""`): quotes are ignored on both
+// sides, or the phone would never see a 304.
 func etagMatches(header, etag string) bool {
+	bare := strings.Trim(etag, `"`)
 	for _, t := range strings.Split(header, ",") {
 		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == etag || t == "*" {
+		if t == "*" || strings.Trim(t, `"`) == bare {
 			return true
 		}
 	}

@@ -151,6 +151,12 @@ type AccountsStore interface {
 	// device and pending device command of the account. The account, its
 	// invites and the signing keys stay.
 	DeleteAuthTokens(ctx context.Context, uid string) error
+	// Sessions lists the account's unexpired session tokens (not its
+	// keyFetch tokens), oldest first: the admin view.
+	Sessions(ctx context.Context, uid string) ([]AuthToken, error)
+	// CountSessions counts the unexpired session tokens of every account
+	// at now, from the tokens' index (the metrics read it periodically).
+	CountSessions(ctx context.Context, now int64) (int64, error)
 
 	PutOAuthCode(ctx context.Context, c OAuthCode) error
 	// TakeOAuthCode reads and deletes a code, single use as TakeAuthToken;

@@ -35,6 +35,12 @@ type AccessClaims struct {
 	Iat        int64  `json:"iat"`
 	Exp        int64  `json:"exp"`
 	Generation int64  `json:"fxa-generation,omitempty"`
+	// Grant is the hex SHA-256 of the refresh token the access token was
+	// minted from (or with, at the code exchange): revoking that refresh
+	// token (a phone's sign-out) revokes its access tokens too. It is the
+	// refresh token's lookup hash, no secret: a client holding the token
+	// can compute it.
+	Grant string `json:"fxa-grant,omitempty"`
 }
 
 // NewSigningKey makes a fresh RSA-2048 signing key, serialised as a

@@ -99,6 +99,9 @@ func TestPageForm(t *testing.T) {
 		`<form id="signin"`, `type="email" id="email"`, `type="password" id="password"`,
 		`<button type="submit"`, `<label for="email">`, `<label for="password">`,
 		`role="alert"`, `<html lang="en">`, `data-state="loading"`,
+		// What a forgotten password costs, said before it is forgotten.
+		`Ask the person who runs this server to
+    reset it`, `your synced data is deleted`, `your browsers upload it again`,
 	} {
 		if !bytes.Contains(html, []byte(want)) {
 			t.Errorf("index.html lacks %s", want)

@@ -21,6 +21,12 @@ const minPasswordLen = 8
 // scripts can pipe it in, and it never appears in a command line or in
 // the environment). The password is never written anywhere.
 func (m *Main) newPassword(ctx context.Context, email string) (string, error) {
+	return m.askNewPassword(ctx, email, "nothing created")
+}
+
+// askNewPassword is newPassword for a command whose refusal says nothing
+// (e.g. "nothing created") was done.
+func (m *Main) askNewPassword(ctx context.Context, email, nothing string) (string, error) {
 	in := m.Stdin
 	if in == nil {
 		return "", errors.New("no standard input to read the password from")
@@ -28,18 +34,18 @@ func (m *Main) newPassword(ctx context.Context, email string) (string, error) {
 	var pw string
 	if fd := int(in.Fd()); term.IsTerminal(fd) {
 		var err error
-		if pw, err = m.promptPassword(ctx, fd, "Password for "+email+": "); err != nil {
+		if pw, err = m.promptPassword(ctx, fd, "Password for "+email+": ", nothing); err != nil {
 			return "", err
 		}
 		if err := checkPassword(pw); err != nil {
 			return "", err
 		}
-		again, err := m.promptPassword(ctx, fd, "The same password again: ")
+		again, err := m.promptPassword(ctx, fd, "The same password again: ", nothing)
 		if err != nil {
 			return "", err
 		}
 		if again != pw {
-			return "", errors.New("the two passwords differ; nothing created")
+			return "", errors.New("the two passwords differ; " + nothing)
 		}
 		return pw, nil
 	}
@@ -53,7 +59,7 @@ func (m *Main) newPassword(ctx context.Context, email string) (string, error) {
 // promptPassword asks for a password on the terminal fd without echo. An
 // interrupt (Ctrl-C cancels ctx) gives the terminal its echo back before
 // returning.
-func (m *Main) promptPassword(ctx context.Context, fd int, prompt string) (string, error) {
+func (m *Main) promptPassword(ctx context.Context, fd int, prompt, nothing string) (string, error) {
 	state, err := term.GetState(fd)
 	if err != nil {
 		return "", err
@@ -78,7 +84,7 @@ func (m *Main) promptPassword(ctx context.Context, fd int, prompt string) (strin
 	case <-ctx.Done():
 		term.Restore(fd, state)
 		fmt.Fprintln(m.Stderr)
-		return "", errors.New("interrupted; nothing created")
+		return "", errors.New("interrupted; " + nothing)
 	}
 }
 

@@ -38,7 +38,14 @@ func (m *Main) accountsService(ctx context.Context) (*accounts.Service, error) {
 	if err != nil {
 		secret = []byte(key)
 	}
+	var counts accounts.Metrics
+	if m.ops != nil && m.ops.metrics != nil {
+		counts = m.ops.metrics
+		// The stats loop reads the active sessions with the other totals.
+		m.ops.accounts = as
+	}
 	return accounts.New(ctx, accounts.Options{
+		Metrics:          counts,
 		Store:            as,
 		Origin:           cfg.Accounts.PublicURL,
 		TokenServerURL:   tokenServerURL(cfg),

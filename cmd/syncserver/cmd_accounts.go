@@ -21,7 +21,7 @@ import (
 
 func accountsCommand() command {
 	return command{
-		summary: "add, list, disable, enable, remove built-in accounts; invite someone",
+		summary: "add, list, show, disable, enable, remove built-in accounts; reset a password; invite someone",
 		run:     runAccounts,
 	}
 }
@@ -36,6 +36,13 @@ const accountsUsage = `Usage: syncserver [-config FILE] accounts COMMAND [--json
                              every browser of the account
   enable ACCOUNT             let a disabled account sign in again
   remove ACCOUNT [--yes]     delete the account and its Sync data
+  show ACCOUNT               its devices, sessions, last sign-in and storage
+  reset-password ACCOUNT [--password-file FILE] [--yes]
+                             a forgotten password: sets a new one (asked
+                             twice, or the first line of FILE or of standard
+                             input) and thereby new keys; the old Sync data,
+                             which nobody could read any more, is deleted, and
+                             the browsers upload theirs again
   invite [EMAIL]             print a single-use sign-up link, valid for
                              [accounts] invite_ttl, at which a person picks
                              their own password (for EMAIL only, when given)
@@ -61,6 +68,10 @@ func runAccounts(ctx context.Context, m *Main) int {
 		"enable":  accountsEnable,
 		"remove":  accountsRemove,
 		"invite":  accountsInvite,
+		// A forgotten password (accounts_reset.go) and the admin view
+		// (accounts_show.go).
+		"reset-password": accountsResetPassword,
+		"show":           accountsShow,
 	}[sub]
 	if run == nil {
 		if sub == "-h" || sub == "--help" || sub == "help" {

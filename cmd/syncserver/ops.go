@@ -38,9 +38,12 @@ const (
 type operations struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil without metrics_listen
-	server  *metrics.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// accounts is set with [accounts] enabled and metrics on: the stats
+	// loop counts its live sessions.
+	accounts db.AccountsStore
+	server   *metrics.Server
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // attachMetrics creates the Prometheus metrics when metrics_listen is set
@@ -208,4 +211,14 @@ func (o *operations) refreshStats(ctx context.Context, admin db.Admin) {
 		return
 	}
 	o.metrics.SetStats(st, time.Now())
+	if o.accounts != nil {
+		n, err := o.accounts.CountSessions(ctx, time.Now().UnixMilli())
+		if err != nil {
+			if ctx.Err() == nil {
+				o.log.Warn("metrics: cannot count the accounts' sessions", "error", err.Error())
+			}
+			return
+		}
+		o.metrics.SetAccountSessions(n)
+	}
 }

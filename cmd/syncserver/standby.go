@@ -113,6 +113,8 @@ func (m *Main) buildHandler(ctx context.Context) (handlers.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The metrics first: the accounts service counts into them too.
+	m.attachMetrics(&opts)
 	var svc *accounts.Service
 	if m.Config.Accounts.Enabled {
 		if svc, err = m.accountsService(ctx); err != nil {
@@ -120,7 +122,6 @@ func (m *Main) buildHandler(ctx context.Context) (handlers.Handler, error) {
 		}
 		opts.Token.Verifier = accountsVerifier(m.Config, svc, opts.Token.Verifier)
 	}
-	m.attachMetrics(&opts)
 	core, err := handlers.New(opts)
 	if err != nil {
 		return nil, err

@@ -749,3 +749,38 @@ func testAccountsInPurge(t *testing.T, e *env) {
 		t.Fatalf("second Purge: Accounts = %d", again.Accounts)
 	}
 }
+
+// testAccountsSessions: the admin view lists an account's sessions (not
+// its keyFetch tokens, not another account's, not expired ones), and the
+// metrics count every account's.
+func testAccountsSessions(t *testing.T, e *env) {
+	s := e.accounts()
+	me := e.newAccount("me", "me@example.org")
+	other := e.newAccount("other", "other@example.org")
+	if n, err := s.CountSessions(e.ctx, e.ms()); err != nil || n != 0 {
+		t.Fatalf("CountSessions on no sessions = %d, %v", n, err)
+	}
+	a := e.session(me.UID, "a")
+	e.clock.Advance(time.Second)
+	b := e.session(me.UID, "b")
+	e.session(other.UID, "c")
+	kf := db.AuthToken{IDHash: secretHash("keyFetch"), Kind: db.TokenKeyFetch, UID: me.UID, HMACKey: secretHash("k"),
+		CreatedAt: e.ms(), LastUsed: e.ms(), Expires: e.ms() + 60000}
+	dead := db.AuthToken{IDHash: secretHash("dead session"), Kind: db.TokenSession, UID: me.UID, HMACKey: secretHash("d"),
+		CreatedAt: e.ms(), LastUsed: e.ms(), Expires: e.ms() - 1}
+	for _, tok := range []db.AuthToken{kf, dead} {
+		if err := s.PutAuthToken(e.ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.Sessions(e.ctx, me.UID)
+	if err != nil || len(list) != 2 || !sameToken(list[0], a) || !sameToken(list[1], b) {
+		t.Fatalf("Sessions = %+v, %v; want a, b", list, err)
+	}
+	if n, err := s.CountSessions(e.ctx, e.ms()); err != nil || n != 3 {
+		t.Fatalf("CountSessions = %d, %v; want 3", n, err)
+	}
+	if list, err := s.Sessions(e.ctx, uidOf("nobody")); err != nil || len(list) != 0 {
+		t.Fatalf("Sessions(unknown) = %+v, %v", list, err)
+	}
+}

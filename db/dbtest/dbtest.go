@@ -77,6 +77,7 @@ func Run(t *testing.T, open Opener) {
 		{"AccountsAuthTokens", testAccountsAuthTokens},
 		{"AccountsOAuthCodes", testAccountsOAuthCodes},
 		{"AccountsRefreshTokens", testAccountsRefreshTokens},
+		{"AccountsSessions", testAccountsSessions},
 		{"AccountsDevices", testAccountsDevices},
 		{"AccountsDeviceCommands", testAccountsDeviceCommands},
 		{"AccountsInvites", testAccountsInvites},

@@ -270,3 +270,38 @@ func (s *Store) RefreshTokens(ctx context.Context, uid string) ([]db.RefreshToke
 	})
 	return out, err
 }
+
+// Sessions lists the account's unexpired session tokens, oldest first.
+func (s *Store) Sessions(ctx context.Context, uid string) ([]db.AuthToken, error) {
+	var out []db.AuthToken
+	now := s.now().UnixMilli()
+	err := s.read(ctx, func(q *querier) error {
+		rows, err := q.query("SELECT "+tokenCols+" FROM accounts_tokens WHERE uid = ? AND kind = ? ORDER BY created_at, id_hash",
+			uid, db.TokenSession)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanToken(rows.Scan)
+			if err != nil {
+				return q.fail(err)
+			}
+			if !expired(t.Expires, now) {
+				out = append(out, t)
+			}
+		}
+		return q.fail(rows.Err())
+	})
+	return out, err
+}
+
+// CountSessions counts the unexpired session tokens at now.
+func (s *Store) CountSessions(ctx context.Context, now int64) (int64, error) {
+	var n int64
+	err := s.read(ctx, func(q *querier) error {
+		return q.scan("SELECT COUNT(*) FROM accounts_tokens WHERE kind = ? AND (expires = 0 OR expires > ?)",
+			[]any{db.TokenSession, now}, &n)
+	})
+	return n, err
+}

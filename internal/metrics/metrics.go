@@ -50,6 +50,8 @@ type Metrics struct {
 	records      *prometheus.GaugeVec
 	dbBytes      *prometheus.GaugeVec
 	statsAt      prometheus.Gauge
+	signIns      *prometheus.CounterVec
+	sessions     prometheus.Gauge
 
 	// statuses holds the label of each HTTP status, so that counting a
 	// request allocates nothing.
@@ -95,8 +97,16 @@ func New(version string) *Metrics {
 		Help: "Size of the database, by part (total, free: what purge --vacuum would give back)."}, []string{"part"})
 	m.statsAt = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "stats_refreshed_timestamp_seconds",
 		Help: "When the users, records and database_bytes gauges were last read (Unix time)."})
+	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "accounts_sign_ins_total",
+		Help: "Password sign-ins to the built-in accounts, by result (ok; failed: wrong password, unknown email, disabled account or too many attempts)."}, []string{"result"})
+	m.sessions = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "accounts_active_sessions",
+		Help: "Live session tokens of the built-in accounts (signed-in browsers and phones), read with the other totals."})
+	// Both results from the start, so that a rate of failures is
+	// defined before the first one.
+	m.signIns.WithLabelValues("ok")
+	m.signIns.WithLabelValues("failed")
 	for _, c := range []prometheus.Collector{m.requests, m.latency, m.tokens, m.verify, m.verifyTime, m.dbErrors,
-		m.purged, m.purgeRuns, m.purgeLast, m.purgeSeconds, m.users, m.records, m.dbBytes, m.statsAt} {
+		m.purged, m.purgeRuns, m.purgeLast, m.purgeSeconds, m.users, m.records, m.dbBytes, m.statsAt, m.signIns, m.sessions} {
 		f(c)
 	}
 	for i := range m.statuses {
@@ -171,6 +181,19 @@ func (m *Metrics) SetStats(st db.Stats, at time.Time) {
 	}
 	m.statsAt.Set(float64(at.UnixNano()) / 1e9)
 }
+
+// SignIn counts a password sign-in to the built-in accounts
+// (accounts.Metrics).
+func (m *Metrics) SignIn(ok bool) {
+	result := "failed"
+	if ok {
+		result = "ok"
+	}
+	m.signIns.WithLabelValues(result).Inc()
+}
+
+// SetAccountSessions sets the built-in accounts' live session count.
+func (m *Metrics) SetAccountSessions(n int64) { m.sessions.Set(float64(n)) }
 
 // Handler serves the metrics in Prometheus' text (or OpenMetrics) format.
 func (m *Metrics) Handler() http.Handler {

@@ -44,6 +44,10 @@ func TestMetricsText(t *testing.T) {
 	m.PurgeDone(nil, time.Second, time.Unix(1700000000, 0))
 	m.PurgeDone(errors.New("boom"), time.Second, time.Unix(1700000100, 0))
 	m.SetStats(db.Stats{Users: 3, Records: 10, ExpiredRecords: 2, DatabaseBytes: 4096, FreeBytes: -1}, time.Unix(1700000000, 0))
+	m.SignIn(true)
+	m.SignIn(false)
+	m.SignIn(false)
+	m.SetAccountSessions(7)
 	text := scrapeText(t, m)
 	for _, want := range []string{
 		`syncserver_build_info{version="v1.2.3"} 1`,
@@ -62,6 +66,9 @@ func TestMetricsText(t *testing.T) {
 		`syncserver_records{state="live"} 10`,
 		`syncserver_records{state="expired"} 2`,
 		`syncserver_database_bytes{part="total"} 4096`,
+		`syncserver_accounts_sign_ins_total{result="ok"} 1`,
+		`syncserver_accounts_sign_ins_total{result="failed"} 2`,
+		`syncserver_accounts_active_sessions 7`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(text, want) {
