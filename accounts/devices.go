@@ -261,16 +261,24 @@ func (s *Service) deviceCommands(ctx context.Context, c *call) (*handlers.Respon
 	if own == nil {
 		return nil, errUnknownDevice()
 	}
-	index, _ := strconv.ParseInt(c.query.Get("index"), 10, 64)
-	limit, _ := strconv.Atoi(c.query.Get("limit"))
-	if limit <= 0 || limit > maxCommandsOut {
+	// index is inclusive (Firefox asks for its last index + 1); absent,
+	// from the start. A limit above ours, or 0, means as many as we give.
+	index, err := queryInt(c, "index")
+	if err != nil {
+		return nil, err
+	}
+	limit, err := queryInt(c, "limit")
+	if err != nil {
+		return nil, err
+	}
+	if limit == 0 || limit > maxCommandsOut {
 		limit = maxCommandsOut
 	}
-	cmds, err := s.store.DeviceCommands(ctx, cr.account.UID, own.ID, max(index-1, 0), limit+1)
+	cmds, err := s.store.DeviceCommands(ctx, cr.account.UID, own.ID, max(index-1, 0), int(limit)+1)
 	if err != nil {
 		return nil, errServer(err)
 	}
-	last := len(cmds) <= limit
+	last := len(cmds) <= int(limit)
 	if !last {
 		cmds = cmds[:limit]
 	}
@@ -288,8 +296,34 @@ func (s *Service) deviceCommands(ctx context.Context, c *call) (*handlers.Respon
 	return s.jsonOK(c, map[string]any{"index": next, "last": last, "messages": msgs})
 }
 
-// invokeCommand is POST /v1/account/devices/invoke_command: queued for the
-// target (with a TTL) until it polls; never accepted and dropped.
+// queryInt reads an optional non-negative integer query parameter; absent
+// is 0, anything else is a 400/107 naming it.
+func queryInt(c *call, name string) (int64, error) {
+	v := c.query.Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, newError(http.StatusBadRequest, errnoInvalidParameter, "Invalid parameter in request query: "+name)
+	}
+	return n, nil
+}
+
+// errQueueFull answers a send to a device whose queue is at its bound. It
+// carries no retryAfter: Firefox would then refuse every FxA call for
+// that long, not just the sends.
+func errQueueFull() *apiError {
+	return newError(http.StatusTooManyRequests, errnoTooManyRequests,
+		"Too many commands are waiting for this device: it has to fetch them (Sync Now) or they expire first")
+}
+
+// invokeCommand is POST /v1/account/devices/invoke_command: queued in the
+// database for the target (with a TTL) until it polls; never accepted and
+// dropped. The payload is opaque here: the sender encrypted it to the keys
+// the target published in its availableCommands, and only the target can
+// read it. A full queue or an oversized payload is an error the sender
+// sees.
 func (s *Service) invokeCommand(ctx context.Context, c *call) (*handlers.Response, error) {
 	cr, err := s.deviceAuth(ctx, c)
 	if err != nil {
@@ -309,8 +343,10 @@ func (s *Service) invokeCommand(ctx context.Context, c *call) (*handlers.Respons
 		return nil, errMissingParam("command")
 	case req.Target == "":
 		return nil, errMissingParam("target")
-	case len(req.Payload) == 0:
+	case len(req.Payload) == 0 || string(req.Payload) == "null":
 		return nil, errMissingParam("payload")
+	case len(req.Payload) > maxCommandPayload:
+		return nil, errInvalidParam("payload (too large)")
 	}
 	own, devs, err := s.ownDevice(ctx, cr)
 	if err != nil {
@@ -339,7 +375,9 @@ func (s *Service) invokeCommand(ctx context.Context, c *call) (*handlers.Respons
 	if _, err := s.store.PushDeviceCommand(ctx, db.DeviceCommand{
 		TargetDeviceID: target.ID, UID: cr.account.UID, Command: req.Command,
 		Payload: string(req.Payload), Sender: sender, Expires: c.start.Add(ttl).UnixMilli(),
-	}); err != nil {
+	}, maxQueuedCommands); errors.Is(err, db.ErrQueueFull) {
+		return nil, errQueueFull()
+	} else if err != nil {
 		return nil, errServer(err)
 	}
 	return s.jsonOK(c, map[string]any{"enqueued": true, "notified": false})

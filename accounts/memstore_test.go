@@ -318,8 +318,19 @@ func (m *memStore) DeleteDevice(_ context.Context, uid, id string) error {
 	return nil
 }
 
-func (m *memStore) PushDeviceCommand(_ context.Context, c db.DeviceCommand) (int64, error) {
+// PushDeviceCommand bounds the queue as sqldb does, but without a clock
+// it counts expired commands too.
+func (m *memStore) PushDeviceCommand(_ context.Context, c db.DeviceCommand, maxQueued int) (int64, error) {
 	defer m.lock()()
+	queued := 0
+	for _, q := range m.commands {
+		if q.UID == c.UID && q.TargetDeviceID == c.TargetDeviceID {
+			queued++
+		}
+	}
+	if maxQueued > 0 && queued >= maxQueued {
+		return 0, db.ErrQueueFull
+	}
 	m.nextCmd++
 	c.Index = m.nextCmd
 	m.commands = append(m.commands, c)

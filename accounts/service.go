@@ -85,16 +85,26 @@ const (
 
 // Lifetimes of what the service hands out.
 const (
-	keyFetchTTL    = 5 * time.Minute
-	codeTTL        = 10 * time.Minute
-	hawkSkew       = 600 * time.Second
-	rateWindow     = 15 * time.Minute
-	nonceEntries   = 100000
-	maxBodyBytes   = 256 << 10
-	touchInterval  = 5 * time.Minute
-	commandTTL     = 24 * time.Hour
-	maxCommandTTL  = 30 * 24 * time.Hour
-	maxCommandsOut = 100
+	keyFetchTTL   = 5 * time.Minute
+	codeTTL       = 10 * time.Minute
+	hawkSkew      = 600 * time.Second
+	rateWindow    = 15 * time.Minute
+	nonceEntries  = 100000
+	maxBodyBytes  = 256 << 10
+	touchInterval = 5 * time.Minute
+	// A device command (a sent tab) waits 30 days for its device, as on
+	// Mozilla's servers: without push a device only fetches its commands
+	// when it polls (Sync Now, a device-list refresh, a daily scheduled
+	// sync), so a laptop left closed over a holiday still gets the tab.
+	commandTTL    = 30 * 24 * time.Hour
+	maxCommandTTL = 30 * 24 * time.Hour
+	// A device's queue holds at most maxQueuedCommands unexpired
+	// commands of at most maxCommandPayload bytes each: a sender that
+	// floods a device that never polls (or was abandoned without signing
+	// out) gets an error instead of filling the database.
+	maxQueuedCommands = 500
+	maxCommandPayload = 64 << 10
+	maxCommandsOut    = 100
 )
 
 // Service answers the accounts routes. It is safe for concurrent use.

@@ -2,8 +2,14 @@ package db
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
+
+// ErrQueueFull: a device already has as many pending commands as the
+// caller allows; nothing was stored. The sender may try again once the
+// device has fetched its commands or they expired.
+var ErrQueueFull = errors.New("db: device command queue full")
 
 // The built-in accounts service (package accounts) keeps its accounts,
 // tokens, codes, devices and signing keys in the same database as the
@@ -189,8 +195,11 @@ type AccountsStore interface {
 	DeleteDevice(ctx context.Context, uid, id string) error
 
 	// PushDeviceCommand stores a command and returns its index, greater
-	// than every index the account's commands had before.
-	PushDeviceCommand(ctx context.Context, c DeviceCommand) (index int64, err error)
+	// than every index the account's commands had before. With maxQueued
+	// > 0 it stores nothing and fails with ErrQueueFull when the target
+	// device already has maxQueued unexpired commands (racing senders
+	// included), so that a flood cannot fill the database.
+	PushDeviceCommand(ctx context.Context, c DeviceCommand, maxQueued int) (index int64, err error)
 	// DeviceCommands lists the unexpired commands for a device with an
 	// index greater than after, in index order, at most limit (<= 0: no
 	// limit).

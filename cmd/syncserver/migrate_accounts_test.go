@@ -73,7 +73,7 @@ func populateAccounts(t *testing.T, s db.Store, clock *dbtest.Clock) {
 				t.Fatal(err)
 			}
 			if _, err := a.PushDeviceCommand(ctx, db.DeviceCommand{TargetDeviceID: d.ID, UID: uid, Command: "cmd",
-				Payload: `{"encrypted":"…"}`, Sender: "s", Expires: now + 3_600_000}); err != nil {
+				Payload: `{"encrypted":"…"}`, Sender: "s", Expires: now + 3_600_000}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -134,7 +134,7 @@ func checkAccountsCopy(t *testing.T, s db.Store, clock *dbtest.Clock) {
 			t.Errorf("copied invite of %s: %+v, %v", email, inv, err)
 		}
 		uid := fmt.Sprintf("%x", sha(email)[:16])
-		if idx, err := a.PushDeviceCommand(ctx, db.DeviceCommand{TargetDeviceID: "x", UID: uid, Expires: 1}); err != nil || idx != 3 {
+		if idx, err := a.PushDeviceCommand(ctx, db.DeviceCommand{TargetDeviceID: "x", UID: uid, Expires: 1}, 0); err != nil || idx != 3 {
 			t.Errorf("next command index of %s on the copy = %d, %v; want 3", email, idx, err)
 		}
 	}

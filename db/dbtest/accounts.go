@@ -399,10 +399,10 @@ func testAccountsDevices(t *testing.T, e *env) {
 	}
 
 	// Deleting a device takes its commands, not others'.
-	if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: phone.ID, UID: me.UID, Command: "c", Expires: e.ms() + 1e6}); err != nil {
+	if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: phone.ID, UID: me.UID, Command: "c", Expires: e.ms() + 1e6}, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: d.ID, UID: me.UID, Command: "c", Expires: e.ms() + 1e6}); err != nil {
+	if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: d.ID, UID: me.UID, Command: "c", Expires: e.ms() + 1e6}, 0); err != nil {
 		t.Fatal(err)
 	}
 	wantErr(t, "DeleteDevice(another account's)", s.DeleteDevice(e.ctx, other.UID, phone.ID), db.ErrNotFound)
@@ -437,7 +437,7 @@ func testAccountsDeviceCommands(t *testing.T, e *env) {
 	push := func(uid, target, payload string, ttl time.Duration) int64 {
 		t.Helper()
 		idx, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: target, UID: uid,
-			Command: "https://identity.mozilla.com/cmd/open-uri", Payload: payload, Sender: "sender", Expires: e.ms() + ttl.Milliseconds()})
+			Command: "https://identity.mozilla.com/cmd/open-uri", Payload: payload, Sender: "sender", Expires: e.ms() + ttl.Milliseconds()}, 0)
 		if err != nil {
 			t.Fatalf("PushDeviceCommand: %v", err)
 		}
@@ -471,7 +471,7 @@ func testAccountsDeviceCommands(t *testing.T, e *env) {
 	if cmds, _ := s.DeviceCommands(e.ctx, me.UID, "A", idx[4], 0); len(cmds) != 0 {
 		t.Fatalf("DeviceCommands after the last = %+v", cmds)
 	}
-	_, err = s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: "A", UID: uidOf("nobody"), Expires: e.ms() + 1})
+	_, err = s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: "A", UID: uidOf("nobody"), Expires: e.ms() + 1}, 0)
 	wantErr(t, "PushDeviceCommand(unknown account)", err, db.ErrNotFound)
 
 	// Expired commands are not listed; once purged, indexes still go on.
@@ -485,6 +485,36 @@ func testAccountsDeviceCommands(t *testing.T, e *env) {
 	}
 	if next := push(me.UID, "A", "after purge", time.Hour); next <= short {
 		t.Fatalf("index after the purge %d, not above %d", next, short)
+	}
+
+	// A bounded queue: a push beyond the bound stores nothing and says
+	// so; other devices' queues and expired commands do not count.
+	const bound = 3
+	bounded := func(target string, ttl time.Duration) (int64, error) {
+		return s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: target, UID: me.UID, Command: "c",
+			Payload: "bounded", Expires: e.ms() + ttl.Milliseconds()}, bound)
+	}
+	if _, err := bounded("full", time.Minute); err != nil {
+		t.Fatalf("PushDeviceCommand(bound %d): %v", bound, err)
+	}
+	e.clock.Advance(2 * time.Minute) // that one expired: it no longer counts
+	var last int64
+	for i := range bound {
+		if last, err = bounded("full", time.Hour); err != nil {
+			t.Fatalf("PushDeviceCommand %d of %d: %v", i+1, bound, err)
+		}
+	}
+	_, err = bounded("full", time.Hour)
+	wantErr(t, "PushDeviceCommand beyond the bound", err, db.ErrQueueFull)
+	if cmds, _ := s.DeviceCommands(e.ctx, me.UID, "full", 0, 0); len(cmds) != bound || cmds[bound-1].Index != last {
+		t.Fatalf("the full queue holds %+v; want the %d commands up to index %d", cmds, bound, last)
+	}
+	if next, err := bounded("other", time.Hour); err != nil || next <= last {
+		t.Fatalf("another device's queue: index %d, %v; want one above %d", next, err, last)
+	}
+	e.clock.Advance(2 * time.Hour)
+	if _, err := bounded("full", time.Hour); err != nil {
+		t.Fatalf("once the queue expired: %v", err)
 	}
 }
 
@@ -565,7 +595,7 @@ func (e *env) world(name string) world {
 	w.dev2 = e.device(w.acct.UID, name+" desktop", w.sess2.IDHash)
 	w.phone = e.device(w.acct.UID, name+" phone", w.refresh.Hash)
 	for _, d := range []db.Device{w.dev, w.dev2, w.phone} {
-		if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: d.ID, UID: w.acct.UID, Command: "c", Expires: e.ms() + 1000}); err != nil {
+		if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{TargetDeviceID: d.ID, UID: w.acct.UID, Command: "c", Expires: e.ms() + 1000}, 0); err != nil {
 			e.t.Fatal(err)
 		}
 	}
@@ -675,7 +705,7 @@ func testAccountsPurge(t *testing.T, e *env) {
 			s.PutOAuthCode(e.ctx, db.OAuthCode{Hash: secretHash("code " + name), UID: me.UID, Expires: expires}),
 			s.PutInvite(e.ctx, db.Invite{Hash: secretHash("invite " + name), Expires: expires}),
 		)
-		if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{UID: me.UID, TargetDeviceID: "d", Payload: name, Expires: expires}); err != nil {
+		if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{UID: me.UID, TargetDeviceID: "d", Payload: name, Expires: expires}, 0); err != nil {
 			errs = errors.Join(errs, err)
 		}
 		if errs != nil {
@@ -726,7 +756,7 @@ func testAccountsInPurge(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{UID: me.UID, TargetDeviceID: "d", Expires: now - 1}); err != nil {
+	if _, err := s.PushDeviceCommand(e.ctx, db.DeviceCommand{UID: me.UID, TargetDeviceID: "d", Expires: now - 1}, 0); err != nil {
 		t.Fatal(err)
 	}
 	var progress int64

@@ -110,7 +110,7 @@ func testAccountsConcurrentCommands(t *testing.T, e *env) {
 	got := make([]int64, racers)
 	errs := race(func(i int) error {
 		var err error
-		got[i], err = s.PushDeviceCommand(e.ctx, db.DeviceCommand{UID: me.UID, TargetDeviceID: "d", Payload: fmt.Sprint(i), Expires: e.ms() + 60_000})
+		got[i], err = s.PushDeviceCommand(e.ctx, db.DeviceCommand{UID: me.UID, TargetDeviceID: "d", Payload: fmt.Sprint(i), Expires: e.ms() + 60_000}, 0)
 		return err
 	})
 	if err := errors.Join(errs...); err != nil {

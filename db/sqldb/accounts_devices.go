@@ -168,8 +168,9 @@ func deleteDeviceOf(q *querier, uid string, credential []byte) error {
 // PushDeviceCommand stores a command under the account's next index. The
 // counter lives in the account's row and never goes back, so an index is
 // never handed out twice even after the purge emptied the commands table;
-// its UPDATE also serialises the account's senders.
-func (s *Store) PushDeviceCommand(ctx context.Context, c db.DeviceCommand) (int64, error) {
+// its UPDATE also serialises the account's senders, so the count of the
+// target's queue that follows is not raced past the bound.
+func (s *Store) PushDeviceCommand(ctx context.Context, c db.DeviceCommand, maxQueued int) (int64, error) {
 	var index int64
 	err := s.write(ctx, func(q *querier) error {
 		res, err := q.exec("UPDATE accounts_users SET command_index = command_index + 1 WHERE uid = ?", c.UID)
@@ -180,6 +181,17 @@ func (s *Store) PushDeviceCommand(ctx context.Context, c db.DeviceCommand) (int6
 			return err
 		} else if n == 0 {
 			return fmt.Errorf("%w: account", db.ErrNotFound)
+		}
+		if maxQueued > 0 {
+			var queued int
+			if err := q.scan(`SELECT COUNT(*) FROM accounts_commands
+				WHERE uid = ? AND target_device_id = ? AND (expires = 0 OR expires > ?)`,
+				[]any{c.UID, c.TargetDeviceID, s.now().UnixMilli()}, &queued); err != nil {
+				return err
+			}
+			if queued >= maxQueued {
+				return fmt.Errorf("%w: %d commands wait for the device", db.ErrQueueFull, queued)
+			}
 		}
 		if err := q.scan("SELECT command_index FROM accounts_users WHERE uid = ?", []any{c.UID}, &index); err != nil {
 			return err
