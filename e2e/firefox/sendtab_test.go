@@ -13,11 +13,12 @@ import (
 // turn push off, as on a server without a push service). A sends a tab to
 // B the way the Send Tab menu does; nothing reaches B until B polls, and
 // B polls when its user presses Sync Now: then B opens the tab. A second
-// tab arrives by the other poll Firefox makes on its own, when it
-// refreshes the device list (the Send Tab panel, Firefox View, the
-// clients engine every 2 hours). The server only stores and relays the
-// command: the payload is encrypted by A to the key B published in its
-// availableCommands.
+// tab then arrives alone (B asks from the index after the last command it
+// handled). The server only stores and relays the command: the payload is
+// encrypted by A to the key B published in its availableCommands. The
+// poll Firefox makes on its own at a scheduled sync (at most daily by
+// default) is the same request; the one inside a device-list refresh is
+// kept clear of (see sendAndReceive).
 func TestFirefoxSendTab(t *testing.T) {
 	if dir := os.Getenv(insideEnv); dir != "" {
 		insideSendTab(t, dir)
