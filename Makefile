@@ -179,11 +179,13 @@ BENCH_RUNS      ?= 1
 BENCH_CLIENTS   ?= 32
 BENCH_SCENARIOS ?= lbheartbeat,s1,get100,post100,s6
 BENCH_OUT       ?=
+# Paths to the server: standalone, nginx-fcgi, apache-fcgi (comma-separated).
+BENCH_VIA       ?= standalone
 bench-report: build
 	$(GO) build -trimpath -o bin/syncload ./cmd/syncload
 	$(GO) run ./scripts/benchreport -server bin/syncserver -syncload bin/syncload \
 		-d $(BENCH_DURATION) -runs $(BENCH_RUNS) -c $(BENCH_CLIENTS) \
-		-scenarios $(BENCH_SCENARIOS) $(if $(BENCH_OUT),-o $(BENCH_OUT))
+		-scenarios $(BENCH_SCENARIOS) -via $(BENCH_VIA) $(if $(BENCH_OUT),-o $(BENCH_OUT))
 
 mutants:
 	GO=$(GO) $(GO) run ./scripts/mutants
