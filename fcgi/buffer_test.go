@@ -1,13 +1,16 @@
 package fcgi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -171,4 +174,72 @@ func TestResponseInOneWrite(t *testing.T) {
 	if hdr[1] != 10 {
 		t.Errorf("got record type %d, want FCGI_GET_VALUES_RESULT (10)", hdr[1])
 	}
+}
+
+// nginxParams is what nginx's fastcgi_params sends for a Firefox poll.
+func nginxParams() map[string]string {
+	return map[string]string{
+		"QUERY_STRING": "", "REQUEST_METHOD": "GET", "CONTENT_TYPE": "", "CONTENT_LENGTH": "",
+		"SCRIPT_NAME": "/1.5/1/info/collections", "REQUEST_URI": "/1.5/1/info/collections",
+		"DOCUMENT_URI": "/1.5/1/info/collections", "DOCUMENT_ROOT": "/usr/share/nginx/html",
+		"SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_SCHEME": "http", "GATEWAY_INTERFACE": "CGI/1.1",
+		"SERVER_SOFTWARE": "nginx/1.22.1", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "51234",
+		"SERVER_ADDR": "127.0.0.1", "SERVER_PORT": "8080", "SERVER_NAME": "sync.example.com",
+		"REDIRECT_STATUS": "200", "HTTP_HOST": "127.0.0.1:8080", "HTTP_USER_AGENT": "Firefox-Android-FxAccounts/120.0",
+		"HTTP_ACCEPT": "application/json", "HTTP_X_IF_MODIFIED_SINCE": "1700000000.00",
+		"HTTP_AUTHORIZATION": `Hawk id="` + strings.Repeat("a", 200) + `", ts="1700000000", nonce="bm9uY2Vub25jZQ==", mac="` + strings.Repeat("m", 44) + `"`,
+	}
+}
+
+// BenchmarkKeptConn304 serves 304s over kept unix-socket connections, one
+// per client as nginx's keepalive pool gives, with nginx's parameters: the
+// front-end's own cost per request (net/http/fcgi, this package's
+// connections and adapter), with a core that does nothing, plus the client's.
+func BenchmarkKeptConn304(b *testing.B) {
+	h := handlers.HandlerFunc(func(context.Context, *handlers.Request) *handlers.Response {
+		return &handlers.Response{Status: 304, Header: http.Header{"X-Last-Modified": {"1700000000.00"}, "X-Content-Type-Options": {"nosniff"}}}
+	})
+	path := filepath.Join(b.TempDir(), "s")
+	l, err := Listen("unix:"+path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := NewServer(h, Options{Logger: quiet()})
+	go s.Serve(l)
+	defer s.Close()
+	req := fcgiclient.Encode(nginxParams(), nil, 0)
+	req[10] = 1
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		nc, err := net.Dial("unix", path)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer nc.Close()
+		br := bufio.NewReader(nc)
+		var hdr [8]byte
+		buf := make([]byte, 70000)
+		for pb.Next() {
+			if _, err := nc.Write(req); err != nil {
+				b.Error(err)
+				return
+			}
+			for {
+				if _, err := io.ReadFull(br, hdr[:]); err != nil {
+					b.Error(err)
+					return
+				}
+				n := int(binary.BigEndian.Uint16(hdr[4:6])) + int(hdr[6])
+				if _, err := io.ReadFull(br, buf[:n]); err != nil {
+					b.Error(err)
+					return
+				}
+				if hdr[1] == typeEndRequest {
+					break
+				}
+			}
+		}
+	})
 }
