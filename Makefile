@@ -15,7 +15,9 @@
 #   make test-arm64      the sqlite and handler tests for arm64 under qemu
 #   make bench-report  the syncload scenarios against a fresh bin/syncserver
 #                on loopback: one Markdown table (BENCH_DURATION per run,
-#                BENCH_RUNS runs, medians; BENCH_OUT writes it to a file)
+#                BENCH_RUNS runs, medians; BENCH_OUT writes it to a file;
+#                BENCH_VIA=standalone,nginx-fcgi,apache-fcgi adds rows through
+#                nginx or Apache in front of syncserver -fcgi)
 #   make mutants apply a fixed list of bugs, one at a time, to a copy of the
 #                tree and check that the tests catch each (not run in CI)
 
