@@ -206,10 +206,10 @@ func (c *trackedConn) onRead(typ uint8, id uint16, contentLen int) {
 // with the next record of any other type, which for a response is its
 // END_REQUEST: net/http/fcgi writes the headers, the body, the end of the
 // stream and END_REQUEST one after the other, and they leave in one write.
-// Nothing waits long: the handler has already returned by the time
-// net/http/fcgi writes the body (our adapter writes the whole body at once),
-// and more than maxHeldBytes is sent at once. So a handler that flushes part
-// of a body (http.Flusher) to stream it does not stream under this front-end;
+// Nothing waits long: the adapter writes a whole response at once and
+// returns, and net/http/fcgi then ends the stream and writes END_REQUEST;
+// more than maxHeldBytes is sent at once. So a handler that flushes part of
+// a body (http.Flusher) to stream it would not stream under this front-end;
 // none does.
 func (c *trackedConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
