@@ -15,7 +15,9 @@
 #   make test-arm64      the sqlite and handler tests for arm64 under qemu
 #   make bench-report  the syncload scenarios against a fresh bin/syncserver
 #                on loopback: one Markdown table (BENCH_DURATION per run,
-#                BENCH_RUNS runs, medians; BENCH_OUT writes it to a file)
+#                BENCH_RUNS runs, medians; BENCH_OUT writes it to a file;
+#                BENCH_VIA=standalone,nginx-fcgi,apache-fcgi adds rows through
+#                nginx or Apache in front of syncserver -fcgi)
 #   make mutants apply a fixed list of bugs, one at a time, to a copy of the
 #                tree and check that the tests catch each (not run in CI)
 
@@ -179,11 +181,13 @@ BENCH_RUNS      ?= 1
 BENCH_CLIENTS   ?= 32
 BENCH_SCENARIOS ?= lbheartbeat,s1,get100,post100,s6
 BENCH_OUT       ?=
+# Paths to the server: standalone, nginx-fcgi, apache-fcgi (comma-separated).
+BENCH_VIA       ?= standalone
 bench-report: build
 	$(GO) build -trimpath -o bin/syncload ./cmd/syncload
 	$(GO) run ./scripts/benchreport -server bin/syncserver -syncload bin/syncload \
 		-d $(BENCH_DURATION) -runs $(BENCH_RUNS) -c $(BENCH_CLIENTS) \
-		-scenarios $(BENCH_SCENARIOS) $(if $(BENCH_OUT),-o $(BENCH_OUT))
+		-scenarios $(BENCH_SCENARIOS) -via $(BENCH_VIA) $(if $(BENCH_OUT),-o $(BENCH_OUT))
 
 mutants:
 	GO=$(GO) $(GO) run ./scripts/mutants

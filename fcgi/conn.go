@@ -15,6 +15,8 @@ const (
 	typeAbortRequest = 2
 	typeEndRequest   = 3
 	typeStdin        = 5
+	typeStdout       = 6
+	typeStderr       = 7
 
 	recordHeaderLen = 8
 )
@@ -67,14 +69,33 @@ type reqState struct {
 //
 // It also closes a kept-open connection (FCGI_KEEP_CONN, nginx's
 // fastcgi_keep_conn) during Shutdown without losing a request; see drain.
+//
+// And it buffers both ways, because net/http/fcgi does neither: it reads
+// each record with two reads (header, then content), six for a typical
+// request, and writes each record with its own write, three or four for a
+// response (headers, body, end of stream, END_REQUEST). Behind a web server
+// every one of those is a system call here and a wake-up of the web server
+// there, which cost more than the request itself. So Read fills rbuf with
+// what the socket holds (a whole request, usually) and hands it out from
+// there, and Write holds a response's records until its END_REQUEST, which
+// then goes out with them in one write (see Write).
 type trackedConn struct {
 	net.Conn
 	srv     *Server
 	created time.Time
 
+	rbuf []byte // read buffer: rbuf[rpos:rend] (under mu) is received, not yet read
+
+	wmu  sync.Mutex // serialises Write; guards wbuf
+	wbuf []byte     // records written but not yet sent
+
 	mu       sync.Mutex
 	in, out  recordScanner
 	reqs     map[uint16]*reqState
+	rpos     int
+	rend     int
+	pending  int  // len(wbuf): bytes held by Write
+	flushDue bool // the Write being scanned must send what is held
 	readAny  bool
 	active   time.Time     // last byte read or written
 	writing  int           // Write calls under way
@@ -92,14 +113,35 @@ type trackedConn struct {
 // has been shut: from then on it reports end of stream and throws away what
 // comes, so that a request the web server sent as the connection was being
 // closed is never read, never run, and can be retried by the web server.
+//
+// It reads the socket into rbuf and hands out from there; only the bytes
+// handed out are scanned, so the request boundaries are those net/http/fcgi
+// has seen, and bytes still in rbuf keep the connection busy (idleLocked).
+// Only net/http/fcgi's one reading goroutine calls Read.
 func (c *trackedConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	c.mu.Lock()
-	fin := c.finSent
-	c.mu.Unlock()
-	if fin {
+	if c.finSent {
+		c.mu.Unlock()
 		return 0, io.EOF
 	}
-	n, err := c.Conn.Read(p)
+	if c.rpos < c.rend {
+		n := copy(p, c.rbuf[c.rpos:c.rend])
+		c.rpos += n
+		c.consumed(p[:n])
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.mu.Unlock()
+	// A read as large as the buffer (a body record) goes straight to p.
+	direct := len(p) >= len(c.rbuf)
+	into := c.rbuf
+	if direct {
+		into = p
+	}
+	n, err := c.Conn.Read(into)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil && errors.Is(err, io.EOF) {
@@ -114,13 +156,29 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		}
 		return 0, io.EOF
 	}
-	if n > 0 {
-		c.readAny = true
-		c.active = time.Now()
-		c.in.scan(p[:n], c.onRead)
-		c.finishIfDone()
+	if n == 0 {
+		return 0, err
 	}
-	return n, err
+	c.readAny = true
+	c.active = time.Now()
+	k := n
+	if !direct {
+		k = copy(p, into[:n])
+		c.rpos, c.rend = k, n
+		if k < n {
+			// The rest is handed out first; a sticky error (end of
+			// stream, a reset) comes again on the read after it.
+			err = nil
+		}
+	}
+	c.consumed(p[:k])
+	return k, err
+}
+
+// consumed scans bytes handed to net/http/fcgi. c.mu is held.
+func (c *trackedConn) consumed(p []byte) {
+	c.in.scan(p, c.onRead)
+	c.finishIfDone()
 }
 
 func (c *trackedConn) onRead(typ uint8, id uint16, contentLen int) {
@@ -143,13 +201,43 @@ func (c *trackedConn) onRead(typ uint8, id uint16, contentLen int) {
 // request's BEGIN_REQUEST must not be read before this END_REQUEST has been
 // counted, or it would be taken for the end of the new request. writing
 // keeps the connection busy until the bytes are out.
+//
+// A response's stream records (STDOUT, STDERR) are held in wbuf and sent
+// with the next record of any other type, which for a response is its
+// END_REQUEST: net/http/fcgi writes the headers, the body, the end of the
+// stream and END_REQUEST one after the other, and they leave in one write.
+// Nothing waits long: the adapter writes a whole response at once and
+// returns, and net/http/fcgi then ends the stream and writes END_REQUEST;
+// more than maxHeldBytes is sent at once. So a handler that flushes part of
+// a body (http.Flusher) to stream it would not stream under this front-end;
+// none does.
 func (c *trackedConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.mu.Lock()
-	c.writing++
+	c.flushDue = false
 	c.out.scan(p, c.onWrite)
+	if !c.flushDue && !c.out.midRecord() && len(c.wbuf)+len(p) < maxHeldBytes {
+		c.wbuf = append(c.wbuf, p...)
+		c.pending = len(c.wbuf)
+		c.mu.Unlock()
+		return len(p), nil
+	}
+	c.writing++
 	c.mu.Unlock()
-	n, err := c.Conn.Write(p)
+	out, held := p, len(c.wbuf)
+	if held > 0 {
+		c.wbuf = append(c.wbuf, p...)
+		out = c.wbuf
+	}
+	n, err := c.Conn.Write(out)
+	n = max(n-held, 0)
+	if cap(c.wbuf) > 2*maxHeldBytes {
+		c.wbuf = nil // a rare large response: do not keep its buffer
+	}
+	c.wbuf = c.wbuf[:0]
 	c.mu.Lock()
+	c.pending = 0
 	c.writing--
 	c.active = time.Now()
 	c.finishIfDone()
@@ -157,7 +245,16 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// maxHeldBytes bounds what Write holds back: net/http/fcgi writes a large body
+// in records of up to 64 KiB, and those are sent as they come.
+const maxHeldBytes = 64 << 10
+
 func (c *trackedConn) onWrite(typ uint8, id uint16, _ int) {
+	if typ != typeStdout && typ != typeStderr {
+		// END_REQUEST, or a management record (FCGI_GET_VALUES_RESULT,
+		// FCGI_UNKNOWN_TYPE) that no request's END_REQUEST follows.
+		c.flushDue = true
+	}
 	if typ != typeEndRequest {
 		return
 	}
@@ -183,10 +280,18 @@ func (c *trackedConn) idle(now time.Time) bool {
 }
 
 func (c *trackedConn) idleLocked(now time.Time) bool {
-	if len(c.reqs) > 0 || c.writing > 0 || c.in.midRecord() || c.out.midRecord() {
+	if !c.atBoundary() {
 		return false
 	}
 	return c.readAny || now.Sub(c.created) >= newConnGrace
+}
+
+// atBoundary reports whether no request is under way or half received, no
+// received byte awaits net/http/fcgi and no written byte awaits sending.
+// c.mu is held.
+func (c *trackedConn) atBoundary() bool {
+	return len(c.reqs) == 0 && c.writing == 0 && c.pending == 0 && c.rpos == c.rend &&
+		!c.in.midRecord() && !c.out.midRecord()
 }
 
 // drain starts closing the connection for Shutdown, and closes its write side
@@ -239,7 +344,7 @@ func (c *trackedConn) drain(now time.Time) bool {
 // finishIfDone shuts the write side of a draining connection that has just
 // reached a request boundary. c.mu is held.
 func (c *trackedConn) finishIfDone() {
-	if c.draining && !c.finSent && len(c.reqs) == 0 && c.writing == 0 && !c.in.midRecord() && !c.out.midRecord() {
+	if c.draining && !c.finSent && c.atBoundary() {
 		c.shutWrite()
 	}
 }
@@ -319,6 +424,11 @@ func (c *trackedConn) abort() {
 	c.mu.Unlock()
 	c.Close()
 }
+
+// readBufSize is the read buffer of a connection: a whole request as nginx or
+// Apache sends it (parameters with a Hawk Authorization header, about 1 KiB)
+// fits in one read.
+const readBufSize = 4 << 10
 
 // newConnGrace is how long a connection that has sent nothing yet keeps
 // Shutdown waiting for its first request (net/http waits as long).

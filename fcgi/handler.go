@@ -281,9 +281,23 @@ func transportHeader(k string) bool {
 }
 
 // requestContext merges a server's lifetime into a request's context while
-// keeping its values (fcgi.ProcessEnv lives there).
+// keeping its values (fcgi.ProcessEnv lives there). net/http/fcgi's request
+// contexts are never cancelled, so the server's lifetime is the merged
+// context's alone, and a small wrapper does (no cancel context and callback
+// per request); a cancellable one is merged the long way.
 func requestContext(r *http.Request, base context.Context) (*http.Request, context.CancelFunc) {
+	if r.Context().Done() == nil {
+		return r.WithContext(valuesOf{Context: base, values: r.Context()}), func() {}
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(base, cancel)
 	return r.WithContext(ctx), func() { stop(); cancel() }
 }
+
+// valuesOf is base (deadline, cancellation) with the values of another context.
+type valuesOf struct {
+	context.Context
+	values context.Context
+}
+
+func (v valuesOf) Value(key any) any { return v.values.Value(key) }

@@ -216,7 +216,7 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		now := time.Now()
-		c := &trackedConn{Conn: nc, srv: l.srv, created: now, active: now, reqs: make(map[uint16]*reqState)}
+		c := &trackedConn{Conn: nc, srv: l.srv, created: now, active: now, reqs: make(map[uint16]*reqState), rbuf: make([]byte, readBufSize)}
 		// A connection accepted while Shutdown starts is registered all the
 		// same: the web server has already sent its request on it, and the
 		// drain serves it rather than closing it unanswered.

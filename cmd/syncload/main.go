@@ -339,6 +339,15 @@ func (l *loader) measure() (summary, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.o.warmup+l.o.duration)
 	defer cancel()
 	start := time.Now().Add(l.o.warmup)
+	// These two lines on stderr mark the measured window, for a tool
+	// that samples the processes' CPU time over it (scripts/benchreport).
+	go func() {
+		select {
+		case <-time.After(l.o.warmup):
+			fmt.Fprintln(os.Stderr, "syncload: measuring")
+		case <-ctx.Done():
+		}
+	}()
 	var mu sync.Mutex
 	var lat []time.Duration
 	var wg sync.WaitGroup
@@ -369,6 +378,7 @@ func (l *loader) measure() (summary, error) {
 		}(uint64(w + 1))
 	}
 	wg.Wait()
+	fmt.Fprintln(os.Stderr, "syncload: measured")
 	if len(lat) == 0 {
 		return summary{}, errors.New("no request completed")
 	}

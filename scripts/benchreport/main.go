@@ -10,6 +10,20 @@
 // stops the server by its PID. With -runs above 1 each figure is the
 // median of the runs. Bounded in time: about (warmup + d + set-up) per
 // scenario and run.
+//
+// -via adds paths through a web server in front of syncserver, each a row of
+// its own: nginx-fcgi (nginx → FastCGI on a unix socket) and apache-fcgi
+// (Apache mod_proxy_fcgi → unix socket), configured from the shipped
+// snippets of syncserver.fcgi.conf (kept-open FastCGI connections included)
+// on plain HTTP at a free loopback port; the web server is started and
+// stopped by its PID like the server. The runs of the paths are interleaved,
+// so that the machine's load changes them alike.
+//
+// Each row also gives the CPU time per request of each process over the
+// measured window (user + system, from /proc/PID/stat, sampled when syncload
+// says it starts and ends measuring): syncserver, the web server (master and
+// workers), and syncload. On a shared machine it is steadier than requests
+// per second, and it shows where a path's cost goes.
 package main
 
 import (
@@ -21,7 +35,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +50,10 @@ import (
 type options struct {
 	server, syncload string
 	scenarios        []string
+	via              []string
+	snippets         string
+	nginx, apache    string
+	nginxWorkers     string
 	clients          int
 	users            int
 	duration, warmup time.Duration
@@ -50,12 +67,16 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int64
+	requests int64 // measured
 	rssKB    int64
+	// CPU time per request of syncserver, the web server and syncload,
+	// over the measured window.
+	cpuServer, cpuWeb, cpuLoad time.Duration
 }
 
 func main() {
 	var o options
-	var scen string
+	var scen, via string
 	flag.StringVar(&o.server, "server", "bin/syncserver", "the syncserver binary")
 	flag.StringVar(&o.syncload, "syncload", "bin/syncload", "the syncload binary")
 	flag.StringVar(&scen, "scenarios", "lbheartbeat,s1,get100,post100,s6", "comma-separated syncload scenarios")
@@ -66,21 +87,50 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 1, "runs of each scenario; the table gives their medians")
 	flag.StringVar(&o.out, "o", "", "write the table to this file instead of stdout")
 	flag.StringVar(&o.synchronous, "synchronous", "", "sqlite synchronous of the server (default: the server's)")
+	flag.StringVar(&via, "via", viaStandalone, "comma-separated paths to the server: standalone, nginx-fcgi, apache-fcgi")
+	flag.StringVar(&o.snippets, "snippets", "syncserver.fcgi.conf", "the shipped web-server snippets (for -via)")
+	flag.StringVar(&o.nginx, "nginx", "/usr/sbin/nginx", "the nginx binary (for -via nginx-fcgi)")
+	flag.StringVar(&o.apache, "apache", "/usr/sbin/apache2", "the Apache binary (for -via apache-fcgi)")
+	flag.StringVar(&o.nginxWorkers, "nginx-workers", "auto", "nginx worker_processes (Debian's default: auto, one per CPU)")
 	flag.Parse()
-	for _, s := range strings.Split(scen, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			o.scenarios = append(o.scenarios, s)
-		}
-	}
+	o.scenarios = list(scen)
+	o.via = list(via)
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
 }
 
+// list splits a comma-separated flag.
+func list(s string) []string {
+	var l []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			l = append(l, v)
+		}
+	}
+	return l
+}
+
+// rowKey names a row: the scenario, and the path when it is not standalone.
+func rowKey(sc, via string) string {
+	if via == viaStandalone {
+		return sc
+	}
+	return sc + " via " + via
+}
+
 func run(o options) error {
 	if o.runs < 1 || o.clients < 1 || o.duration <= 0 {
 		return errors.New("-runs, -c and -d must be positive")
+	}
+	if len(o.via) == 0 {
+		o.via = []string{viaStandalone}
+	}
+	for _, v := range o.via {
+		if _, ok := snippetFor[v]; !ok && v != viaStandalone {
+			return fmt.Errorf("-via %s: want standalone, nginx-fcgi or apache-fcgi", v)
+		}
 	}
 	for _, bin := range []*string{&o.server, &o.syncload} {
 		if _, err := os.Stat(*bin); err != nil {
@@ -96,12 +146,15 @@ func run(o options) error {
 	rows := make(map[string][]result)
 	for _, sc := range o.scenarios {
 		for i := range o.runs {
-			fmt.Fprintf(os.Stderr, "benchreport: %s, run %d of %d\n", sc, i+1, o.runs)
-			r, err := runOne(o, sc)
-			if err != nil {
-				return fmt.Errorf("%s: %w", sc, err)
+			for _, via := range o.via {
+				k := rowKey(sc, via)
+				fmt.Fprintf(os.Stderr, "benchreport: %s, run %d of %d\n", k, i+1, o.runs)
+				r, err := runOne(o, sc, via)
+				if err != nil {
+					return fmt.Errorf("%s: %w", k, err)
+				}
+				rows[k] = append(rows[k], r)
 			}
-			rows[sc] = append(rows[sc], r)
 		}
 	}
 	table := render(o, rows)
@@ -112,13 +165,19 @@ func run(o options) error {
 	return os.WriteFile(o.out, []byte(table), 0o644)
 }
 
-// runOne starts a server, loads it with scenario sc and stops it.
-func runOne(o options, sc string) (result, error) {
+// runOne starts a server (and the web server of via), loads it with
+// scenario sc and stops them.
+func runOne(o options, sc, via string) (result, error) {
 	dir, err := os.MkdirTemp("", "benchreport-")
 	if err != nil {
 		return result{}, err
 	}
 	defer os.RemoveAll(dir)
+	// The web server's workers (www-data when run as root) reach the
+	// socket through it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return result{}, err
+	}
 	port, err := freePort()
 	if err != nil {
 		return result{}, err
@@ -130,9 +189,14 @@ func runOne(o options, sc string) (result, error) {
 	if o.synchronous != "" {
 		sync = fmt.Sprintf("\n[storage]\nsqlite_synchronous = %q\n", o.synchronous)
 	}
+	socket := filepath.Join(dir, "fcgi.sock")
+	// Under FastCGI, host and port are not listened on. The socket is
+	// open to all: it is in this run's own directory, and the web
+	// server's workers may run as another user.
 	cfg := fmt.Sprintf(`["server:main"]
 host = "127.0.0.1"
 port = %d
+socket_mode = "0666"
 
 [syncserver]
 public_url = "%s/"
@@ -143,8 +207,12 @@ sqluri = "sqlite:///%s"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return result{}, err
 	}
+	args := []string{"-config", cfgPath}
+	if via != viaStandalone {
+		args = append(args, "-fcgi", "unix:"+socket)
+	}
 	var serverLog bytes.Buffer
-	srv := exec.Command(o.server, "-config", cfgPath)
+	srv := exec.Command(o.server, args...)
 	srv.Dir = dir
 	srv.Stdout, srv.Stderr = &serverLog, &serverLog
 	if err := srv.Start(); err != nil {
@@ -154,7 +222,30 @@ sqluri = "sqlite:///%s"
 	exited := make(chan error, 1)
 	go func() { exited <- srv.Wait() }()
 	defer stop(pid, exited)
-	if err := waitUp(url, exited); err != nil {
+
+	webPID := 0
+	if via != viaStandalone {
+		if err := waitSocket(socket, exited); err != nil {
+			return result{}, fmt.Errorf("%w; server output:\n%s", err, serverLog.String())
+		}
+		sn, err := snippet(o.snippets, snippetFor[via])
+		if err != nil {
+			return result{}, err
+		}
+		site, err := localSite(sn, port, socket)
+		if err != nil {
+			return result{}, fmt.Errorf("%s: %w", snippetFor[via], err)
+		}
+		web, err := startWebServer(via, dir, site, port, o)
+		if err != nil {
+			return result{}, err
+		}
+		defer web.stop()
+		if err := waitUp(url, web.exited); err != nil {
+			return result{}, fmt.Errorf("%s: %w; its output:\n%s\nserver output:\n%s", via, err, web.logs(), serverLog.String())
+		}
+		webPID = web.pid
+	} else if err := waitUp(url, exited); err != nil {
 		return result{}, fmt.Errorf("%w; server output:\n%s", err, serverLog.String())
 	}
 
@@ -169,14 +260,40 @@ sqluri = "sqlite:///%s"
 	load := exec.CommandContext(ctx, o.syncload, "-url", url, "-secret", hex.EncodeToString(secret), "-scenario", sc,
 		"-c", strconv.Itoa(o.clients), "-d", o.duration.String(), "-warmup", o.warmup.String(),
 		"-users", strconv.Itoa(users))
-	load.Stderr = io.Discard
-	out, err := load.Output()
-	if err != nil {
-		return result{}, fmt.Errorf("syncload: %w: %s", err, out)
-	}
-	r, err := parse(string(out))
+	stderr, err := load.StderrPipe()
 	if err != nil {
 		return result{}, err
+	}
+	var stdout bytes.Buffer
+	load.Stdout = &stdout
+	if err := load.Start(); err != nil {
+		return result{}, err
+	}
+	// syncload marks its measured window on stderr; the CPU times are
+	// sampled at its two ends.
+	var begin, end cpuSample
+	var marks int
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		switch lines.Text() {
+		case "syncload: measuring":
+			begin = sampleCPU(pid, webPID, load.Process.Pid)
+			marks++
+		case "syncload: measured":
+			end = sampleCPU(pid, webPID, load.Process.Pid)
+			marks++
+		}
+	}
+	if err := load.Wait(); err != nil {
+		return result{}, fmt.Errorf("syncload: %w: %s", err, stdout.String())
+	}
+	r, err := parse(stdout.String())
+	if err != nil {
+		return result{}, err
+	}
+	if marks == 2 && r.requests > 0 {
+		per := func(a, b time.Duration) time.Duration { return (b - a) / time.Duration(r.requests) }
+		r.cpuServer, r.cpuWeb, r.cpuLoad = per(begin.server, end.server), per(begin.web, end.web), per(begin.load, end.load)
 	}
 	r.rssKB, err = peakRSS(pid)
 	return r, err
@@ -262,6 +379,9 @@ func parse(out string) (result, error) {
 	if r.errors, err = strconv.ParseInt(fields["errors"], 10, 64); err != nil {
 		return r, fmt.Errorf("no errors count in syncload's output %q", out)
 	}
+	if r.requests, err = strconv.ParseInt(fields["requests"], 10, 64); err != nil {
+		return r, fmt.Errorf("no requests count in syncload's output %q", out)
+	}
 	return r, nil
 }
 
@@ -280,22 +400,42 @@ func render(o options, rows map[string][]result) string {
 	}
 	fmt.Fprintf(&b, "syncload, %d clients, %s measured after %s of warm-up, %s; a fresh server on sqlite for each run\n\n",
 		o.clients, o.duration, o.warmup, what)
-	b.WriteString("| scenario | requests/s | p50 | p99 | errors | RSS peak |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | requests/s | p50 | p99 | errors | RSS peak | CPU µs/request: server, web server, syncload | of standalone |\n|---|---|---|---|---|---|---|---|\n")
 	for _, sc := range o.scenarios {
-		rs := rows[sc]
-		pick := func(f func(result) float64) float64 {
-			v := make([]float64, len(rs))
-			for i, r := range rs {
-				v[i] = f(r)
+		var alone float64
+		for _, via := range o.via {
+			k := rowKey(sc, via)
+			rs := rows[k]
+			pick := func(f func(result) float64) float64 {
+				v := make([]float64, len(rs))
+				for i, r := range rs {
+					v[i] = f(r)
+				}
+				return median(v)
 			}
-			return median(v)
+			rps := pick(func(r result) float64 { return r.rps })
+			p50 := time.Duration(pick(func(r result) float64 { return float64(r.p50) }))
+			p99 := time.Duration(pick(func(r result) float64 { return float64(r.p99) }))
+			errs := int64(pick(func(r result) float64 { return float64(r.errors) }))
+			rss := pick(func(r result) float64 { return float64(r.rssKB) })
+			cpu := func(f func(result) time.Duration) string {
+				return fmt.Sprintf("%.0f", pick(func(r result) float64 { return float64(f(r)) })/1e3)
+			}
+			cpus := cpu(func(r result) time.Duration { return r.cpuServer })
+			if via != viaStandalone {
+				cpus += ", " + cpu(func(r result) time.Duration { return r.cpuWeb })
+			} else {
+				cpus += ", –"
+			}
+			cpus += ", " + cpu(func(r result) time.Duration { return r.cpuLoad })
+			ratio := "–"
+			if via == viaStandalone {
+				alone = rps
+			} else if alone > 0 {
+				ratio = fmt.Sprintf("%.0f %%", 100*rps/alone)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.0f MB | %s | %s |\n", k, thousands(rps), ms(p50), ms(p99), errs, rss/1024, cpus, ratio)
 		}
-		rps := pick(func(r result) float64 { return r.rps })
-		p50 := time.Duration(pick(func(r result) float64 { return float64(r.p50) }))
-		p99 := time.Duration(pick(func(r result) float64 { return float64(r.p99) }))
-		errs := int64(pick(func(r result) float64 { return float64(r.errors) }))
-		rss := pick(func(r result) float64 { return float64(r.rssKB) })
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.0f MB |\n", sc, thousands(rps), ms(p50), ms(p99), errs, rss/1024)
 	}
 	return b.String()
 }

@@ -20,7 +20,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestRenderMedians(t *testing.T) {
-	o := options{scenarios: []string{"s1"}, clients: 32, duration: 10 * time.Second, warmup: 2 * time.Second, runs: 3}
+	o := options{scenarios: []string{"s1"}, via: []string{viaStandalone}, clients: 32, duration: 10 * time.Second, warmup: 2 * time.Second, runs: 3}
 	rows := map[string][]result{"s1": {
 		{rps: 9000, p50: 3 * time.Millisecond, p99: 20 * time.Millisecond, rssKB: 40 * 1024},
 		{rps: 12000, p50: time.Millisecond, p99: 9 * time.Millisecond, rssKB: 30 * 1024},
@@ -29,5 +29,48 @@ func TestRenderMedians(t *testing.T) {
 	got := render(o, rows)
 	if !strings.Contains(got, "| s1 | 10,500 | 2.00 ms | 12 ms | 0 | 35 MB |") || !strings.Contains(got, "medians of 3 runs") {
 		t.Errorf("render =\n%s", got)
+	}
+}
+
+// TestLocalSite: the shipped unix-socket snippets become a plain-HTTP
+// loopback site with the run's socket and nothing of TLS; their kept-open
+// connection settings stay as shipped.
+func TestLocalSite(t *testing.T) {
+	for via, keep := range map[string]string{viaNginxFCGI: "fastcgi_keep_conn on;", viaApacheFCGI: "enablereuse=on"} {
+		sn, err := snippet("../../syncserver.fcgi.conf", snippetFor[via])
+		if err != nil {
+			t.Fatal(err)
+		}
+		site, err := localSite(sn, 8123, "/tmp/x/fcgi.sock")
+		if err != nil {
+			t.Fatalf("%s: %v", via, err)
+		}
+		for _, want := range []string{"127.0.0.1:8123", "/tmp/x/fcgi.sock", keep} {
+			if !strings.Contains(site, want) {
+				t.Errorf("%s: no %q in\n%s", via, want, site)
+			}
+		}
+		for _, gone := range []string{"ssl", "SSL", "/ff-sync/", "/run/syncserver"} {
+			if strings.Contains(site, gone) {
+				t.Errorf("%s: %q left in\n%s", via, gone, site)
+			}
+		}
+	}
+	if _, err := localSite("server { listen 80; }", 1, "/s"); err == nil {
+		t.Error("a snippet without the lines to change: no error")
+	}
+}
+
+func TestRenderPaths(t *testing.T) {
+	o := options{scenarios: []string{"s1"}, via: []string{viaStandalone, viaNginxFCGI}, clients: 16, duration: time.Second, runs: 1}
+	rows := map[string][]result{
+		"s1":                {{rps: 10000, cpuServer: 60 * time.Microsecond, cpuLoad: 30 * time.Microsecond}},
+		"s1 via nginx-fcgi": {{rps: 7000, cpuServer: 80 * time.Microsecond, cpuWeb: 40 * time.Microsecond, cpuLoad: 35 * time.Microsecond}},
+	}
+	got := render(o, rows)
+	for _, want := range []string{"| s1 | 10,000 |", "| 60, –, 30 | – |", "| s1 via nginx-fcgi | 7,000 |", "| 80, 40, 35 | 70 % |"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
 	}
 }
