@@ -102,6 +102,10 @@ type Store struct {
 	// usersLegacy is set while the users table still has the legacy
 	// single-node layout; EnsureNode converts it.
 	usersLegacy atomic.Bool
+	// serviceIDs maps a service name to its services row id, which never
+	// changes once the row exists (Mozilla's tokenserver caches it too),
+	// so that a user lookup needs no join on services.
+	serviceIDs sync.Map
 
 	poolTimeout time.Duration
 	// initialised is set once the schema is migrated and the cache made
