@@ -179,7 +179,7 @@ bench:
 BENCH_DURATION  ?= 10s
 BENCH_RUNS      ?= 1
 BENCH_CLIENTS   ?= 32
-BENCH_SCENARIOS ?= lbheartbeat,s1,get100,post100,s6
+BENCH_SCENARIOS ?= lbheartbeat,s1,get100,post100,s6,token
 BENCH_OUT       ?=
 # Paths to the server: standalone, nginx-fcgi, apache-fcgi (comma-separated).
 BENCH_VIA       ?= standalone

@@ -58,7 +58,9 @@ const (
 const (
 	DefaultTimeout       = 10 * time.Second
 	DefaultCacheTTL      = time.Minute
+	DefaultJWTCacheTTL   = time.Hour
 	DefaultCacheSize     = 10000
+	DefaultCacheBytes    = 1 << 20
 	DefaultKeysMaxAge    = time.Hour
 	DefaultRetryInterval = 10 * time.Second
 	// DefaultKeysFetchInterval is the least time between two fetches of
@@ -112,11 +114,23 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; tests replace it.
 	Now func() time.Time
-	// CacheTTL is how long a successful verification is remembered
-	// (never past the token's expiry); negative disables the cache.
+	// CacheTTL is how long a verification by the OAuth server
+	// (/v1/verify) is remembered; negative disables the cache, for JWTs
+	// too.
 	CacheTTL time.Duration
+	// JWTCacheTTL is how long a JWT verified locally is remembered, never
+	// past its exp; negative disables it. Firefox presents the same
+	// access token for every storage token of its lifetime, and
+	// remembering a JWT tells nothing that checking it again would not:
+	// a JWT cannot be revoked. The default, DefaultJWTCacheTTL, is
+	// DefaultKeysMaxAge, so that a key FxA withdraws stops being honoured
+	// within the same time as without the cache.
+	JWTCacheTTL time.Duration
 	// CacheSize bounds the number of remembered verifications.
 	CacheSize int
+	// CacheBytes bounds their memory (an estimate of each entry's bytes);
+	// default DefaultCacheBytes.
+	CacheBytes int64
 	// KeysMaxAge is how long fetched keys are used before being fetched
 	// again, so that a key FxA withdraws stops being accepted.
 	KeysMaxAge time.Duration
@@ -168,8 +182,14 @@ func New(cfg Config) (*Verifier, error) {
 	if cfg.CacheTTL == 0 {
 		cfg.CacheTTL = DefaultCacheTTL
 	}
+	if cfg.JWTCacheTTL == 0 {
+		cfg.JWTCacheTTL = DefaultJWTCacheTTL
+	}
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
 	}
 	if cfg.KeysMaxAge <= 0 {
 		cfg.KeysMaxAge = DefaultKeysMaxAge
@@ -208,7 +228,7 @@ func New(cfg Config) (*Verifier, error) {
 		v.keys.keys = keys
 	}
 	if cfg.CacheTTL > 0 {
-		v.cache = newResultCache(cfg.CacheSize)
+		v.cache = newResultCache(cfg.CacheSize, cfg.CacheBytes)
 	}
 	if ep, ok := v.staticEndpoints(); ok {
 		v.ep, v.resolved = ep, true
@@ -270,7 +290,11 @@ func (v *Verifier) Verify(ctx context.Context, accessToken string) (Token, error
 	}
 	t := Token{UID: c.uid, ClientID: c.clientID, Scope: c.scope, Generation: gen, Issuer: ep.Issuer, Expires: c.expires}
 	if v.cache != nil {
-		until := now.Add(v.cfg.CacheTTL)
+		ttl := v.cfg.CacheTTL
+		if !t.Expires.IsZero() {
+			ttl = v.cfg.JWTCacheTTL // only JWTs have an expiry
+		}
+		until := now.Add(ttl)
 		if !t.Expires.IsZero() && t.Expires.Before(until) {
 			until = t.Expires
 		}

@@ -8,7 +8,9 @@
 // X-If-Modified-Since), s6 (the blend: polls, small reads
 // and writes, batches, 1000-record pages, deletes), get100 (GET 100 newest
 // of a 20,000-record history collection), post100 (POST 100 records of
-// about 450 bytes), token-free lbheartbeat (the HTTP ceiling).
+// about 450 bytes), token (S7: storage tokens for FxA JWTs the server
+// verifies locally, see token.go), token-free lbheartbeat (the HTTP
+// ceiling).
 package main
 
 import (
@@ -44,19 +46,31 @@ type options struct {
 	warmup      time.Duration
 	users       int
 	firstUID    int64
+	jwtKey      string // the token scenario's signing key (PEM)
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.base, "url", "http://localhost:5000", "the server's public_url")
 	flag.StringVar(&o.secret, "secret", "", "the server's token secret ([syncserver] secret)")
-	flag.StringVar(&o.scenario, "scenario", "s1", "s1, s6, get100, post100 or lbheartbeat")
+	flag.StringVar(&o.scenario, "scenario", "s1", "s1, s6, get100, post100, token or lbheartbeat")
 	flag.IntVar(&o.concurrency, "c", 32, "concurrent clients")
 	flag.DurationVar(&o.duration, "d", 30*time.Second, "measured duration")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured warm-up")
 	flag.IntVar(&o.users, "users", 100, "distinct users")
 	flag.Int64Var(&o.firstUID, "first-uid", 1000000, "uid of the first user (use a range no real user has)")
+	flag.StringVar(&o.jwtKey, "jwt-key", "", "token scenario: RSA private key (PEM) signing the JWTs; created when missing")
+	printJWKS := flag.Bool("print-jwks", false, "print the key set of -jwt-key for the server's [oauth] jwks, and exit")
 	flag.Parse()
+	if *printJWKS {
+		k, err := loadJWTKey(o.jwtKey)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "syncload:", err)
+			os.Exit(1)
+		}
+		fmt.Println(jwksOf(k))
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "syncload:", err)
 		os.Exit(1)
@@ -71,6 +85,7 @@ type user struct {
 	// clients of the load share users, so it is read and written atomically.
 	lastSeen  atomic.Pointer[string]
 	prefixURL string
+	token     *tokenUser // the token scenario's credentials
 }
 
 // seen returns lastSeen, or "" before the first info/collections.
@@ -152,7 +167,14 @@ func load(o options) (summary, error) {
 			}
 			l.users = append(l.users, &user{uid: uid, id: id, key: key, prefixURL: u.Path + "/storage/1.5/" + strconv.FormatInt(uid, 10)})
 		}
-		if err := l.setup(); err != nil {
+		setup := l.setup
+		if o.scenario == "token" {
+			if o.jwtKey == "" {
+				return summary{}, errors.New("the token scenario needs -jwt-key")
+			}
+			setup = l.setupTokenUsers
+		}
+		if err := setup(); err != nil {
 			return summary{}, err
 		}
 	}
@@ -331,6 +353,8 @@ func (l *loader) one(r *mrand.Rand) (int, error) {
 		return st, err
 	case "s6":
 		return l.blend(r)
+	case "token":
+		return l.getToken(l.users[r.IntN(len(l.users))])
 	}
 	return 0, fmt.Errorf("unknown scenario %q", l.o.scenario)
 }

@@ -106,6 +106,10 @@ type Store struct {
 	// releaseRate is Mozilla's capacity_release_rate in millionths (see
 	// SetCapacityReleaseRate); 0 means DefaultCapacityReleaseRate.
 	releaseRate atomic.Int64
+	// serviceIDs maps a service name to its services row id, which never
+	// changes once the row exists (Mozilla's tokenserver caches it too),
+	// so that a user lookup needs no join on services.
+	serviceIDs sync.Map
 
 	poolTimeout time.Duration
 	// initialised is set once the schema is migrated and the cache made

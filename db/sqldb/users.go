@@ -1,10 +1,12 @@
 package sqldb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"syncserver/db"
 )
@@ -161,7 +163,7 @@ func (u users) ReplaceUser(ctx context.Context, old db.User, generation, keysCha
 		if err != nil {
 			return err
 		}
-		rows, err := s.userRows(q, "u.email = ? AND u.service = ?", email, sid)
+		rows, err := s.userRows(q, email, sid)
 		if err != nil {
 			return err
 		}
@@ -237,7 +239,7 @@ func (u users) ReassignUser(ctx context.Context, old db.User) (db.User, error) {
 				return err
 			}
 		}
-		rows, err := s.userRows(q, "u.email = ? AND u.service = ?", email, sid)
+		rows, err := s.userRows(q, email, sid)
 		if err != nil {
 			return err
 		}
@@ -281,11 +283,34 @@ func (u users) CountUsers(ctx context.Context, service string) (int64, error) {
 
 // getUser returns email's current record, db.ErrNotFound if none.
 func (s *Store) getUser(q *querier, service, email string) (userRow, error) {
-	rows, err := s.userRows(q, "u.email = ? AND s.service = ?", email, service)
+	sid, err := s.serviceID(q, service)
+	if err != nil {
+		return userRow{}, err
+	}
+	rows, err := s.userRows(q, email, sid)
 	if err != nil {
 		return userRow{}, err
 	}
 	return withOldStates(rows), nil
+}
+
+// serviceID returns the services row id of name, db.ErrNotFound when the
+// row does not exist yet. Found ids are remembered: a services row is
+// never renumbered or removed.
+func (s *Store) serviceID(q *querier, name string) (int64, error) {
+	if id, ok := s.serviceIDs.Load(name); ok {
+		return id.(int64), nil
+	}
+	var id int64
+	err := q.scan("SELECT id FROM services WHERE service = ?", []any{name}, &id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%w: service %q", db.ErrNotFound, name)
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.serviceIDs.Store(name, id)
+	return id, nil
 }
 
 // withOldStates returns the current record of rows with the client states
@@ -300,13 +325,18 @@ func withOldStates(rows []userRow) userRow {
 	return cur
 }
 
-// userRows lists the records matching where, current first; db.ErrNotFound
-// when there are none.
-func (s *Store) userRows(q *querier, where string, args ...any) ([]userRow, error) {
+// userRows lists the records of email under service sid, current first;
+// db.ErrNotFound when there are none. An email has a handful of records,
+// so they are ordered here rather than by the statement: with an ORDER BY
+// or a join, SQLite plans the statement again at every execution (the
+// planner looks at the bound values and the driver rebinds them all),
+// which was most of a token request's database time.
+func (s *Store) userRows(q *querier, email string, sid int64) ([]userRow, error) {
 	rows, err := q.query(`SELECT u.uid, u.email, u.generation, u.client_state, u.created_at, u.replaced_at,
-		u.keys_changed_at, u.service, u.nodeid, COALESCE(n.node, ''), COALESCE(n.downed, 0)
-		FROM users u JOIN services s ON s.id = u.service LEFT JOIN nodes n ON n.id = u.nodeid
-		WHERE `+where+` ORDER BY u.created_at DESC, u.uid DESC`, args...)
+		u.keys_changed_at, u.service, u.nodeid,
+		COALESCE((SELECT n.node FROM nodes n WHERE n.id = u.nodeid), ''),
+		COALESCE((SELECT n.downed FROM nodes n WHERE n.id = u.nodeid), 0)
+		FROM users u WHERE u.email = ? AND u.service = ?`, email, sid)
 	if err != nil {
 		return nil, err
 	}
@@ -332,6 +362,13 @@ func (s *Store) userRows(q *querier, where string, args ...any) ([]userRow, erro
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: user", db.ErrNotFound)
 	}
+	// The legacy order: created_at DESC, uid DESC.
+	slices.SortFunc(out, func(a, b userRow) int {
+		if c := cmp.Compare(b.CreatedAt, a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.UID, a.UID)
+	})
 	return out, nil
 }
 

@@ -4,8 +4,10 @@
 // README's figures come from one command: `make bench-report`.
 //
 // For every scenario and run it starts its own server (the binary -server
-// names, on a free loopback port, with a new sqlite database and a random
-// secret in a temporary directory), waits for it to answer, runs syncload
+// names, on a free loopback port, with a new sqlite database, a random
+// secret and, for the token scenario, a static key set ([oauth] jwks)
+// holding a key syncload signs its JWTs with, in a temporary directory),
+// waits for it to answer, runs syncload
 // for -d after -warmup, reads the server's peak RSS (VmHWM, Linux) and
 // stops the server by its PID. With -runs above 1 each figure is the
 // median of the runs. Bounded in time: about (warmup + d + set-up) per
@@ -79,7 +81,7 @@ func main() {
 	var scen, via string
 	flag.StringVar(&o.server, "server", "bin/syncserver", "the syncserver binary")
 	flag.StringVar(&o.syncload, "syncload", "bin/syncload", "the syncload binary")
-	flag.StringVar(&scen, "scenarios", "lbheartbeat,s1,get100,post100,s6", "comma-separated syncload scenarios")
+	flag.StringVar(&scen, "scenarios", "lbheartbeat,s1,get100,post100,s6,token", "comma-separated syncload scenarios")
 	flag.IntVar(&o.clients, "c", 32, "concurrent clients")
 	flag.IntVar(&o.users, "users", 100, "distinct users (s6 uses 10 times as many)")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "measured duration of each run")
@@ -193,6 +195,13 @@ func runOne(o options, sc, via string) (result, error) {
 	// Under FastCGI, host and port are not listened on. The socket is
 	// open to all: it is in this run's own directory, and the web
 	// server's workers may run as another user.
+	// The token scenario's JWTs are signed with a key of this run, which
+	// the server's static key set holds.
+	jwtKey := filepath.Join(dir, "jwt.pem")
+	jwks, err := exec.Command(o.syncload, "-jwt-key", jwtKey, "-print-jwks").Output()
+	if err != nil {
+		return result{}, fmt.Errorf("syncload -print-jwks: %w", err)
+	}
 	cfg := fmt.Sprintf(`["server:main"]
 host = "127.0.0.1"
 port = %d
@@ -202,7 +211,10 @@ socket_mode = "0666"
 public_url = "%s/"
 secret = "%s"
 sqluri = "sqlite:///%s"
-%s`, port, url, hex.EncodeToString(secret), filepath.Join(dir, "syncserver.db"), sync)
+
+[oauth]
+jwks = '%s'
+%s`, port, url, hex.EncodeToString(secret), filepath.Join(dir, "syncserver.db"), strings.TrimSpace(string(jwks)), sync)
 	cfgPath := filepath.Join(dir, "syncserver.ini")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return result{}, err
@@ -259,7 +271,7 @@ sqluri = "sqlite:///%s"
 	defer cancel()
 	load := exec.CommandContext(ctx, o.syncload, "-url", url, "-secret", hex.EncodeToString(secret), "-scenario", sc,
 		"-c", strconv.Itoa(o.clients), "-d", o.duration.String(), "-warmup", o.warmup.String(),
-		"-users", strconv.Itoa(users))
+		"-users", strconv.Itoa(users), "-jwt-key", jwtKey)
 	stderr, err := load.StderrPipe()
 	if err != nil {
 		return result{}, err
