@@ -55,6 +55,12 @@ func (m *Main) accountsService(ctx context.Context) (*accounts.Service, error) {
 		Logger:           m.Logger,
 		LoginsPerAccount: cfg.Accounts.LoginsPerAccount,
 		LoginsPerAddress: cfg.Accounts.LoginsPerAddress,
+		// An account its owner deletes on the settings page takes its
+		// Sync data along, as `accounts remove` does.
+		RemoveSyncData: func(ctx context.Context, uid string) error {
+			_, _, err := m.removeSyncData(ctx, m.syncUser(db.Account{UID: uid}))
+			return err
+		},
 	})
 }
 
