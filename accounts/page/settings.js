@@ -329,8 +329,10 @@ async function deleteAccount(event) {
     const { uid, fromFirefox } = user;
     forgetSession();
     if (fromFirefox) {
-      // Firefox signs out of the account that no longer exists.
-      await send("fxaccounts:delete", { uid }).catch(() => {});
+      // Firefox signs out of the account that no longer exists. Not
+      // awaited: it answers only once its sign-out (Sync's reset
+      // included) is over, and the account is gone whatever it says.
+      send("fxaccounts:delete", { uid }).catch(() => {});
     }
     $("account").hidden = true;
     $("deleted").hidden = false;

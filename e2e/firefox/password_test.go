@@ -17,7 +17,8 @@ import (
 // new session over the WebChannel), keeps its Sync key and syncs; profile
 // B, signed in before the change, is told to reconnect (its session is
 // dead), signs in again with the new password and reads what A synced
-// after the change. It runs in loopback-only namespaces as
+// after the change. Then A signs B out and deletes the account, with its
+// Sync data, on the same page. It runs in loopback-only namespaces as
 // TestFirefoxAccounts does.
 func TestFirefoxPasswordChange(t *testing.T) {
 	if dir := os.Getenv(insideEnv); dir != "" {
@@ -195,6 +196,84 @@ func insidePasswordChange(t *testing.T, dir string) {
 			if got, ok := b.bookmark(t, after[0].GUID); !ok || got.URL != after[0].URL || got.Title != after[0].Title {
 				t.Errorf("B: bookmark %s = %+v (found %v), want %+v", after[0].GUID, got, ok, after[0])
 			}
+		}},
+		{"A signs B out on the settings page of Manage devices", func(t *testing.T) {
+			var url string
+			a.run(t, &url, `
+return (async () => {
+  const { FxAccounts } = ChromeUtils.importESModule("resource://gre/modules/FxAccounts.sys.mjs");
+  return await FxAccounts.config.promiseManageDevicesURI("e2e");
+})();`)
+			if !strings.HasPrefix(url, s.origin+"/settings/clients?") {
+				t.Fatalf("Manage devices URL %q", url)
+			}
+			// B registers its device again after signing in, at a moment
+			// of Firefox's choosing: its first try updates the device the
+			// password change deleted, gets 400/123 and forgets it; the
+			// next one (at its next sync, or now) registers a new one.
+			var devices []string
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Second) {
+				b.run(t, nil, `return getFxAccountsSingleton().device.updateDeviceRegistration();`)
+				a.navigate(t, url)
+				if st := a.waitState(t, 30*time.Second, func(s string) bool { return s != "loading" && s != "" }); st != "ready" {
+					t.Fatalf("the settings page is %q: %s", st, a.pageError(t))
+				}
+				a.content(t, &devices, `return Array.from(document.querySelectorAll("#devices li"), li => li.textContent);`)
+				if len(devices) == 2 || time.Now().After(deadline) {
+					break
+				}
+			}
+			if len(devices) != 2 {
+				t.Fatalf("devices on the page: %q, want A and B", devices)
+			}
+			a.click(t, "#devices li button")
+			if st := a.waitState(t, 30*time.Second, func(s string) bool { return s == "ready" || strings.HasPrefix(s, "error:") }); st != "ready" {
+				t.Fatalf("page state %q: %s", st, a.pageError(t))
+			}
+			a.content(t, &devices, `return Array.from(document.querySelectorAll("#devices li"), li => li.textContent);`)
+			if len(devices) != 1 || !strings.Contains(devices[0], "this browser") {
+				t.Errorf("devices after signing B out: %q, want A alone", devices)
+			}
+			stB2, _ := b.accountState(t)
+			if code, body := s.sessionStatus(t, stB2.SessionToken); code != http.StatusUnauthorized {
+				t.Errorf("B's session after the sign-out on the page: %d %s, want 401", code, body)
+			}
+			if code, body := s.sessionStatus(t, stA2.SessionToken); code != http.StatusOK {
+				t.Errorf("A's session after signing B out: %d %s, want 200", code, body)
+			}
+		}},
+		{"A deletes the account and its Sync data on the settings page", func(t *testing.T) {
+			sdb := openServerDB(t, filepath.Join(dir, "db", "syncserver.db"))
+			storageUID := sdb.currentUID(t, stA.UID)
+			if _, ok := sdb.payload(t, storageUID, "bookmarks", after[0].GUID); !ok {
+				t.Fatalf("A's bookmark %s is not on the server before the deletion", after[0].GUID)
+			}
+			a.navigate(t, a.manageURL(t))
+			if st := a.waitState(t, 30*time.Second, func(s string) bool { return s != "loading" && s != "" }); st != "ready" {
+				t.Fatalf("the settings page is %q: %s", st, a.pageError(t))
+			}
+			a.typeInto(t, "#delete-password", newAccountPassword)
+			a.click(t, "#delete-confirm")
+			a.click(t, "#delete-submit")
+			if st := a.waitState(t, 2*time.Minute, func(s string) bool { return s == "deleted" || strings.HasPrefix(s, "error:") }); st != "deleted" {
+				t.Fatalf("page state %q: %s", st, a.pageError(t))
+			}
+			// fxaccounts:delete signed Firefox out.
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				if _, ok := a.accountState(t); !ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("A is still signed in to the deleted account")
+				}
+			}
+			if _, ok := sdb.payload(t, storageUID, "bookmarks", after[0].GUID); ok {
+				t.Errorf("A's bookmark is still stored after the account was deleted")
+			}
+			if out := s.cli(t, "", "accounts", "list"); strings.Contains(out, accountEmail) {
+				t.Errorf("accounts list after the deletion:\n%s", out)
+			}
+			s.expectRequest(t, 1, "POST", "/v1/account/destroy", http.StatusOK)
 		}},
 	}
 	for _, st := range steps {
