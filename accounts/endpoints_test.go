@@ -61,7 +61,7 @@ func TestDiscoveryDocuments(t *testing.T) {
 
 func TestPageHeaders(t *testing.T) {
 	h := newHarness(t)
-	for _, p := range []string{"/", "/authorization", "/oauth/force_auth", "/signin", "/oauth/signin"} {
+	for _, p := range []string{"/", "/authorization", "/oauth/force_auth", "/signin", "/oauth/signin", "/settings", "/settings/clients"} {
 		r := h.do("GET", p+"?context=oauth_webchannel_v1&state=abc", nil)
 		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "<form") {
 			t.Fatalf("%s: %d %.80s", p, r.Status, r.Body)

@@ -31,6 +31,7 @@ var routes = map[string]route{
 	"/v1/account/keys":               {http.MethodGet, (*Service).keys},
 	"/v1/account/scoped-key-data":    {http.MethodPost, (*Service).scopedKeyData},
 	"/v1/password/change":            {http.MethodPost, (*Service).passwordChange},
+	"/v1/account/destroy":            {http.MethodPost, (*Service).accountDestroy},
 	"/v1/oauth/authorization":        {http.MethodPost, (*Service).authorization},
 	"/v1/oauth/token":                {http.MethodPost, (*Service).token},
 	"/v1/oauth/destroy":              {http.MethodPost, (*Service).destroy},

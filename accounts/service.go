@@ -62,6 +62,10 @@ type Options struct {
 	Assets func(path string) (body []byte, contentType string, ok bool)
 	// Metrics receives the service's counts; nil counts nothing.
 	Metrics Metrics
+	// RemoveSyncData deletes the Sync data of the account uid (its
+	// tokenserver records and their storage) when its owner deletes the
+	// account; nil deletes only the account.
+	RemoveSyncData func(ctx context.Context, uid string) error
 }
 
 // Metrics is what the service counts for the operator's monitoring

@@ -1,6 +1,7 @@
-// Package page holds the accounts sign-in page, embedded in the binary so
-// that the accounts origin serves no third-party code and needs no build
-// step: index.html, its script, its style sheet and the default avatar.
+// Package page holds the accounts sign-in and settings pages, embedded in
+// the binary so that the accounts origin serves no third-party code and
+// needs no build step: index.html, its script, its style sheet and the default avatar;
+// settings.html and its script (devices, password change, deletion).
 //
 // The page does all password work in the browser (WebCrypto): it stretches
 // the password, unwraps kB from the key bundle, derives the oldsync key and
@@ -14,7 +15,7 @@ import (
 	"io/fs"
 )
 
-//go:embed index.html app.js crypto.js style.css default.png
+//go:embed index.html app.js crypto.js style.css default.png settings.html settings.js
 var files embed.FS
 
 // asset is one servable file: its name in the embedded tree and its type.
@@ -29,13 +30,18 @@ const htmlType = "text/html; charset=utf-8"
 // the openid authorization endpoint, force_auth and the sign-in aliases)
 // is the same single page, which reads its parameters from the query.
 var routes = map[string]asset{
-	"/":                   {"index.html", htmlType},
-	"/authorization":      {"index.html", htmlType},
-	"/oauth/force_auth":   {"index.html", htmlType},
-	"/signin":             {"index.html", htmlType},
-	"/oauth/signin":       {"index.html", htmlType},
-	"/oauth":              {"index.html", htmlType},
+	"/":                 {"index.html", htmlType},
+	"/authorization":    {"index.html", htmlType},
+	"/oauth/force_auth": {"index.html", htmlType},
+	"/signin":           {"index.html", htmlType},
+	"/oauth/signin":     {"index.html", htmlType},
+	"/oauth":            {"index.html", htmlType},
+	// The account settings page; Firefox's "Manage account" and "Manage
+	// devices" menu items open these two paths of its accounts root.
+	"/settings":           {"settings.html", htmlType},
+	"/settings/clients":   {"settings.html", htmlType},
 	"/app.js":             {"app.js", "text/javascript; charset=utf-8"},
+	"/settings.js":        {"settings.js", "text/javascript; charset=utf-8"},
 	"/crypto.js":          {"crypto.js", "text/javascript; charset=utf-8"},
 	"/style.css":          {"style.css", "text/css; charset=utf-8"},
 	"/avatar/default.png": {"default.png", "image/png"},

@@ -53,24 +53,9 @@ func TestAssetCopies(t *testing.T) {
 // no inline script or style, no event-handler attributes, no resource from
 // another origin, and scripts loaded as same-origin modules.
 func TestPageCSPClean(t *testing.T) {
-	html, _, _ := Asset("/")
-	checks := []struct{ name, re string }{
-		{"inline script", `<script(?:\s[^>]*)?>\s*[^<\s]`},
-		{"style element", `<style`},
-		{"style attribute", `\sstyle=`},
-		{"event handler attribute", `\son[a-z]+=`},
-		{"javascript: URL", `javascript:`},
-		{"external resource", `(?:src|href)="(?:https?:)?//`},
-	}
-	for _, tag := range regexp.MustCompile(`(?i)<script[^>]*>`).FindAll(html, -1) {
-		if !bytes.Contains(tag, []byte(` src="/`)) {
-			t.Errorf("index.html has a script without a same-origin src: %s", tag)
-		}
-	}
-	for _, c := range checks {
-		if regexp.MustCompile(`(?i)` + c.re).Match(html) {
-			t.Errorf("index.html has %s", c.name)
-		}
+	for _, p := range []string{"/", "/settings"} {
+		html, _, _ := Asset(p)
+		checkHTMLClean(t, p, html)
 	}
 	err := fs.WalkDir(Files(), ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".js") && !strings.HasSuffix(path, ".css") {
@@ -89,6 +74,69 @@ func TestPageCSPClean(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkHTMLClean checks one HTML page: no inline script or style, no
+// event-handler attributes, no resource from another origin, and scripts
+// loaded from this origin.
+func checkHTMLClean(t *testing.T, page string, html []byte) {
+	t.Helper()
+	checks := []struct{ name, re string }{
+		{"inline script", `<script(?:\s[^>]*)?>\s*[^<\s]`},
+		{"style element", `<style`},
+		{"style attribute", `\sstyle=`},
+		{"event handler attribute", `\son[a-z]+=`},
+		{"javascript: URL", `javascript:`},
+		{"external resource", `(?:src|href)="(?:https?:)?//`},
+	}
+	for _, tag := range regexp.MustCompile(`(?i)<script[^>]*>`).FindAll(html, -1) {
+		if !bytes.Contains(tag, []byte(` src="/`)) {
+			t.Errorf("%s has a script without a same-origin src: %s", page, tag)
+		}
+	}
+	for _, c := range checks {
+		if regexp.MustCompile(`(?i)` + c.re).Match(html) {
+			t.Errorf("%s has %s", page, c.name)
+		}
+	}
+}
+
+// TestSettingsPage checks that Firefox's "Manage account" and "Manage
+// devices" paths serve the settings page with its three functions, and
+// that the page says what a password change keeps and a deletion loses.
+func TestSettingsPage(t *testing.T) {
+	for _, p := range []string{"/settings", "/settings/clients"} {
+		html, ct, ok := Asset(p)
+		if !ok || ct != "text/html; charset=utf-8" {
+			t.Fatalf("Asset(%q) = %q, %v", p, ct, ok)
+		}
+		for _, want := range []string{
+			`<script type="module" src="/settings.js">`, `data-state="loading"`, `<html lang="en">`,
+			`<form id="signin"`, `<ul id="devices"`,
+			`<form id="change"`, `type="password" id="old-password"`, `type="password" id="new-password"`,
+			`type="password" id="new-confirm"`, `<label for="new-password">`,
+			`<form id="delete"`, `type="password" id="delete-password"`, `type="checkbox" id="delete-confirm"`,
+			`role="alert"`, `Your synced data stays readable`, `everything it synced to this server`,
+		} {
+			if !bytes.Contains(html, []byte(want)) {
+				t.Errorf("%s lacks %s", p, want)
+			}
+		}
+	}
+	js, ct, ok := Asset("/settings.js")
+	if !ok || ct != "text/javascript; charset=utf-8" {
+		t.Fatalf("settings.js: %q, %v", ct, ok)
+	}
+	// The calls the page must make; a rename on either side breaks it.
+	for _, want := range []string{
+		`"fxaccounts:fxa_status"`, `"fxaccounts:change_password"`, `"fxaccounts:delete"`,
+		`"/v1/password/change"`, `"/v1/account/destroy"`, `"/v1/account/devices"`, `"/v1/account/device/destroy"`,
+		`"/v1/account/login?keys=true"`, `"/v1/account/keys"`, `sessionStorage`,
+	} {
+		if !bytes.Contains(js, []byte(want)) {
+			t.Errorf("settings.js lacks %s", want)
+		}
 	}
 }
 

@@ -55,7 +55,16 @@ func (m *Main) accountsService(ctx context.Context) (*accounts.Service, error) {
 		Logger:           m.Logger,
 		LoginsPerAccount: cfg.Accounts.LoginsPerAccount,
 		LoginsPerAddress: cfg.Accounts.LoginsPerAddress,
+		RemoveSyncData:   m.removeAccountSyncData,
 	})
+}
+
+// removeAccountSyncData deletes the Sync data of the built-in account uid
+// when its owner deletes the account on the settings page, as `accounts
+// remove` does for the operator.
+func (m *Main) removeAccountSyncData(ctx context.Context, uid string) error {
+	_, _, err := m.removeSyncData(ctx, m.syncUser(db.Account{UID: uid}))
+	return err
 }
 
 // tokenServerURL is the tokenserver base Firefox is told about (its

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+	"testing"
+
+	"syncserver/db"
+)
+
+// TestRemoveAccountSyncData: what the accounts service calls when an
+// owner deletes the account on the settings page empties the account's
+// tokenserver records, and leaves other accounts' data.
+func TestRemoveAccountSyncData(t *testing.T) {
+	cfg := writeConfig(t, accountsConfig)
+	as, m := openAccountsStore(t, cfg)
+	ctx := t.Context()
+	a := seedAccount(t, as, "me@example.org")
+	other := seedAccount(t, as, "other@example.org")
+	syncUID := seedSyncData(t, m, a, "a bookmark")
+	otherUID := seedSyncData(t, m, other, "other bookmark")
+
+	if err := m.removeAccountSyncData(ctx, a.UID); err != nil {
+		t.Fatal(err)
+	}
+	count := func(uid db.UID) int {
+		n := -1
+		if err := m.Store.View(ctx, uid, func(tx db.Tx) error {
+			got, err := tx.FindBSOs("bookmarks", db.Query{Limit: -1})
+			n = len(got.Items)
+			return err
+		}); err != nil && !errors.Is(err, db.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(syncUID); n > 0 {
+		t.Errorf("%d bookmarks remain after the account's deletion", n)
+	}
+	if n := count(otherUID); n != 1 {
+		t.Errorf("the other account has %d bookmarks, want 1", n)
+	}
+	// An account that never synced has nothing to delete: no error.
+	never := seedAccount(t, as, "never@example.org")
+	if err := m.removeAccountSyncData(ctx, never.UID); err != nil {
+		t.Errorf("an account without Sync data: %v", err)
+	}
+}
