@@ -111,7 +111,7 @@ type members struct {
 	epoch []uint64
 }
 
-func newMembers(cfg *mysql.Config, addrs []string) (*members, error) {
+func newMembers(cfg *mysql.Config, addrs []string, wrap func(driver.Connector) driver.Connector) (*members, error) {
 	m := &members{addrs: addrs, epoch: make([]uint64, len(addrs))}
 	firstHost, _, _ := net.SplitHostPort(cfg.Addr)
 	for _, a := range addrs {
@@ -123,6 +123,9 @@ func newMembers(cfg *mysql.Config, addrs []string) (*members, error) {
 		conn, err := mysql.NewConnector(c)
 		if err != nil {
 			return nil, err
+		}
+		if wrap != nil {
+			conn = wrap(conn)
 		}
 		m.conns = append(m.conns, conn)
 	}
@@ -207,27 +210,44 @@ func (c memberConnector) dial(ctx context.Context, i int) (driver.Conn, error) {
 		if _, err := conn.(driver.ExecerContext).ExecContext(ctx, c.setup, nil); err != nil {
 			return err
 		}
-		rows, err := conn.(driver.QueryerContext).QueryContext(ctx, "SHOW GLOBAL STATUS LIKE 'wsrep_ready'", nil)
-		if err != nil {
-			return err
+		on, err := showValue(ctx, conn, "SHOW VARIABLES LIKE 'wsrep_on'")
+		if err != nil || !strings.EqualFold(on, "ON") {
+			return err // not a Galera member
 		}
-		defer rows.Close()
-		row := make([]driver.Value, len(rows.Columns()))
-		if err := rows.Next(row); err == io.EOF {
-			return nil // not a Galera member
-		} else if err != nil {
-			return err
+		ready, err := showValue(ctx, conn, "SHOW GLOBAL STATUS LIKE 'wsrep_ready'")
+		if err == nil && !strings.EqualFold(ready, "ON") {
+			err = errNotReady
 		}
-		if v, _ := row[1].([]byte); !strings.EqualFold(string(v), "ON") {
-			return errNotReady
-		}
-		return nil
+		return err
 	}()
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
 	return conn, nil
+}
+
+// showValue runs a SHOW … LIKE statement and returns the value of its
+// row, "" when there is none.
+func showValue(ctx context.Context, conn driver.Conn, query string) (string, error) {
+	rows, err := conn.(driver.QueryerContext).QueryContext(ctx, query, nil)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	row := make([]driver.Value, len(rows.Columns()))
+	if err := rows.Next(row); err == io.EOF {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	switch v := row[len(row)-1].(type) {
+	case []byte:
+		return string(v), nil
+	case string:
+		return v, nil
+	}
+	return "", nil
 }
 
 func (c memberConnector) Driver() driver.Driver { return c.m.conns[0].Driver() }
@@ -278,22 +298,39 @@ func (c *memberConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 }
 
 func (c *memberConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	r, err := c.Conn.(driver.ExecerContext).ExecContext(ctx, query, args)
+	e, ok := c.Conn.(driver.ExecerContext)
+	if !ok {
+		return nil, driver.ErrSkip
+	}
+	r, err := e.ExecContext(ctx, query, args)
 	return r, c.check(ctx, err)
 }
 
 func (c *memberConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	r, err := c.Conn.(driver.QueryerContext).QueryContext(ctx, query, args)
+	q, ok := c.Conn.(driver.QueryerContext)
+	if !ok {
+		return nil, driver.ErrSkip
+	}
+	r, err := q.QueryContext(ctx, query, args)
 	return r, c.check(ctx, err)
 }
 
 func (c *memberConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	s, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+	p, ok := c.Conn.(driver.ConnPrepareContext)
+	if !ok {
+		s, err := c.Conn.Prepare(query)
+		return s, c.check(ctx, err)
+	}
+	s, err := p.PrepareContext(ctx, query)
 	return s, c.check(ctx, err)
 }
 
 func (c *memberConn) Ping(ctx context.Context) error {
-	return c.check(ctx, c.Conn.(driver.Pinger).Ping(ctx))
+	p, ok := c.Conn.(driver.Pinger)
+	if !ok {
+		return nil
+	}
+	return c.check(ctx, p.Ping(ctx))
 }
 
 // ResetSession refuses a connection to a member found gone since it was
@@ -302,7 +339,10 @@ func (c *memberConn) ResetSession(ctx context.Context) error {
 	if !c.IsValid() {
 		return driver.ErrBadConn
 	}
-	return c.Conn.(driver.SessionResetter).ResetSession(ctx)
+	if r, ok := c.Conn.(driver.SessionResetter); ok {
+		return r.ResetSession(ctx)
+	}
+	return nil
 }
 
 func (c *memberConn) IsValid() bool {
@@ -314,7 +354,10 @@ func (c *memberConn) IsValid() bool {
 }
 
 func (c *memberConn) CheckNamedValue(nv *driver.NamedValue) error {
-	return c.Conn.(driver.NamedValueChecker).CheckNamedValue(nv)
+	if v, ok := c.Conn.(driver.NamedValueChecker); ok {
+		return v.CheckNamedValue(nv)
+	}
+	return driver.ErrSkip
 }
 
 // memberTx watches the commit and rollback of a transaction.

@@ -55,6 +55,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives migration notices; default discards.
 	Logger *slog.Logger
+
+	// wrap, when set, wraps the driver's connector of each server (tests
+	// inject faults with it).
+	wrap func(driver.Connector) driver.Connector
 }
 
 // Open connects to the database named by a legacy sqluri (mysql://,
@@ -100,16 +104,20 @@ func Open(ctx context.Context, uri string, opts Options) (*sqldb.Store, error) {
 	)
 	var w, r *sql.DB
 	if len(addrs) > 1 {
-		m, err := newMembers(cfg, addrs)
+		m, err := newMembers(cfg, addrs, opts.wrap)
 		if err != nil {
 			return nil, fmt.Errorf("mysql: %w", err)
 		}
 		w = sql.OpenDB(memberConnector{m, writerSetup})
 		r = sql.OpenDB(memberConnector{m, readerSetup})
 	} else {
+		var conn driver.Connector
 		conn, err := mysql.NewConnector(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("mysql: %w", err)
+		}
+		if opts.wrap != nil {
+			conn = opts.wrap(conn)
 		}
 		w = sql.OpenDB(session{conn, writerSetup})
 		r = sql.OpenDB(session{conn, readerSetup})
