@@ -67,7 +67,7 @@ func TestParseURIErrors(t *testing.T) {
 func TestParseURIHosts(t *testing.T) {
 	for _, tc := range []struct {
 		in, addr, user, pass string
-		addrs              []string
+		addrs                []string
 	}{
 		{"mysql://u:p@db/sync", "db:3306", "u", "p", nil},
 		{"mysql://u:p@db1,db2/sync", "db1:3306", "u", "p", []string{"db1:3306", "db2:3306"}},
