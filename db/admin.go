@@ -86,8 +86,11 @@ type Node struct {
 	Available   int64
 	CurrentLoad int64
 	Capacity    int64
-	Downed      bool
-	Backoff     bool
+	// Downed nodes get no newcomers (syncserver nodes drain and down).
+	Downed bool
+	// Backoff is the number of seconds the node tells clients to back
+	// off (X-Backoff); a node backing off gets no newcomers either.
+	Backoff int64
 	// Users counts the current records assigned to the node.
 	Users int64
 }
@@ -154,6 +157,18 @@ type Admin interface {
 	RemoveNode(ctx context.Context, service, url string) error
 	// SetNodeCapacity changes a node's capacity; ErrNotFound when absent.
 	SetNodeCapacity(ctx context.Context, service, url string, capacity int64) error
+	// SetNodeDowned sets or clears a node's downed flag: a downed node
+	// gets no newcomers, its users stay. ErrNotFound when absent.
+	SetNodeDowned(ctx context.Context, service, url string, downed bool) error
+	// SetNodeBackoff sets the seconds the node tells its clients to back
+	// off, 0 for none. ErrNotFound when absent.
+	SetNodeBackoff(ctx context.Context, service, url string, seconds int64) error
+	// UnassignNode marks every current record on the node replaced, as
+	// Mozilla's unassign_node does: each of those accounts gets a new
+	// record (a new uid, an empty storage) on a live node at its next
+	// token request. It returns how many records it marked.
+	// ErrNotFound when the node is absent.
+	UnassignNode(ctx context.Context, service, url string) (int64, error)
 
 	// Stats reads the server-wide totals from indexes and the database's
 	// own bookkeeping, never the records themselves.

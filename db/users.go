@@ -24,8 +24,11 @@ type User struct {
 	// the current record.
 	CreatedAt  int64
 	ReplacedAt int64
-	// Node is the storage node URL the user is assigned to.
+	// Node is the storage node URL the user is assigned to; "" when its
+	// node row is gone.
 	Node string
+	// NodeDowned reports that the node is downed (it takes no newcomers).
+	NodeDowned bool
 	// OldClientStates lists client states of the user's earlier records;
 	// they must never be accepted again.
 	OldClientStates []string
@@ -60,4 +63,15 @@ type Users interface {
 	ReplaceUser(ctx context.Context, old User, generation, keysChangedAt int64, clientState string) (User, error)
 	// CountUsers counts distinct emails with a current record.
 	CountUsers(ctx context.Context, service string) (int64, error)
+	// ReassignUser gives an account whose current record is replaced (its
+	// node was unassigned) or has no node any more a new record on the
+	// node AllocateUser with AnyNode would pick, with the same
+	// generation, keys_changed_at and client state: a new uid and an
+	// empty storage, as Mozilla's tokenserver does. When a concurrent
+	// request has done it first, that record is returned.
+	// ErrUnavailable when no node accepts the account.
+	ReassignUser(ctx context.Context, old User) (User, error)
+	// NodeBackoff returns the seconds the node url tells its clients to
+	// back off (0 for none, and for a node not in the table).
+	NodeBackoff(ctx context.Context, service, url string) (int64, error)
 }

@@ -11,7 +11,8 @@ import (
 // removed. Routes (docs/ARCHITECTURE.md): tokenserver under /token/1.0 and /1.0,
 // storage under /storage/1.5/{uid} and /1.5/{uid}, and the service
 // endpoints; the legacy bundle's /token/… and /storage/… variants of the
-// service endpoints answer too.
+// service endpoints answer too. A token-only or storage-only server
+// (Options.Role) answers the other half's routes 404.
 func (s *Server) route(ctx context.Context, c *call) (*Response, error) {
 	segs, ok := splitPath(c.path)
 	if !ok {
@@ -38,12 +39,19 @@ func (s *Server) route(ctx context.Context, c *call) (*Response, error) {
 	case len(segs) == 1 && (segs[0] == "token" || segs[0] == "storage"):
 		c.route = "root"
 		return s.get(c, s.root)
+	}
+	role := s.opts.Role
+	switch {
+	case !role.servesToken():
 	case len(segs) == 4 && segs[0] == "token" && segs[1] == "1.0":
 		c.route = "token"
 		return s.serveToken(ctx, c, segs[2], segs[3])
 	case len(segs) == 3 && segs[0] == "1.0":
 		c.route = "token"
 		return s.serveToken(ctx, c, segs[1], segs[2])
+	}
+	switch {
+	case !role.servesStorage():
 	case len(segs) >= 3 && segs[0] == "storage" && segs[1] == "1.5":
 		c.route = "storage"
 		return s.serveStorage(ctx, c, segs[2], segs[3:])

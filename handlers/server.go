@@ -105,7 +105,27 @@ type Options struct {
 	// with Retry-After.
 	BodyBufferBytes int64
 	BodyBufferWait  time.Duration
+	// Role says which half of the server answers: RoleAll (the default)
+	// both, RoleToken the tokenserver only, RoleStorage the storage only.
+	// The other half's routes answer 404, as on a server without them.
+	Role Role
 }
+
+// Role is what a server process serves ([syncserver] role).
+type Role string
+
+// The roles. A token-only server hands out tokens for storage nodes it
+// does not serve; a storage-only node serves the tokens minted for it
+// (its public_url) and has no tokenserver endpoints.
+const (
+	RoleAll     Role = "all"
+	RoleToken   Role = "token"
+	RoleStorage Role = "storage"
+)
+
+// servesToken and servesStorage say whether the role includes each half.
+func (r Role) servesToken() bool   { return r != RoleStorage }
+func (r Role) servesStorage() bool { return r != RoleToken }
 
 // Server is the protocol core. It is safe for concurrent use.
 type Server struct {
@@ -147,6 +167,13 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = noMetrics{}
+	}
+	switch opts.Role {
+	case "":
+		opts.Role = RoleAll
+	case RoleAll, RoleToken, RoleStorage:
+	default:
+		return nil, fmt.Errorf("handlers: unknown role %q (want all, token or storage)", opts.Role)
 	}
 	if opts.BodyBufferBytes <= 0 {
 		opts.BodyBufferBytes = DefaultBodyBufferBytes
@@ -191,6 +218,9 @@ type call struct {
 	// the response is done.
 	bodyUID      db.UID
 	bodyReserved int64
+	// backoff is the node's backoff in seconds, read for storage
+	// requests; finish sends it as X-Backoff.
+	backoff int64
 }
 
 // Log keys, shared by every log line of the core.
@@ -283,6 +313,9 @@ func (s *Server) finish(c *call, resp *Response) {
 		resp.Header = make(http.Header)
 	}
 	resp.Header.Set("X-Weave-Timestamp", weaveTimestamp(c, resp).String())
+	if c.backoff > 0 {
+		resp.Header.Set("X-Backoff", strconv.FormatInt(c.backoff, 10))
+	}
 	SetSecurityHeaders(resp.Header)
 	s.addCORS(c, resp)
 	elapsed := s.now().Sub(c.start)

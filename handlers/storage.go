@@ -55,6 +55,8 @@ type storageState struct {
 	// node is public_url as tokens name it (PublicURL.String), built once
 	// rather than on every request.
 	node string
+	// backoff caches the node's backoff from the nodes table.
+	backoff backoffState
 }
 
 func newStorageState(s *Server) (*storageState, error) {
@@ -71,7 +73,7 @@ func newStorageState(s *Server) (*storageState, error) {
 	default:
 		st.expiredGrace = int64(o.ExpiredTokenTimeout / time.Second)
 	}
-	if st.tokens == nil {
+	if st.tokens == nil && s.opts.Role.servesStorage() {
 		s.log.Warn("storage: no token secrets configured; every storage request will get 401")
 	}
 	return st, nil
@@ -144,6 +146,8 @@ func (s *Server) serveStorage(ctx context.Context, c *call, uidSeg string, rest 
 		return nil, err
 	}
 	c.uid = uid
+	// Only a client of ours hears the backoff (and costs a read of it).
+	c.backoff = s.nodeBackoff()
 
 	sc := &storageCall{call: c, uid: uid, coll: coll, item: item, body: body}
 	resp, err := s.dispatchStorage(ctx, sc, route)

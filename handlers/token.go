@@ -54,9 +54,15 @@ var (
 
 // TokenOptions configure the tokenserver half.
 type TokenOptions struct {
-	// Secrets sign the storage tokens (the newest secret signs). Without
-	// them every token request gets 503.
+	// Secrets sign the storage tokens (the newest secret signs), whatever
+	// their node. Without them (and without NodeSecrets) every token
+	// request gets 503.
 	Secrets *token.Secrets
+	// NodeSecrets, when set, replaces Secrets: each node's tokens are
+	// signed with that node's newest secret (Mozilla's secrets_file), so
+	// that one node cannot accept another's tokens. A token for a node
+	// the file does not list gets 503, and an error in the log.
+	NodeSecrets *token.NodeSecrets
 	// Verifier checks access tokens. Without one, Bearer credentials get
 	// 401 "Unsupported", as the legacy server answered a scheme it had no
 	// verifier for.
@@ -173,7 +179,19 @@ func newTokenState(s *Server) (*tokenState, error) {
 			}
 		}
 	}
-	if o.Secrets == nil {
+	if !s.opts.Role.servesToken() {
+		return st, nil
+	}
+	if s.opts.Role == RoleToken {
+		if !o.MultiNode && st.node == s.opts.PublicURL.String() {
+			return nil, fmt.Errorf("handlers: a token-only server cannot assign users to itself: set the storage node's URL (node_url) or multi_node")
+		}
+		// A token-only server is no storage node: with several nodes it
+		// registers none (the operator adds them); it only names the one
+		// node it sends everybody to.
+		st.nodeReady = o.MultiNode
+	}
+	if o.Secrets == nil && o.NodeSecrets == nil {
 		s.log.Warn("tokenserver: no secret configured; every token request will get 503")
 	}
 	if o.Verifier == nil {
@@ -252,7 +270,7 @@ func (s *Server) issueToken(ctx context.Context, c *call, app, version string) (
 	if !validFxAUID(vt.UID) {
 		return nil, errInvalidCredentials.because(fmt.Errorf("FxA uid %.70q is not usable", vt.UID))
 	}
-	if st.opts.Secrets == nil {
+	if st.opts.Secrets == nil && st.opts.NodeSecrets == nil {
 		return nil, errTokenUnavailable.because(errors.New("no token secret configured"))
 	}
 	issuer := vt.Issuer
@@ -291,8 +309,14 @@ func (s *Server) mintStorageToken(c *call, u db.User, fxaUID string) (*Response,
 		return nil, errTokenUnavailable.because(fmt.Errorf("stored client state of uid %d: %w", u.UID, err))
 	}
 	node := st.userNode(u)
+	secrets := st.opts.Secrets
+	if st.opts.NodeSecrets != nil {
+		if secrets = st.opts.NodeSecrets.For(node); secrets == nil {
+			return nil, errTokenUnavailable.because(fmt.Errorf("node %s has no secret in the secrets file; add a line for it", node))
+		}
+	}
 	hashed := token.MetricsHash(st.opts.MetricsKey, fxaUID)
-	id, key, err := st.opts.Secrets.Mint(token.Payload{
+	id, key, err := secrets.Mint(token.Payload{
 		UID:            int64(u.UID),
 		Node:           node,
 		Expires:        c.start.Unix() + duration,

@@ -320,3 +320,7 @@ func (f failingUsers) ReplaceUser(context.Context, db.User, int64, int64, string
 	return db.User{}, f.err
 }
 func (f failingUsers) CountUsers(context.Context, string) (int64, error) { return 0, f.err }
+func (f failingUsers) ReassignUser(context.Context, db.User) (db.User, error) {
+	return db.User{}, f.err
+}
+func (f failingUsers) NodeBackoff(context.Context, string, string) (int64, error) { return 0, f.err }

@@ -45,6 +45,17 @@ func (s *Server) tokenUser(ctx context.Context, email, fxaUID string, gen, kca i
 		// new record through a key change.
 		return db.User{}, errInvalidGeneration.because(fmt.Errorf("uid %d belongs to a retired account", u.UID))
 	}
+	if st.opts.MultiNode && (u.ReplacedAt != 0 || u.Node == "") {
+		// Its node was downed (syncserver nodes down) or removed: a new
+		// record on a live node, as Mozilla's tokenserver does. Firefox
+		// finds an empty storage there and uploads its data again.
+		nu, err := users.ReassignUser(ctx, u)
+		if err != nil {
+			return db.User{}, tokenDBError(err)
+		}
+		s.log.Info("tokenserver: account moved to a live node, new uid", logUID, int64(nu.UID), "old_uid", int64(u.UID), "node", nu.Node)
+		u = nu
+	}
 
 	// Steps 2 and 3: what moved forward.
 	newGen, newKCA := u.Generation, u.KeysChangedAt

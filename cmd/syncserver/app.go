@@ -244,10 +244,28 @@ func (m *Main) applyMemoryLimit() {
 // rather than on the first token request. A failure is not fatal: the
 // tokenserver tries again on its first request.
 func (m *Main) ensureNode(ctx context.Context) {
-	node := m.Config.Tokenserver.NodeURL // public_url unless node_url is set
+	node, ok := ownNode(m.Config)
+	if !ok {
+		return
+	}
 	if err := m.Store.Users().EnsureNode(ctx, db.Service, node, tokenNodeCapacity); err != nil {
 		m.Logger.Warn("could not prepare the tokenserver tables; the first token request will try again", "node", node, "error", err.Error())
 	}
+}
+
+// ownNode is the node this process registers in the nodes table: its
+// node_url (by default public_url), unless it is a storage-only node
+// (whose row the operator adds with syncserver nodes add, on the
+// tokenserver's side) or a token-only server spreading users over nodes
+// it does not serve.
+func ownNode(cfg *config.Config) (string, bool) {
+	switch {
+	case cfg.Role == "storage":
+		return "", false
+	case cfg.Role == "token" && cfg.Tokenserver.MultiNode:
+		return "", false
+	}
+	return cfg.Tokenserver.NodeURL, true
 }
 
 // load reads the configuration, sets up the logger, runs the start-up

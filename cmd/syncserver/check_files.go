@@ -145,6 +145,9 @@ func checkSecretFiles(cfg *config.Config, getenv func(string) string, rep *check
 			}
 		}
 	}
+	if cfg.Tokenserver.SecretsFile != "" {
+		warnWorldReadable(cfg.Tokenserver.SecretsFile, "the nodes' token secrets", rep)
+	}
 	if cfg.SecretFromEnvFile {
 		if name := getenv("SYNCSERVER_SECRET_FILE"); name != "" {
 			warnWorldReadable(name, "the token secret", rep)

@@ -168,6 +168,18 @@ func checkPublicURL(cfg *config.Config, httpAddr string, rep *checkReport) {
 	} else {
 		rep.add("public_url", checkOK, "%s", u)
 	}
+	switch cfg.Role {
+	case "token":
+		what := "tokens for node_url " + nodeURLOf(cfg.Tokenserver.NodeURL)
+		if cfg.Tokenserver.MultiNode {
+			what = "tokens for the nodes of syncserver nodes list"
+		}
+		rep.add("role", checkOK, "token: this server hands out %s and serves no storage", what)
+		return
+	case "storage":
+		rep.add("role", checkOK, "storage: this node serves the tokens minted for %s and has no tokenserver", u)
+		return
+	}
 	if node := nodeURLOf(cfg.Tokenserver.NodeURL); node != u.String() {
 		rep.add("public_url", checkWarn, "[tokenserver] node_url %s differs from public_url: tokens send Firefox there, "+
 			"and this server's own storage accepts only tokens for %s", node, u)
@@ -313,6 +325,20 @@ func vacuumWorthIt(driver string, total, free int64) bool {
 
 // checkSecret says where the token secret comes from, never what it is.
 func (m *Main) checkSecret(ctx context.Context, cfg *config.Config, store db.Store, rep *checkReport) {
+	if file := cfg.Tokenserver.SecretsFile; file != "" {
+		// prepareStart has read and checked it; read again to count.
+		ns, err := readNodeSecrets(cfg)
+		if err != nil {
+			rep.add("secret", checkFail, "[tokenserver] secrets_file %s: %v", file, err)
+			return
+		}
+		msg := fmt.Sprintf("per-node secrets from %s for %d node(s); each node's newest signs its tokens", file, len(ns.Nodes()))
+		if own := ns.For(cfg.PublicURL.String()); own != nil && cfg.Role != "token" {
+			msg += fmt.Sprintf("; this node accepts its %d", own.Len())
+		}
+		rep.add("secret", checkOK, "%s", msg)
+		return
+	}
 	if len(cfg.Secrets) > 0 {
 		short := 0
 		for _, s := range cfg.Secrets {

@@ -7,27 +7,38 @@ import (
 	"strconv"
 
 	"syncserver/db"
+	"syncserver/handlers"
 	"syncserver/internal/config"
 )
 
 // syncserver nodes: the storage nodes of Mozilla's nodes table. A single
 // server has one, its node_url, registered at its first token request.
 // They matter when several syncservers (each its own node) or Mozilla's
-// tokenserver tools share one database.
+// tokenserver tools share one database. drain and down set Mozilla's
+// downed flag; down also unassigns the node's accounts (Mozilla's
+// unassign_node); backoff sets its backoff column, in seconds.
 
 func nodesCommand() command {
 	return command{
-		summary: "list, add, remove storage nodes; set a node's capacity",
+		summary: "list, add, remove, drain, down storage nodes; set a node's capacity and backoff",
 		run:     runNodes,
 	}
 }
 
 const nodesUsage = `Usage: syncserver [-config FILE] nodes COMMAND [--json] ...
 
-  list                          nodes with their capacity and users
+  list                          nodes with their capacity, load and users
   add URL [--capacity N]        register a storage node (default capacity 100000)
   remove URL                    remove a node no account is assigned to
   set-capacity URL N            change how many accounts a node takes
+  drain URL                     send the node no new accounts; its accounts stay
+  undrain URL                   let the node take new accounts again
+  down URL                      send the node no accounts at all: each of its
+                                accounts moves to another node (a new, empty
+                                storage) at its next token request
+  up URL                        let a downed node take new accounts again
+  backoff URL SECONDS           tell the node's clients to back off (X-Backoff)
+                                and send it no new accounts; 0 ends it
 
 URL is the node's public URL, as a token names it: "https://sync.example.com".
 `
@@ -49,7 +60,8 @@ func runNodes(ctx context.Context, m *Main) int {
 	fs := m.newFlags("nodes "+sub, "nodes "+sub+" ...")
 	asJSON := fs.Bool("json", false, "print JSON")
 	capacity := int64(defaultNodeCapacity)
-	want := map[string]int{"list": 0, "add": 1, "remove": 1, "set-capacity": 2}
+	want := map[string]int{"list": 0, "add": 1, "remove": 1, "set-capacity": 2,
+		"drain": 1, "undrain": 1, "down": 1, "up": 1, "backoff": 2}
 	n, ok := want[sub]
 	if !ok {
 		if sub == "-h" || sub == "--help" || sub == "help" {
@@ -75,9 +87,15 @@ func runNodes(ctx context.Context, m *Main) int {
 			return m.badArgs(fs, "node %q: %v", pos[0], err)
 		}
 	}
-	if sub == "set-capacity" {
+	var backoff int64
+	switch sub {
+	case "set-capacity":
 		if capacity, err = strconv.ParseInt(pos[1], 10, 64); err != nil || capacity < 0 {
 			return m.badArgs(fs, "capacity %q is not a number of accounts", pos[1])
+		}
+	case "backoff":
+		if backoff, err = strconv.ParseInt(pos[1], 10, 64); err != nil || backoff < 0 || backoff > 1<<31-1 {
+			return m.badArgs(fs, "backoff %q is not a number of seconds", pos[1])
 		}
 	}
 	if capacity < 0 {
@@ -96,7 +114,7 @@ func runNodes(ctx context.Context, m *Main) int {
 	case "remove":
 		err = admin.RemoveNode(ctx, db.Service, pos[0])
 		if errors.Is(err, db.ErrInUse) {
-			err = fmt.Errorf("%w; move or retire its accounts first", err)
+			err = fmt.Errorf("%w; move its accounts first (syncserver nodes down %s)", err, pos[0])
 		}
 		msg = "Removed node " + pos[0] + "."
 		if nodeURLOf(pos[0]) == nodeURLOf(m.Config.Tokenserver.NodeURL) {
@@ -105,6 +123,26 @@ func runNodes(ctx context.Context, m *Main) int {
 	case "set-capacity":
 		err = admin.SetNodeCapacity(ctx, db.Service, pos[0], capacity)
 		msg = fmt.Sprintf("Node %s now takes %d accounts.", pos[0], capacity)
+	case "drain":
+		err = admin.SetNodeDowned(ctx, db.Service, pos[0], true)
+		msg = "Node " + pos[0] + " gets no new accounts; its accounts stay (syncserver nodes down moves them)."
+	case "undrain", "up":
+		err = admin.SetNodeDowned(ctx, db.Service, pos[0], false)
+		msg = "Node " + pos[0] + " takes new accounts again."
+	case "down":
+		var moved int64
+		if err = admin.SetNodeDowned(ctx, db.Service, pos[0], true); err == nil {
+			moved, err = admin.UnassignNode(ctx, db.Service, pos[0])
+		}
+		msg = fmt.Sprintf("Node %s is down: %d account(s) move to other nodes at their next token request, "+
+			"where Firefox finds an empty storage and uploads its data again.", pos[0], moved)
+	case "backoff":
+		err = admin.SetNodeBackoff(ctx, db.Service, pos[0], backoff)
+		msg = fmt.Sprintf("Node %s tells its clients to back off %d seconds (within %d seconds) and gets no new accounts.",
+			pos[0], backoff, int(handlers.NodeBackoffTTL.Seconds()))
+		if backoff == 0 {
+			msg = "Node " + pos[0] + " no longer tells its clients to back off."
+		}
 	}
 	if err != nil {
 		return m.fail(err)
@@ -115,19 +153,21 @@ func runNodes(ctx context.Context, m *Main) int {
 	}
 	if *asJSON {
 		type nodeJSON struct {
-			URL         string `json:"url"`
-			Capacity    int64  `json:"capacity"`
-			Available   int64  `json:"available"`
-			CurrentLoad int64  `json:"current_load"`
-			Users       int64  `json:"users"`
-			Downed      bool   `json:"downed"`
-			Backoff     bool   `json:"backoff"`
-			ThisServer  bool   `json:"this_server"`
+			URL         string  `json:"url"`
+			Capacity    int64   `json:"capacity"`
+			Available   int64   `json:"available"`
+			CurrentLoad int64   `json:"current_load"`
+			Load        float64 `json:"load"`
+			Users       int64   `json:"users"`
+			Downed      bool    `json:"downed"`
+			Backoff     int64   `json:"backoff"`
+			State       string  `json:"state"`
+			ThisServer  bool    `json:"this_server"`
 		}
 		out := []nodeJSON{}
 		for _, n := range nodes {
-			out = append(out, nodeJSON{n.URL, n.Capacity, n.Available, n.CurrentLoad, n.Users, n.Downed, n.Backoff,
-				n.URL == nodeURLOf(m.Config.Tokenserver.NodeURL)})
+			out = append(out, nodeJSON{n.URL, n.Capacity, n.Available, n.CurrentLoad, loadRatio(n), n.Users, n.Downed, n.Backoff,
+				nodeState(n), n.URL == nodeURLOf(m.Config.Tokenserver.NodeURL)})
 		}
 		if err := writeJSON(m.Stdout, out); err != nil {
 			return m.fail(err)
@@ -143,20 +183,41 @@ func runNodes(ctx context.Context, m *Main) int {
 	}
 	t := newTable(m.Stdout, "NODE", "CAPACITY", "AVAILABLE", "LOAD", "USERS", "STATE")
 	for _, n := range nodes {
-		state := "up"
-		switch {
-		case n.Downed:
-			state = "down"
-		case n.Backoff:
-			state = "backoff"
-		}
+		state := nodeState(n)
 		if n.URL == nodeURLOf(m.Config.Tokenserver.NodeURL) {
 			state += " (this server)"
 		}
-		t.row(n.URL, n.Capacity, n.Available, n.CurrentLoad, n.Users, state)
+		t.row(n.URL, n.Capacity, n.Available, fmt.Sprintf("%d (%.0f%%)", n.CurrentLoad, 100*loadRatio(n)), n.Users, state)
 	}
 	t.flush()
 	return exitOK
+}
+
+// loadRatio is what assignment compares: current_load / capacity (1 for
+// a node of no capacity).
+func loadRatio(n db.Node) float64 {
+	if n.Capacity <= 0 {
+		return 1
+	}
+	return float64(n.CurrentLoad) / float64(n.Capacity)
+}
+
+// nodeState names a node's state: "down" (downed, no account left),
+// "draining" (downed, its accounts still there), "backoff Ns", or "up".
+func nodeState(n db.Node) string {
+	var state string
+	switch {
+	case n.Downed && n.Users == 0:
+		state = "down"
+	case n.Downed:
+		state = "draining"
+	default:
+		state = "up"
+	}
+	if n.Backoff > 0 {
+		state += fmt.Sprintf(", backoff %ds", n.Backoff)
+	}
+	return state
 }
 
 // nodeURLOf is a node URL as the nodes table keeps it.

@@ -81,8 +81,10 @@ func (m *Main) openAdmin(ctx context.Context) (db.Admin, error) {
 	if !ok {
 		return nil, errors.New("this database does not support administration")
 	}
-	if err := m.Store.Users().EnsureNode(ctx, db.Service, m.Config.Tokenserver.NodeURL, tokenNodeCapacity); err != nil {
-		return nil, err
+	if node, ok := ownNode(m.Config); ok {
+		if err := m.Store.Users().EnsureNode(ctx, db.Service, node, tokenNodeCapacity); err != nil {
+			return nil, err
+		}
 	}
 	return admin, nil
 }

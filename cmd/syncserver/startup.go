@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"syncserver/db/sqlite"
@@ -19,6 +21,9 @@ type startParts struct {
 	// tokens signs and checks tokens with the configured secrets; nil
 	// when none is configured (one is generated and kept in the database).
 	tokens *token.Secrets
+	// nodeSecrets are the per-node secrets of [tokenserver] secrets_file;
+	// nil when it is not set.
+	nodeSecrets *token.NodeSecrets
 }
 
 // prepareStart builds, from the configuration alone, every part of the
@@ -53,7 +58,37 @@ func prepareStart(cfg *config.Config, log *slog.Logger) (*startParts, error) {
 			return nil, settingError(cfg, "[syncserver] secret", err)
 		}
 	}
+	if cfg.Tokenserver.SecretsFile != "" {
+		if p.nodeSecrets, err = readNodeSecrets(cfg); err != nil {
+			return nil, settingError(cfg, "[tokenserver] secrets_file "+cfg.Tokenserver.SecretsFile, err)
+		}
+	}
 	return p, nil
+}
+
+// readNodeSecrets reads the per-node secrets file and checks that it
+// holds the secrets this process needs: those of its own storage node
+// (public_url) unless it is a token-only server, and those of the one
+// node a token server without multi_node sends everybody to.
+func readNodeSecrets(cfg *config.Config) (*token.NodeSecrets, error) {
+	f, err := os.Open(cfg.Tokenserver.SecretsFile)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ns, err := token.ParseNodeSecrets(f)
+	if err != nil {
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "token: "))
+	}
+	if cfg.Role != "token" {
+		if node := cfg.PublicURL.String(); ns.For(node) == nil {
+			return nil, fmt.Errorf("no secret for this node, %s (its public_url): add a line \"%s,<timestamp>:<secret>\"", node, node)
+		}
+	}
+	if node := nodeURLOf(cfg.Tokenserver.NodeURL); !cfg.Tokenserver.MultiNode && cfg.Role != "storage" && ns.For(node) == nil {
+		return nil, fmt.Errorf("no secret for node_url %s, where every account is sent: add a line \"%s,<timestamp>:<secret>\"", node, node)
+	}
+	return ns, nil
 }
 
 // settingError names the configuration and the setting a part refused,

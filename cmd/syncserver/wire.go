@@ -58,6 +58,7 @@ func openSQLURI(ctx context.Context, u config.SQLURI, cfg *config.Config, lazy b
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", u.Redacted(), err)
 	}
+	s.SetCapacityReleaseRate(cfg.Tokenserver.CapacityReleaseRate)
 	return s, nil
 }
 
@@ -90,7 +91,12 @@ func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
 	// Configured secrets were built by prepareStart; a generated one
 	// needs the database.
 	tokens := m.parts.tokens
-	if tokens == nil {
+	nodeSecrets := m.parts.nodeSecrets
+	if nodeSecrets != nil {
+		// Per-node secrets replace [syncserver] secret: this node
+		// verifies with its own, the tokenserver signs with each node's.
+		tokens = nodeSecrets.For(cfg.PublicURL.String())
+	} else if tokens == nil {
 		secrets, err := m.secrets(ctx)
 		if err != nil {
 			return handlers.Options{}, err
@@ -104,7 +110,16 @@ func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
 		return handlers.Options{}, err
 	}
 	pu := cfg.PublicURL
+	var tokenCache *token.Cache
+	if tokens != nil && cfg.Role != "token" {
+		tokenCache = token.NewCacheBytes(tokens, cfg.Hawk.TokenCacheBytes)
+	}
+	signing := tokens
+	if nodeSecrets != nil {
+		signing = nil
+	}
 	return handlers.Options{
+		Role:             handlers.Role(cfg.Role),
 		PublicURL:        handlers.PublicURL{Scheme: pu.Scheme, Host: pu.Host, Port: pu.Port, Prefix: pu.Prefix},
 		ForceWSGIEnviron: cfg.ForceWSGIEnviron,
 		Store:            m.Store,
@@ -123,12 +138,13 @@ func (m *Main) handlerOptions(ctx context.Context) (handlers.Options, error) {
 		Version:            Version(),
 		Logger:             m.Logger,
 		Storage: handlers.StorageOptions{
-			Tokens:              token.NewCacheBytes(tokens, cfg.Hawk.TokenCacheBytes),
+			Tokens:              tokenCache,
 			Nonces:              hawk.NewNonceCache(cfg.Hawk.TimestampWindow, handlers.DefaultNonceEntries),
 			ExpiredTokenTimeout: cfg.Hawk.ExpiredTokenTimeout,
 		},
 		Token: handlers.TokenOptions{
-			Secrets:         tokens,
+			Secrets:         signing,
+			NodeSecrets:     nodeSecrets,
 			Verifier:        fxaVerifier{m.parts.verifier},
 			Issuer:          cfg.Tokenserver.DefaultIssuer,
 			Duration:        cfg.Tokenserver.TokenDuration,

@@ -522,10 +522,13 @@ func testNodeAssignment(t *testing.T, e *env) {
 	if err := stater.SetNodeState(e.ctx, db.Service, nodeC, db.Node{Available: 10, Downed: true}); err != nil {
 		t.Fatal(err)
 	}
-	// testNode is full (capacity 0). Ratios: A 0/4 = B 0/2 → A (lower
-	// id); A 1/4 > B 0 → B; A 1/4 < B 1/2 → A; A 2/4 = B 1/2 → A; A 3/4
-	// > B 1/2 → B; B full, A 3/4 → A; then all are full.
-	want := []string{nodeA, nodeB, nodeA, nodeA, nodeB, nodeA}
+	// testNode is full (capacity 0). AddNode makes ceil(capacity/10)
+	// available, 1 on A and B, as Mozilla's add_node. A 0/4 = B 0/2 → A
+	// (lower id); A has none available → B; none available anywhere:
+	// release 1 on A and B, A 1/4 < B 1/2 → A; B (the only one
+	// available) → B, now full; release 1 on A → A; again → A; then all
+	// are full.
+	want := []string{nodeA, nodeB, nodeA, nodeB, nodeA, nodeA}
 	for i, w := range want {
 		u, err := alloc(i + 1)
 		if err != nil {

@@ -68,6 +68,8 @@ func Run(t *testing.T, open Opener) {
 		{"AdminUsers", testAdminUsers},
 		{"AdminNodes", testAdminNodes},
 		{"NodeAssignment", testNodeAssignment},
+		{"NodeLifecycle", testNodeLifecycle},
+		{"CapacityReleaseRate", testCapacityReleaseRate},
 		{"UserQuota", testUserQuota},
 		{"Compact", testCompact},
 		{"AccountsCreateFind", testAccountsCreateFind},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"syncserver/db"
@@ -31,11 +32,11 @@ func (s *Store) Nodes(ctx context.Context, service string) ([]db.Node, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var n db.Node
-			var downed, backoff int64
-			if err := rows.Scan(&n.ID, &n.URL, &n.Available, &n.CurrentLoad, &n.Capacity, &downed, &backoff, &n.Users); err != nil {
+			var downed int64
+			if err := rows.Scan(&n.ID, &n.URL, &n.Available, &n.CurrentLoad, &n.Capacity, &downed, &n.Backoff, &n.Users); err != nil {
 				return q.fail(err)
 			}
-			n.Downed, n.Backoff = downed != 0, backoff != 0
+			n.Downed = downed != 0
 			nodes = append(nodes, n)
 		}
 		return q.fail(rows.Err())
@@ -47,7 +48,10 @@ func (s *Store) Nodes(ctx context.Context, service string) ([]db.Node, error) {
 // node_url is kept.
 func nodeURL(url string) string { return strings.TrimRight(strings.TrimSpace(url), "/") }
 
-// AddNode adds a node with the capacity, all of it available.
+// AddNode adds a node with the capacity, of which it makes available
+// what a release would (capacity * capacity_release_rate, rounded up), as
+// Mozilla's add_node does: newcomers spread over the nodes in steps of
+// that size rather than filling the emptiest node first.
 func (s *Store) AddNode(ctx context.Context, service, url string, capacity int64) error {
 	url = nodeURL(url)
 	return s.write(ctx, func(q *querier) error {
@@ -64,7 +68,7 @@ func (s *Store) AddNode(ctx context.Context, service, url string, capacity int64
 			return err
 		}
 		_, err = q.exec("INSERT INTO nodes (service, node, available, current_load, capacity, downed, backoff) VALUES (?, ?, ?, 0, ?, 0, 0)",
-			sid, url, capacity, capacity)
+			sid, url, s.released(capacity), capacity)
 		return err
 	})
 }
@@ -121,16 +125,38 @@ func (s *Store) SetNodeCapacity(ctx context.Context, service, url string, capaci
 // accepts newcomers.
 var errNoNode = fmt.Errorf("%w: no node available", db.ErrUnavailable)
 
-// capacityReleaseRate is the share of a node's capacity made available
-// again when every node is full (Mozilla's capacity_release_rate).
-const capacityReleaseRate = 10 // 1/10, rounded up
+// DefaultCapacityReleaseRate is the share of a node's capacity made
+// available again when every node is full: the default of Mozilla's
+// capacity_release_rate.
+const DefaultCapacityReleaseRate = 0.1
+
+// SetCapacityReleaseRate sets Mozilla's capacity_release_rate, the share
+// (above 0, at most 1) of a full node's capacity released when no node
+// has room for a newcomer.
+func (s *Store) SetCapacityReleaseRate(rate float64) {
+	if rate > 0 && rate <= 1 {
+		s.releaseRate.Store(int64(math.Round(rate * 1e6)))
+	}
+}
+
+// released is how much of capacity a release makes available: capacity *
+// rate rounded up, computed in millionths so that 30 * 0.1 is 3, not the
+// 4 a float would round 3.0000000000000004 up to.
+func (s *Store) released(capacity int64) int64 {
+	rate := s.releaseRate.Load()
+	if rate == 0 {
+		rate = int64(DefaultCapacityReleaseRate * 1e6)
+	}
+	return (capacity*rate + 999_999) / 1_000_000
+}
 
 // assignNode picks the node of a newcomer of service sid: the only node
 // when there is one (whatever its load: the single-node case), else the
 // one Mozilla's tokenserver would (get_best_node): available > 0,
 // capacity > current_load, not downed and not backed off, the lowest
 // current_load/capacity. When none qualifies, capacity is released once
-// (available = min(ceil(capacity/10), capacity - current_load) on every
+// (available = min(ceil(capacity * capacity_release_rate), capacity -
+// current_load) on every
 // node not downed with spare capacity) and the choice retried. It returns
 // errNoNode when still none qualifies. The caller counts the user in
 // (countNodeUser).
@@ -145,7 +171,11 @@ func (s *Store) assignNode(q *querier, sid int64) (int64, string, error) {
 	case 1:
 		var id int64
 		var url string
-		err := q.scan("SELECT id, node FROM nodes WHERE service = ?", []any{sid}, &id, &url)
+		// Whatever its load, but not when it is downed or backing off.
+		err := q.scan("SELECT id, node FROM nodes WHERE service = ? AND downed = 0 AND backoff = 0", []any{sid}, &id, &url)
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, "", errNoNode
+		}
 		return id, url, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -191,7 +221,7 @@ func (s *Store) releaseCapacity(q *querier, sid int64) (bool, error) {
 			rows.Close()
 			return false, q.fail(err)
 		}
-		todo = append(todo, release{id, min((capacity+capacityReleaseRate-1)/capacityReleaseRate, capacity-load)})
+		todo = append(todo, release{id, min(s.released(capacity), capacity-load)})
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
@@ -230,7 +260,69 @@ func (s *Store) SetNodeState(ctx context.Context, service, url string, n db.Node
 			return 0
 		}
 		_, err = q.exec("UPDATE nodes SET available = ?, downed = ?, backoff = ? WHERE id = ?",
-			n.Available, flag(n.Downed), flag(n.Backoff), id)
+			n.Available, flag(n.Downed), n.Backoff, id)
 		return err
 	})
+}
+
+// SetNodeDowned sets or clears the downed flag of a node.
+func (s *Store) SetNodeDowned(ctx context.Context, service, url string, downed bool) error {
+	v := 0
+	if downed {
+		v = 1
+	}
+	return s.updateNode(ctx, service, url, "downed = ?", v)
+}
+
+// SetNodeBackoff sets the seconds a node tells its clients to back off.
+func (s *Store) SetNodeBackoff(ctx context.Context, service, url string, seconds int64) error {
+	return s.updateNode(ctx, service, url, "backoff = ?", max(seconds, 0))
+}
+
+func (s *Store) updateNode(ctx context.Context, service, url, set string, arg any) error {
+	url = nodeURL(url)
+	return s.write(ctx, func(q *querier) error {
+		id, err := s.findNode(q, service, url)
+		if err != nil {
+			return err
+		}
+		_, err = q.exec("UPDATE nodes SET "+set+" WHERE id = ?", arg, id)
+		return err
+	})
+}
+
+// UnassignNode marks the node's current records replaced (Mozilla's
+// unassign_node); their accounts are reassigned at their next token
+// request (users.ReassignUser). current_load is left as Mozilla leaves it.
+func (s *Store) UnassignNode(ctx context.Context, service, url string) (int64, error) {
+	url = nodeURL(url)
+	var n int64
+	err := s.write(ctx, func(q *querier) error {
+		id, err := s.findNode(q, service, url)
+		if err != nil {
+			return err
+		}
+		res, err := q.exec("UPDATE users SET replaced_at = ? WHERE nodeid = ? AND replaced_at IS NULL", s.now().UnixMilli(), id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return q.fail(err)
+	})
+	return n, err
+}
+
+// NodeBackoff returns the backoff seconds of the node url, 0 when the
+// node is not in the table.
+func (u users) NodeBackoff(ctx context.Context, service, url string) (int64, error) {
+	var backoff int64
+	err := u.s.readOne(ctx, func(q *querier) error {
+		err := q.scan(`SELECT n.backoff FROM nodes n JOIN services sv ON sv.id = n.service
+			WHERE sv.service = ? AND n.node = ?`, []any{service, nodeURL(url)}, &backoff)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return backoff, err
 }

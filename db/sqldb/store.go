@@ -102,6 +102,9 @@ type Store struct {
 	// usersLegacy is set while the users table still has the legacy
 	// single-node layout; EnsureNode converts it.
 	usersLegacy atomic.Bool
+	// releaseRate is Mozilla's capacity_release_rate in millionths (see
+	// SetCapacityReleaseRate); 0 means DefaultCapacityReleaseRate.
+	releaseRate atomic.Int64
 
 	poolTimeout time.Duration
 	// retries counts the transactions run again (retry.go).

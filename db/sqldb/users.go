@@ -184,10 +184,10 @@ func (u users) ReplaceUser(ctx context.Context, old db.User, generation, keysCha
 			KeysChangedAt: max(cur.KeysChangedAt, keysChangedAt), ClientState: clientState,
 			CreatedAt: now, Node: cur.Node, OldClientStates: states}
 		nid := cur.nodeID
-		if cur.Node == "" {
-			// The node is gone (removed, or never set): the new record
-			// goes to the service's node, or stays where it was when
-			// there is none to go to.
+		if cur.Node == "" || cur.NodeDowned {
+			// The node is gone (removed, or never set) or downed: the
+			// new record, an empty storage anyway, goes to a live node,
+			// or stays where it was when there is none to go to.
 			id, url, err := s.assignNode(q, sid)
 			switch {
 			case err == nil:
@@ -200,6 +200,63 @@ func (u users) ReplaceUser(ctx context.Context, old db.User, generation, keysCha
 			}
 		}
 		if user.UID, err = s.insertUser(q, sid, nid, user); err != nil {
+			return err
+		}
+		_, err = q.exec("UPDATE users SET replaced_at = ? WHERE email = ? AND service = ? AND replaced_at IS NULL AND uid <> ?",
+			now, email, sid, int64(user.UID))
+		return err
+	})
+	return user, err
+}
+
+// ReassignUser moves an account whose current record is replaced or has
+// lost its node to a live node: a new record (new uid) with the same
+// generation, keys_changed_at and client state, as Mozilla's get_user
+// allocates one. The older records are marked replaced.
+func (u users) ReassignUser(ctx context.Context, old db.User) (db.User, error) {
+	s := u.s
+	if err := s.usersReady(ctx); err != nil {
+		return db.User{}, err
+	}
+	var user db.User
+	err := s.write(ctx, func(q *querier) error {
+		var sid int64
+		var email string
+		err := q.scan("SELECT service, email FROM users WHERE uid = ?", []any{int64(old.UID)}, &sid, &email)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: user %d", db.ErrNotFound, old.UID)
+		}
+		if err != nil {
+			return err
+		}
+		if s.d.LockUser != "" {
+			// Serialise with AllocateUser, so that two requests of one
+			// account make one new record.
+			var id int64
+			if err := q.scan("SELECT id FROM services WHERE id = ?"+s.d.LockUser, []any{sid}, &id); err != nil {
+				return err
+			}
+		}
+		rows, err := s.userRows(q, "u.email = ? AND u.service = ?", email, sid)
+		if err != nil {
+			return err
+		}
+		cur := withOldStates(rows)
+		if cur.UID != old.UID && cur.ReplacedAt == 0 && cur.Node != "" {
+			user = cur.User // a concurrent request did it
+			return nil
+		}
+		nid, node, err := s.assignNode(q, sid)
+		if err != nil {
+			return err
+		}
+		now := max(s.now().UnixMilli(), cur.CreatedAt)
+		user = db.User{Email: email, Generation: cur.Generation, KeysChangedAt: cur.KeysChangedAt,
+			ClientState: cur.ClientState, CreatedAt: now, Node: node, OldClientStates: cur.OldClientStates}
+		if user.UID, err = s.insertUser(q, sid, nid, user); err != nil {
+			return err
+		}
+		if err := s.countNodeUser(q, nid); err != nil {
 			return err
 		}
 		_, err = q.exec("UPDATE users SET replaced_at = ? WHERE email = ? AND service = ? AND replaced_at IS NULL AND uid <> ?",
@@ -247,7 +304,7 @@ func withOldStates(rows []userRow) userRow {
 // when there are none.
 func (s *Store) userRows(q *querier, where string, args ...any) ([]userRow, error) {
 	rows, err := q.query(`SELECT u.uid, u.email, u.generation, u.client_state, u.created_at, u.replaced_at,
-		u.keys_changed_at, u.service, u.nodeid, COALESCE(n.node, '')
+		u.keys_changed_at, u.service, u.nodeid, COALESCE(n.node, ''), COALESCE(n.downed, 0)
 		FROM users u JOIN services s ON s.id = u.service LEFT JOIN nodes n ON n.id = u.nodeid
 		WHERE `+where+` ORDER BY u.created_at DESC, u.uid DESC`, args...)
 	if err != nil {
@@ -259,10 +316,12 @@ func (s *Store) userRows(q *querier, where string, args ...any) ([]userRow, erro
 		var r userRow
 		var uid int64
 		var replaced, kca sql.NullInt64
+		var downed int64
 		if err := rows.Scan(&uid, &r.Email, &r.Generation, &r.ClientState, &r.CreatedAt, &replaced,
-			&kca, &r.service, &r.nodeID, &r.Node); err != nil {
+			&kca, &r.service, &r.nodeID, &r.Node, &downed); err != nil {
 			return nil, q.fail(err)
 		}
+		r.NodeDowned = downed != 0
 		// keys_changed_at NULL and 0 both mean "none" (legacy rows).
 		r.UID, r.ReplacedAt, r.KeysChangedAt = db.UID(uid), replaced.Int64, kca.Int64
 		out = append(out, r)

@@ -32,6 +32,12 @@ type Config struct {
 	Secrets           []string
 	SecretFromEnvFile bool // read from SYNCSERVER_SECRET_FILE
 
+	// Role is what this process serves: "all" (the default), "token"
+	// (the tokenserver only: it hands out tokens for storage nodes it
+	// does not serve) or "storage" (a storage node only, for the tokens
+	// minted for its public_url).
+	Role string
+
 	SQLURI SQLURI
 	// SQLURIPasswordFile is the file the database password was read from
 	// and put into SQLURI ("" when none), so that it needs no encoding.
@@ -132,6 +138,16 @@ type TokenserverConfig struct {
 	// nodes`) and names each user's node in tokens; false: every user is
 	// on NodeURL.
 	MultiNode bool
+	// SecretsFile is the absolute path of Mozilla's per-node secrets file
+	// ([tokenserver] or [hawkauth] secrets_file): CSV lines
+	// "node URL,timestamp:secret,…". When set, each node's tokens are
+	// signed with that node's newest secret instead of [syncserver]
+	// secret. "" when unset.
+	SecretsFile string
+	// CapacityReleaseRate is Mozilla's capacity_release_rate: when no
+	// node has room for a newcomer, this share of each node's capacity
+	// is made available again.
+	CapacityReleaseRate float64
 
 	// OAuthScopes are the scopes of which an FxA access token must grant
 	// one ([oauth] scope): Firefox's oldsync, and others for other clients.
@@ -222,6 +238,7 @@ func Default(dir string) *Config {
 	c := &Config{
 		PublicURL:          u,
 		SQLURI:             sqliteURI(filepath.Join(dir, defaultDBFile)),
+		Role:               "all",
 		AllowNewUsers:      true,
 		LogFormat:          "text",
 		LogLevel:           "info",
@@ -266,6 +283,8 @@ func Default(dir string) *Config {
 		NodeURL:       u.String(),
 		OAuthTimeout:  10 * time.Second,
 		OAuthScopes:   []string{OldSyncScope},
+
+		CapacityReleaseRate: 0.1,
 	}
 	c.Purge = PurgeConfig{
 		Interval:           time.Hour,

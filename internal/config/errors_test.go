@@ -54,7 +54,7 @@ quota_sise = 1000
 		{"key in the wrong section", "[storage]\npublic_url = \"http://x/\"\n",
 			`:2: [storage] public_url: unknown key; it belongs in [syncserver]`},
 		{"unknown key", "[hawkauth]\nfoo = 1\n",
-			`:2: [hawkauth] foo: unknown key (the keys of [hawkauth] are expired_token_timeout, token_cache_bytes, timestamp_window)`},
+			`:2: [hawkauth] foo: unknown key (the keys of [hawkauth] are expired_token_timeout, token_cache_bytes, timestamp_window, secrets_file)`},
 		{"wrong type TOML", "[\"server:main\"]\nhost = \"localhost\"\nport = \"5000\"\n",
 			`:3: [server:main] port: want an integer, got the string "5000" (remove the quotes)`},
 		{"wrong type TOML bool", "[syncserver]\nallow_new_users = 2\n",
@@ -130,6 +130,16 @@ max_post_records = 100
 			`:2: [syncserver] cors_allowed_origins: "https://a.example/path" is not an origin such as https://example.com or *`},
 		{"bad log format", "[syncserver]\nlog_format = \"xml\"\n",
 			`:2: [syncserver] log_format: want one of text, json, got "xml"`},
+		{"release rate above 1", "[tokenserver]\ncapacity_release_rate = 1.5\n",
+			`:2: [tokenserver] capacity_release_rate: 1.5 is not a share of a node's capacity: want more than 0 and at most 1, such as 0.1`},
+		{"release rate not a number", "[tokenserver]\ncapacity_release_rate = \"a tenth\"\n",
+			`:2: [tokenserver] capacity_release_rate: want a number, got the string "a tenth"`},
+		{"unknown role", "[syncserver]\nrole = \"proxy\"\n",
+			`:2: [syncserver] role: want one of all, token, storage, got "proxy"`},
+		{"token role without a node", "[syncserver]\nrole = \"token\"\n",
+			`:2: [syncserver] role = "token" serves no storage: set [tokenserver] node_url to the storage node's URL, or multi_node = true and add the nodes with syncserver nodes add`},
+		{"secrets file twice", "[tokenserver]\nsecrets_file = \"a.csv\"\n[hawkauth]\nsecrets_file = \"b.csv\"\n",
+			`:4: [hawkauth] secrets_file: also set as [tokenserver] secrets_file on line 2; keep one`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := MustWrite(t, "syncserver.ini", tc.file)

@@ -73,6 +73,13 @@ var keys = []key{
 	// [syncserver]
 	{section: "syncserver", name: "public_url", kind: kindString, set: setPublicURL},
 	{section: "syncserver", name: "secret", kind: kindSecrets, set: setSecrets},
+	{section: "syncserver", name: "role", kind: kindString, set: func(l *loader, p parsed) error {
+		if p.s == "" { // as when unset
+			l.c.Role = "all"
+			return nil
+		}
+		return oneOf([]string{"all", "token", "storage"}, func(c *Config, s string) { c.Role = s })(l, p)
+	}},
 	{section: "syncserver", name: "sqluri", kind: kindString, set: func(l *loader, p parsed) error {
 		if p.s == "" {
 			l.c.SQLURI = sqliteURI(filepath.Join(l.dir, defaultDBFile))
@@ -160,7 +167,7 @@ var keys = []key{
 	{section: "tokenserver", name: "backend", note: "is ignored: users are assigned to this server's own storage"},
 	{section: "tokenserver", name: "sqluri", note: noteSQLURI},
 	{section: "tokenserver", name: "applications", note: "is ignored: the only application is sync-1.5"},
-	{section: "tokenserver", name: "secrets_file", note: noteTokenSecret},
+	{section: "tokenserver", name: "secrets_file", same: "hawkauth.secrets_file", kind: kindString, set: setSecretsFile},
 	{section: "tokenserver", name: "secrets.*", note: noteTokenSecret},
 	{section: "tokenserver", name: "node_type_patterns", note: "is ignored"},
 	{section: "tokenserver", name: "monkey_patch_gevent", note: "is ignored"},
@@ -170,7 +177,13 @@ var keys = []key{
 	{section: "tokenserver", name: "pool_timeout", note: notePool},
 	{section: "tokenserver", name: "max_overflow", note: notePool},
 	{section: "tokenserver", name: "pool_reset_on_return", note: noteDatabase},
-	{section: "tokenserver", name: "capacity_release_rate", note: "is ignored: there is one storage node"},
+	{section: "tokenserver", name: "capacity_release_rate", kind: kindFloat, set: func(l *loader, p parsed) error {
+		if p.f <= 0 || p.f > 1 {
+			return fmt.Errorf("%v is not a share of a node's capacity: want more than 0 and at most 1, such as 0.1", p.f)
+		}
+		l.c.Tokenserver.CapacityReleaseRate = p.f
+		return nil
+	}},
 	{section: "tokenserver", name: "spanner_node_id", note: "is ignored: there is one storage node"},
 	{section: "tokenserver", name: "migrate_new_user_percentage", note: "is ignored: there is one storage node"},
 
@@ -201,7 +214,7 @@ var keys = []key{
 	{section: "hawkauth", name: "token_cache_bytes", kind: kindInt, set: intIn(1<<10, 1<<40, func(c *Config, n int64) { c.Hawk.TokenCacheBytes = n })},
 	{section: "hawkauth", name: "timestamp_window", kind: kindSeconds, set: seconds(0, func(c *Config, d time.Duration) { c.Hawk.TimestampWindow = d })},
 	{section: "hawkauth", name: "secret", note: noteTokenSecret},
-	{section: "hawkauth", name: "secrets_file", note: noteTokenSecret},
+	{section: "hawkauth", name: "secrets_file", same: "tokenserver.secrets_file", kind: kindString, set: setSecretsFile},
 	{section: "hawkauth", name: "secrets.*", note: noteTokenSecret},
 	{section: "hawkauth", name: "nonce_cache", note: "is ignored: nonces are kept in memory"},
 	{section: "hawkauth", name: "nonce_ttl", note: "is ignored: nonces are kept in memory"},
@@ -392,6 +405,18 @@ func setSecrets(l *loader, p parsed) error {
 		}
 	}
 	l.c.Secrets = p.list
+	return nil
+}
+
+// setSecretsFile keeps the per-node secrets file's path, relative to the
+// configuration's directory; cmd/syncserver reads it at start, so that a
+// rotation needs only a restart.
+func setSecretsFile(l *loader, p parsed) error {
+	path := strings.TrimSpace(p.s)
+	if path != "" && !filepath.IsAbs(path) {
+		path = filepath.Join(l.dir, path)
+	}
+	l.c.Tokenserver.SecretsFile = path
 	return nil
 }
 

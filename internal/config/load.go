@@ -205,6 +205,10 @@ func (l *loader) finish() error {
 	if err := l.finishAccounts(); err != nil {
 		return err
 	}
+	if c.Role == "token" && !c.Tokenserver.MultiNode && !l.isSet("tokenserver", "node_url") {
+		return l.errorf(l.set[setKey("syncserver", "role")], "[syncserver] role = \"token\" serves no storage: set [tokenserver] node_url to the storage node's URL, or multi_node = true and add the nodes with syncserver nodes add%s",
+			l.envNote("syncserver", "role"))
+	}
 	if c.DebugEnabled && !l.isSet("syncserver", "log_level") {
 		c.LogLevel = "debug"
 	}

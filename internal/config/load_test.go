@@ -83,7 +83,7 @@ func TestShippedFileDocumented(t *testing.T) {
 	}
 	// Other spellings of a setting the sample shows once.
 	skip := map[string]bool{"syncserver.forwarded_allow_ips": true, "tokenserver.jwks": true, "oauth.server_url": true,
-		"tokenserver.allow_new_users": true}
+		"tokenserver.allow_new_users": true, "hawkauth.secrets_file": true}
 	shown := map[string]bool{}
 	sec, prev := "", ""
 	for i, line := range strings.Split(string(data), "\n") {
@@ -372,5 +372,28 @@ func TestPoolKeys(t *testing.T) {
 		if _, _, err := Load(MustWrite(t, "syncserver.ini", tc.file), nil); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want %q", tc.file, err, tc.want)
 		}
+	}
+}
+
+// TestRoleAndSecretsFile: the role and the secrets file, from the file
+// (a relative path is beside it) and from the environment.
+func TestRoleAndSecretsFile(t *testing.T) {
+	path := MustWrite(t, "syncserver.ini", "[syncserver]\nrole = \"token\"\n[tokenserver]\nmulti_node = true\nsecrets_file = \"secrets.csv\"\n")
+	c, _ := MustLoad(t, path, nil)
+	if c.Role != "token" || c.Tokenserver.SecretsFile != filepath.Join(filepath.Dir(path), "secrets.csv") {
+		t.Errorf("role %q, secrets file %q", c.Role, c.Tokenserver.SecretsFile)
+	}
+	c, _ = MustLoad(t, path, map[string]string{"SYNCSERVER_ROLE": "storage", "SYNCSERVER_HAWKAUTH_SECRETS_FILE": "/etc/s.csv"})
+	if c.Role != "storage" || c.Tokenserver.SecretsFile != "/etc/s.csv" {
+		t.Errorf("from the environment: role %q, secrets file %q", c.Role, c.Tokenserver.SecretsFile)
+	}
+	c, _ = MustLoad(t, MustWrite(t, "empty.ini", "[syncserver]\n"), nil)
+	if c.Role != "all" || c.Tokenserver.SecretsFile != "" {
+		t.Errorf("defaults: role %q, secrets file %q", c.Role, c.Tokenserver.SecretsFile)
+	}
+	// A token server told its one storage node is fine without multi_node.
+	c, _ = MustLoad(t, MustWrite(t, "t.ini", "[syncserver]\nrole = \"token\"\n[tokenserver]\nnode_url = \"https://node1.example.com\"\n"), nil)
+	if c.Role != "token" || c.Tokenserver.NodeURL != "https://node1.example.com" {
+		t.Errorf("token role with node_url: %q %q", c.Role, c.Tokenserver.NodeURL)
 	}
 }

@@ -25,6 +25,7 @@ type parsed struct {
 	i    int64
 	b    bool
 	d    time.Duration
+	f    float64
 	list []string
 }
 
@@ -40,6 +41,7 @@ const (
 	kindList    // separated by whitespace or commas, or a TOML array
 	kindSecrets // separated by whitespace, or a TOML array
 	kindMode    // an octal file mode written as a string: "0660"
+	kindFloat   // a number such as 0.1
 )
 
 func (v value) convert(k kind) (parsed, error) {
@@ -60,6 +62,8 @@ func (v value) convert(k kind) (parsed, error) {
 		p.list, err = v.strings(isSpace)
 	case kindMode:
 		p.i, err = v.mode()
+	case kindFloat:
+		p.f, err = v.float()
 	}
 	return p, err
 }
@@ -174,6 +178,33 @@ func parseBool(s string) (bool, bool) {
 
 // maxSeconds keeps a number of seconds inside time.Duration.
 const maxSeconds = 100 * 365 * 24 * 3600
+
+// float reads a number: a TOML integer or float, or text.
+func (v value) float() (float64, error) {
+	var f float64
+	if v.isText {
+		s, err := v.scalar()
+		if err != nil {
+			return 0, err
+		}
+		if f, err = strconv.ParseFloat(s, 64); err != nil {
+			return 0, fmt.Errorf("want a number, got %s", Quote(s))
+		}
+	} else {
+		switch x := v.toml.(type) {
+		case int64:
+			f = float64(x)
+		case float64:
+			f = x
+		default:
+			return 0, fmt.Errorf("want a number, got %s", describe(v.toml))
+		}
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("want a number, got %v", f)
+	}
+	return f, nil
+}
 
 func (v value) seconds() (time.Duration, error) {
 	var f float64
