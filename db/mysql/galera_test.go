@@ -84,6 +84,9 @@ func (c *faultConn) ExecContext(ctx context.Context, q string, args []driver.Nam
 }
 
 func (c *faultConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	if err, _ := c.f.take(q); err != nil {
+		return nil, err
+	}
 	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
 }
 
@@ -202,6 +205,31 @@ func TestRetry(t *testing.T) {
 				t.Errorf("records after the write: %v, want stored=%v", ids, tc.wantStored)
 			}
 		})
+	}
+}
+
+// TestRetryRead checks that a read whose connection is lost runs again
+// on the next host.
+func TestRetryRead(t *testing.T) {
+	f := &faults{}
+	s, err := mysql.Open(context.Background(), twoHosts(testdb.NewURI(t, "mysql")), mysql.WithConnector(mysql.Options{}, f.wrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.Update(ctx, 1, func(tx db.Tx) error { return tx.PutBSO("tabs", testdb.Rec("a")) }); err != nil {
+		t.Fatal(err)
+	}
+	f.arm(1, "FROM bso", gomysql.ErrInvalidConn, false)
+	runs := 0
+	err = s.View(ctx, 1, func(tx db.Tx) error {
+		runs++
+		_, err := tx.FindBSOs("tabs", db.Query{Limit: -1})
+		return err
+	})
+	if err != nil || runs != 2 {
+		t.Errorf("View = %v after %d runs, want success after 2", err, runs)
 	}
 }
 

@@ -96,6 +96,11 @@ func TestGaleraFaults(t *testing.T) {
 			"acknowledged writes %d, found %d, lost %d; transactions retried %d; whole test %.0fs",
 		clusterUp.Seconds(), failover.Seconds(), rejoin.Seconds(), len(acks), stored, lost, retries, time.Since(began).Seconds()))
 
+	for _, name := range []string{"token", "s0", "s1", "s2"} {
+		for _, l := range append(srv[name].lines("level=ERROR", 8), srv[name].lines("running it again", 8)...) {
+			t.Logf("%s: %s", name, l)
+		}
+	}
 	if lost > 0 {
 		t.Errorf("%d acknowledged writes lost", lost)
 	}

@@ -80,6 +80,9 @@ identity_provider = %q
 [tokenserver]
 multi_node = true
 secrets_file = %q
+# Short tokens: clients come back to the token server every few seconds,
+# so that its restart is tried under token requests.
+token_duration = 10
 
 [storage]
 pool_size = 10
@@ -206,4 +209,16 @@ func startServers(t *testing.T, c *cluster, specs []spec, idp string) map[string
 		}
 	}
 	return servers
+}
+
+// lines returns up to n lines of the server's log that contain sub.
+func (s *server) lines(sub string, n int) []string {
+	b, _ := os.ReadFile(s.log)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, sub) && len(out) < n {
+			out = append(out, l)
+		}
+	}
+	return out
 }
