@@ -71,7 +71,14 @@ type Users interface {
 	// request has done it first, that record is returned.
 	// ErrUnavailable when no node accepts the account.
 	ReassignUser(ctx context.Context, old User) (User, error)
-	// NodeBackoff returns the seconds the node url tells its clients to
-	// back off (0 for none, and for a node not in the table).
-	NodeBackoff(ctx context.Context, service, url string) (int64, error)
+	// NodeStatus returns what a storage node needs to know of its own row:
+	// Backoff (seconds, 0 for none) and Downed. A node not in the table
+	// gets the zero Node.
+	NodeStatus(ctx context.Context, service, url string) (Node, error)
+	// Replaced reports whether uid's record is marked replaced: by
+	// syncserver nodes down (its account moves to another node at its
+	// next token request), a key change or a retirement. A downed storage
+	// node turns such a uid's client away with 401, so that Firefox asks
+	// the tokenserver for its new node at once. An unknown uid is not.
+	Replaced(ctx context.Context, uid UID) (bool, error)
 }

@@ -55,8 +55,8 @@ type storageState struct {
 	// node is public_url as tokens name it (PublicURL.String), built once
 	// rather than on every request.
 	node string
-	// backoff caches the node's backoff from the nodes table.
-	backoff backoffState
+	// status caches the node's row of the nodes table.
+	status nodeStatusCache
 }
 
 func newStorageState(s *Server) (*storageState, error) {
@@ -147,7 +147,11 @@ func (s *Server) serveStorage(ctx context.Context, c *call, uidSeg string, rest 
 	}
 	c.uid = uid
 	// Only a client of ours hears the backoff (and costs a read of it).
-	c.backoff = s.nodeBackoff()
+	status := s.nodeStatus()
+	c.backoff = status.Backoff
+	if err := s.checkMoved(ctx, c, uid, status); err != nil {
+		return nil, err
+	}
 
 	sc := &storageCall{call: c, uid: uid, coll: coll, item: item, body: body}
 	resp, err := s.dispatchStorage(ctx, sc, route)

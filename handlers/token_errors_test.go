@@ -323,4 +323,7 @@ func (f failingUsers) CountUsers(context.Context, string) (int64, error) { retur
 func (f failingUsers) ReassignUser(context.Context, db.User) (db.User, error) {
 	return db.User{}, f.err
 }
-func (f failingUsers) NodeBackoff(context.Context, string, string) (int64, error) { return 0, f.err }
+func (f failingUsers) NodeStatus(context.Context, string, string) (db.Node, error) {
+	return db.Node{}, f.err
+}
+func (f failingUsers) Replaced(context.Context, db.UID) (bool, error) { return false, f.err }

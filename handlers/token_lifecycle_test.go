@@ -151,3 +151,52 @@ func TestStorageBackoff(t *testing.T) {
 		t.Errorf("X-Backoff %q after the backoff ended", r.Header.Get("X-Backoff"))
 	}
 }
+
+// TestStorageMovedOffDownedNode: a downed node turns away (401) the
+// clients of the uids syncserver nodes down unassigned, so that Firefox
+// asks for its new node at once; other accounts, and every account of a
+// node that is only drained, are served.
+func TestStorageMovedOffDownedNode(t *testing.T) {
+	ts := newTestServer(t)
+	ctx := context.Background()
+	node := testPublicURL.String()
+	users := ts.Store.Users()
+	admin := ts.Store.(db.Admin)
+	if err := users.EnsureNode(ctx, db.Service, node, 100); err != nil {
+		t.Fatal(err)
+	}
+	alloc := func(email string) *testUser {
+		t.Helper()
+		u, err := users.AllocateUser(ctx, db.Service, email, 1, 0, "aaaa", node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts.user(u.UID)
+	}
+	moved, kept := alloc("moved@api.accounts.firefox.com"), alloc("kept@api.accounts.firefox.com")
+	moved.mustDo(200, http.MethodGet, "/info/collections", "")
+	// Drained: everybody is served.
+	if err := admin.SetNodeDowned(ctx, db.Service, node, true); err != nil {
+		t.Fatal(err)
+	}
+	ts.Clock.Advance(NodeBackoffTTL + time.Second)
+	moved.mustDo(200, http.MethodGet, "/info/collections", "")
+	// Down: the unassigned account is turned away, one allocated after
+	// (a fixed node) is not.
+	if _, err := admin.UnassignNode(ctx, db.Service, node); err != nil {
+		t.Fatal(err)
+	}
+	late := alloc("late@api.accounts.firefox.com")
+	want401(t, moved.do(http.MethodGet, "/info/collections", ""))
+	want401(t, kept.do(http.MethodPut, "/storage/bookmarks/a", `{"payload":"x"}`))
+	late.mustDo(200, http.MethodGet, "/info/collections", "")
+	if !strings.Contains(ts.Logs.String(), "has moved off this downed node") {
+		t.Errorf("no log of the refusal:\n%s", ts.Logs)
+	}
+	// Up again: served (its next token gives it a new uid anyway).
+	if err := admin.SetNodeDowned(ctx, db.Service, node, false); err != nil {
+		t.Fatal(err)
+	}
+	ts.Clock.Advance(NodeBackoffTTL + time.Second)
+	moved.mustDo(200, http.MethodGet, "/info/collections", "")
+}

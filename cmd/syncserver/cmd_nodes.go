@@ -35,7 +35,8 @@ const nodesUsage = `Usage: syncserver [-config FILE] nodes COMMAND [--json] ...
   undrain URL                   let the node take new accounts again
   down URL                      send the node no accounts at all: each of its
                                 accounts moves to another node (a new, empty
-                                storage) at its next token request
+                                storage) at its next token request; the node
+                                answers their old tokens 401, so that comes soon
   up URL                        let a downed node take new accounts again
   backoff URL SECONDS           tell the node's clients to back off (X-Backoff)
                                 and send it no new accounts; 0 ends it

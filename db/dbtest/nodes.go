@@ -98,11 +98,21 @@ func testNodeLifecycle(t *testing.T, e *env) {
 	if err := a.SetNodeBackoff(e.ctx, db.Service, nodeA, 30); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := users.NodeBackoff(e.ctx, db.Service, nodeA+"/"); err != nil || got != 30 {
-		t.Errorf("NodeBackoff(A) = %d, %v; want 30", got, err)
+	if got, err := users.NodeStatus(e.ctx, db.Service, nodeA+"/"); err != nil || got.Backoff != 30 || got.Downed {
+		t.Errorf("NodeStatus(A) = %+v, %v; want backoff 30", got, err)
 	}
-	if got, err := users.NodeBackoff(e.ctx, db.Service, "https://unknown.example.com"); err != nil || got != 0 {
-		t.Errorf("NodeBackoff(unknown) = %d, %v; want 0", got, err)
+	if got, err := users.NodeStatus(e.ctx, db.Service, nodeB); err != nil || got.Backoff != 0 || !got.Downed {
+		t.Errorf("NodeStatus(B) = %+v, %v; want downed", got, err)
+	}
+	if got, err := users.NodeStatus(e.ctx, db.Service, "https://unknown.example.com"); err != nil || got != (db.Node{}) {
+		t.Errorf("NodeStatus(unknown) = %+v, %v; want none", got, err)
+	}
+	// Replaced: u2's first uid (unassigned), not its new one nor an
+	// unknown uid.
+	for uid, want := range map[db.UID]bool{u2.UID: true, moved.UID: false, 1 << 40: false} {
+		if got, err := users.Replaced(e.ctx, uid); err != nil || got != want {
+			t.Errorf("Replaced(%d) = %v, %v; want %v", uid, got, err, want)
+		}
 	}
 	// A backs off, B is down, testNode has no capacity: nowhere to go.
 	if _, err := alloc(5); !errIs(err, db.ErrUnavailable) {

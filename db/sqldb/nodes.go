@@ -312,17 +312,28 @@ func (s *Store) UnassignNode(ctx context.Context, service, url string) (int64, e
 	return n, err
 }
 
-// NodeBackoff returns the backoff seconds of the node url, 0 when the
-// node is not in the table.
-func (u users) NodeBackoff(ctx context.Context, service, url string) (int64, error) {
-	var backoff int64
+// NodeStatus returns the backoff and downed flag of the node url, the
+// zero db.Node when the node is not in the table.
+func (u users) NodeStatus(ctx context.Context, service, url string) (db.Node, error) {
+	var n db.Node
 	err := u.s.readOne(ctx, func(q *querier) error {
-		err := q.scan(`SELECT n.backoff FROM nodes n JOIN services sv ON sv.id = n.service
-			WHERE sv.service = ? AND n.node = ?`, []any{service, nodeURL(url)}, &backoff)
+		var downed int64
+		err := q.scan(`SELECT n.backoff, n.downed FROM nodes n JOIN services sv ON sv.id = n.service
+			WHERE sv.service = ? AND n.node = ?`, []any{service, nodeURL(url)}, &n.Backoff, &downed)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
+		n.Downed = downed != 0
 		return err
 	})
-	return backoff, err
+	return n, err
+}
+
+// Replaced reports whether uid's record is marked replaced.
+func (u users) Replaced(ctx context.Context, uid db.UID) (bool, error) {
+	var n int64
+	err := u.s.readOne(ctx, func(q *querier) error {
+		return q.scan("SELECT COUNT(*) FROM users WHERE uid = ? AND replaced_at IS NOT NULL", []any{int64(uid)}, &n)
+	})
+	return n > 0, err
 }

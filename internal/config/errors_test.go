@@ -134,6 +134,8 @@ max_post_records = 100
 			`:2: [tokenserver] capacity_release_rate: 1.5 is not a share of a node's capacity: want more than 0 and at most 1, such as 0.1`},
 		{"release rate not a number", "[tokenserver]\ncapacity_release_rate = \"a tenth\"\n",
 			`:2: [tokenserver] capacity_release_rate: want a number, got the string "a tenth"`},
+		{"accounts on a storage node", "[syncserver]\nrole = \"storage\"\n[accounts]\nenabled = true\n",
+			`:4: [accounts] enabled: a storage-only node (role = "storage") has no tokenserver for the accounts to sign in to; enable them on the token server`},
 		{"unknown role", "[syncserver]\nrole = \"proxy\"\n",
 			`:2: [syncserver] role: want one of all, token, storage, got "proxy"`},
 		{"token role without a node", "[syncserver]\nrole = \"token\"\n",

@@ -205,6 +205,10 @@ func (l *loader) finish() error {
 	if err := l.finishAccounts(); err != nil {
 		return err
 	}
+	if c.Role == "storage" && c.Accounts.Enabled {
+		return l.errorf(l.set[setKey("accounts", "enabled")], "[accounts] enabled: a storage-only node (role = \"storage\") has no tokenserver for the accounts to sign in to; enable them on the token server%s",
+			l.envNote("accounts", "enabled"))
+	}
 	if c.Role == "token" && !c.Tokenserver.MultiNode && !l.isSet("tokenserver", "node_url") {
 		return l.errorf(l.set[setKey("syncserver", "role")], "[syncserver] role = \"token\" serves no storage: set [tokenserver] node_url to the storage node's URL, or multi_node = true and add the nodes with syncserver nodes add%s",
 			l.envNote("syncserver", "role"))
