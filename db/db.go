@@ -165,7 +165,11 @@ type Store interface {
 	// the transaction dooms it: later Tx calls fail with the same error and
 	// Update returns it without committing, even if fn returned nil (so
 	// reporting a failed item and going on never commits half a request).
-	// As for View, fn must not call the Store itself.
+	// As for View, fn must not call the Store itself. fn may run more than
+	// once: when the database rolls the transaction back by itself (a
+	// deadlock, a Galera certification conflict, a cluster member lost
+	// before the commit) Update runs it again, a bounded number of times,
+	// so fn must only set its own variables, never append to them.
 	Update(ctx context.Context, uid UID, fn func(Tx) error) error
 	// CollectionTimestamps returns uid's storage timestamp and the
 	// timestamp of each collection (info/collections). It answers from

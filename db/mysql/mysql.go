@@ -55,12 +55,16 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives migration notices; default discards.
 	Logger *slog.Logger
+
+	// wrap, when set, wraps the driver's connector of each server (tests
+	// inject faults with it).
+	wrap func(driver.Connector) driver.Connector
 }
 
 // Open connects to the database named by a legacy sqluri (mysql://,
 // pymysql://, mysql+pymysql://…) and migrates it.
 func Open(ctx context.Context, uri string, opts Options) (*sqldb.Store, error) {
-	cfg, notes, err := parseURI(uri)
+	cfg, addrs, notes, err := parseURI(uri)
 	if err != nil {
 		return nil, fmt.Errorf("mysql: %w", err)
 	}
@@ -74,6 +78,11 @@ func Open(ctx context.Context, uri string, opts Options) (*sqldb.Store, error) {
 	pool := opts.Pool.WithDefaults()
 	if cfg.Timeout == 0 {
 		cfg.Timeout = pool.Timeout
+		if len(addrs) > 1 {
+			// A member that does not answer must leave time to try
+			// the others within pool_timeout.
+			cfg.Timeout = max(time.Second, pool.Timeout/time.Duration(len(addrs)+1))
+		}
 	}
 	lockWait := opts.LockTimeout
 	if lockWait <= 0 {
@@ -89,19 +98,37 @@ func Open(ctx context.Context, uri string, opts Options) (*sqldb.Store, error) {
 		"sql_mode":                 "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
 		"innodb_lock_wait_timeout": strconv.Itoa(max(1, int(lockWait.Seconds()))),
 	}
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("mysql: %w", err)
+	const (
+		writerSetup = "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+		readerSetup = "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"
+	)
+	var w, r *sql.DB
+	if len(addrs) > 1 {
+		m, err := newMembers(cfg, addrs, opts.wrap)
+		if err != nil {
+			return nil, fmt.Errorf("mysql: %w", err)
+		}
+		w = sql.OpenDB(memberConnector{m, writerSetup})
+		r = sql.OpenDB(memberConnector{m, readerSetup})
+	} else {
+		var conn driver.Connector
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("mysql: %w", err)
+		}
+		if opts.wrap != nil {
+			conn = opts.wrap(conn)
+		}
+		w = sql.OpenDB(session{conn, writerSetup})
+		r = sql.OpenDB(session{conn, readerSetup})
 	}
-	w := sql.OpenDB(session{conn, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"})
-	r := sql.OpenDB(session{conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"})
 	pool.Configure(w)
 	pool.Configure(r)
 	migrations, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	s, err := sqldb.New(ctx, sqldb.Config{Dialect: dialect(migrations, cfg.DBName), Writer: w, Reader: r,
+	s, err := sqldb.New(ctx, sqldb.Config{Dialect: dialect(migrations, cfg.DBName, len(addrs) > 1), Writer: w, Reader: r,
 		Now: opts.Now, Logger: log, PoolTimeout: pool.Timeout, Lazy: opts.Lazy, Inspect: opts.Inspect})
 	if err != nil {
 		w.Close()
@@ -130,8 +157,10 @@ func (c session) Connect(ctx context.Context) (driver.Conn, error) {
 	return conn, nil
 }
 
-// dialect is MySQL's part of sqldb.
-func dialect(migrations fs.FS, database string) sqldb.Dialect {
+// dialect is MySQL's part of sqldb. failover is set when the sqluri
+// lists several servers: a transaction that lost its server before the
+// commit then runs again on the next.
+func dialect(migrations fs.FS, database string, failover bool) sqldb.Dialect {
 	return sqldb.Dialect{
 		Name:       "mysql",
 		Migrations: migrations,
@@ -164,6 +193,9 @@ func dialect(migrations fs.FS, database string) sqldb.Dialect {
 		IsConflict:   isConflict,
 		IsFull:       isFull,
 		IsConnection: isConnection,
+		Retry: func(err error) bool {
+			return isRetryable(err) || (failover && isConnection(err))
+		},
 		TableColumns: tableColumns,
 		BumpSequence: func(ctx context.Context, q sqldb.Querier, table, _ string, min int64) error {
 			// InnoDB never sets it below the highest id + 1.
@@ -197,6 +229,15 @@ func errNumber(err error, numbers ...uint16) bool {
 // back and may be tried again.
 func isConflict(err error) bool { return errNumber(err, 1205, 1213) }
 
+// isRetryable: the server rolled the whole transaction back, and the same
+// transaction run again at once may pass. 1213 is a deadlock, and what a
+// Galera member answers when another member's transaction won the
+// certification of the same rows (at any statement or at the commit);
+// 1047 is a Galera member that is not ready for application use, which
+// the connection then leaves (hosts.go). A lock wait timeout (1205) is
+// not retried: it already waited innodb_lock_wait_timeout.
+func isRetryable(err error) bool { return errNumber(err, 1213, 1047) }
+
 // isFull: the table is full (1114, what InnoDB answers when its
 // tablespace cannot grow), the disk is full (1021), or a write failed with
 // ENOSPC, which MariaDB reports as errno 28 in errors such as 1030 ("Got
@@ -215,9 +256,10 @@ func isFull(err error) bool {
 func isConnection(err error) bool {
 	var ne net.Error
 	switch {
-	case errNumber(err, 1040, 1053, 1077, 1152, 1927, 2002, 2003, 2006, 2013, 3169, 4031):
-		// Too many connections, shutdown, not ready, aborted, killed,
-		// gone away, lost, session killed, idle disconnect.
+	case errNumber(err, 1040, 1047, 1053, 1077, 1152, 1927, 2002, 2003, 2006, 2013, 3169, 4031):
+		// Too many connections, Galera member not ready, shutdown, not
+		// ready, aborted, killed, gone away, lost, session killed, idle
+		// disconnect.
 		return true
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, mysql.ErrInvalidConn),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),

@@ -23,15 +23,40 @@ import (
 // MySQLdb took through SQLAlchemy. notes lists parameters that are
 // accepted but have no effect, for one log line each.
 //
+// Several hosts may be listed, host1:port1,host2:port2 (hosts.go);
+// addrs then holds each as host:port, and cfg.Addr is the first.
+//
 // The connection character set is always utf8mb4, whatever charset= says:
 // the server converts to each column's character set, so the legacy
 // latin1 tables read and write as before, and new utf8mb4 tables get
 // every character.
-func parseURI(raw string) (cfg *mysql.Config, notes []string, err error) {
+func parseURI(raw string) (cfg *mysql.Config, addrs, notes []string, err error) {
+	cfg, addrs, notes, err = parseURIHosts(raw)
+	if err == nil && len(addrs) > 0 && cfg.Net != "tcp" {
+		err = errors.New("sqluri lists several hosts and a unix_socket: use one or the other")
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return cfg, addrs, notes, nil
+}
+
+func parseURIHosts(raw string) (cfg *mysql.Config, addrs, notes []string, err error) {
 	scheme, _, ok := strings.Cut(raw, "://")
 	base, _, _ := strings.Cut(strings.ToLower(scheme), "+")
 	if !ok || (base != "mysql" && base != "pymysql" && base != "mariadb") {
-		return nil, nil, fmt.Errorf("not a MySQL URL: want mysql://user:password@host/database")
+		return nil, nil, nil, fmt.Errorf("not a MySQL URL: want mysql://user:password@host/database")
+	}
+	raw, hosts, err := splitHosts(raw)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, h := range hosts {
+		a, err := hostAddr(h)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("sqluri: %v", err)
+		}
+		addrs = append(addrs, a)
 	}
 	u, err := url.Parse("mysql" + raw[len(scheme):])
 	if err != nil {
@@ -39,7 +64,7 @@ func parseURI(raw string) (cfg *mysql.Config, notes []string, err error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, nil, fmt.Errorf("not a valid MySQL URL: %v", err)
+		return nil, nil, nil, fmt.Errorf("not a valid MySQL URL: %v", err)
 	}
 	cfg = mysql.NewConfig()
 	cfg.Net, cfg.Addr = "tcp", "localhost:3306"
@@ -56,7 +81,7 @@ func parseURI(raw string) (cfg *mysql.Config, notes []string, err error) {
 	}
 	cfg.DBName = strings.TrimPrefix(u.Path, "/")
 	if cfg.DBName == "" || strings.Contains(cfg.DBName, "/") {
-		return nil, nil, fmt.Errorf("the MySQL URL names no database: want mysql://user:password@host/database")
+		return nil, nil, nil, fmt.Errorf("the MySQL URL names no database: want mysql://user:password@host/database")
 	}
 
 	tlsMode := ""
@@ -98,13 +123,13 @@ func parseURI(raw string) (cfg *mysql.Config, notes []string, err error) {
 			notes = append(notes, fmt.Sprintf("sqluri parameter %s is unknown and ignored", name))
 		}
 		if perr != nil {
-			return nil, nil, fmt.Errorf("sqluri parameter %s=%q: %v", name, v, perr)
+			return nil, nil, nil, fmt.Errorf("sqluri parameter %s=%q: %v", name, v, perr)
 		}
 	}
 	if err := setTLS(cfg, tlsMode, ca, cert, key, verifyHost, verifyCert); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return cfg, notes, nil
+	return cfg, addrs, notes, nil
 }
 
 // setTLS configures TLS from tls=/ssl= (true, false, skip-verify or

@@ -98,7 +98,7 @@ func Open(ctx context.Context, uri string, opts Options) (*sqldb.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := sqldb.New(ctx, sqldb.Config{Dialect: dialect(migrations), Writer: w, Reader: r,
+	s, err := sqldb.New(ctx, sqldb.Config{Dialect: dialect(migrations, severalHosts(cfg)), Writer: w, Reader: r,
 		Now: opts.Now, Logger: log, PoolTimeout: pool.Timeout, Lazy: opts.Lazy, Inspect: opts.Inspect})
 	if err != nil {
 		w.Close()
@@ -118,6 +118,25 @@ func parseURI(raw string) (string, []string, error) {
 	base, _, _ := strings.Cut(strings.ToLower(scheme), "+")
 	if !ok || (base != "postgresql" && base != "postgres") {
 		return "", nil, errors.New("not a PostgreSQL URL: want postgresql://user:password@host/database")
+	}
+	// Several hosts (host1:5432,host2:5432) are libpq's and pgx's own
+	// syntax, which net/url cannot read: parse the URL with the first,
+	// then put the list back.
+	hostList := ""
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@") + 1
+	if list := rest[at:end]; strings.Contains(list, ",") {
+		for i, h := range strings.Split(list, ",") {
+			if h == "" {
+				return "", nil, fmt.Errorf("the host list %q has an empty entry %d: write host1:port1,host2:port2", list, i+1)
+			}
+		}
+		hostList = list
+		first, _, _ := strings.Cut(list, ",")
+		rest = rest[:at] + first + rest[end:]
 	}
 	u, err := url.Parse("postgres://" + rest)
 	if err != nil {
@@ -140,12 +159,38 @@ func parseURI(raw string) (string, []string, error) {
 	}
 	// pgx reads "+" as itself, not as a space (options=-c%20search_path…).
 	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-	return u.String(), notes, nil
+	out := u.String()
+	if hostList != "" {
+		// The host follows "postgres://" and the user part, which
+		// url.URL.String percent-encodes, so it holds no "@".
+		hostAt := len("postgres://")
+		if u.User != nil {
+			hostAt = strings.Index(out, "@") + 1
+		}
+		out = out[:hostAt] + hostList + out[hostAt+len(u.Host):]
+	}
+	return out, notes, nil
 }
 
-// dialect is PostgreSQL's part of sqldb.
-func dialect(migrations fs.FS) sqldb.Dialect {
+// severalHosts reports whether the configuration names more than one
+// server (pgx also lists a host again as a fallback without TLS).
+func severalHosts(cfg *pgx.ConnConfig) bool {
+	for _, f := range cfg.Fallbacks {
+		if f.Host != cfg.Host || f.Port != cfg.Port {
+			return true
+		}
+	}
+	return false
+}
+
+// dialect is PostgreSQL's part of sqldb. failover is set when the sqluri
+// lists several hosts (a primary and its replicas, with
+// target_session_attrs=read-write): a transaction that lost its server
+// before the commit then runs again, on whichever host pgx finds
+// writable.
+func dialect(migrations fs.FS, failover bool) sqldb.Dialect {
 	return sqldb.Dialect{
+		Retry:      func(err error) bool { return failover && isConnection(err) },
 		Name:       "postgres",
 		Migrations: migrations,
 		UsersDDL: []string{

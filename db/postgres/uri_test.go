@@ -7,6 +7,34 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+func TestParseURIHosts(t *testing.T) {
+	s, _, err := parseURI("postgresql://u:p%40ss@pg1:5432,pg2:5433/sync?target_session_attrs=read-write")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(s)
+	if err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	second := false
+	for _, f := range cfg.Fallbacks {
+		second = second || f.Host == "pg2" && f.Port == 5433
+	}
+	if cfg.Host != "pg1" || cfg.Port != 5432 || cfg.Password != "p@ss" || cfg.Database != "sync" || !second || cfg.ValidateConnect == nil {
+		t.Errorf("%q: %s:%d, fallbacks %+v", s, cfg.Host, cfg.Port, cfg.Fallbacks)
+	}
+	if !severalHosts(cfg) {
+		t.Error("severalHosts = false for two hosts")
+	}
+	one, _, _ := parseURI("postgresql://u@pg1/sync")
+	if cfg, _ := pgx.ParseConfig(one); severalHosts(cfg) {
+		t.Error("severalHosts = true for one host")
+	}
+	if _, _, err := parseURI("postgresql://u@pg1,,pg3/sync"); err == nil || !strings.Contains(err.Error(), "empty entry 2") {
+		t.Errorf("empty host: %v", err)
+	}
+}
+
 func TestParseURI(t *testing.T) {
 	for _, tc := range []struct {
 		in                   string

@@ -154,6 +154,7 @@ func (s *Store) account(ctx context.Context, col, value string) (db.Account, err
 func (s *Store) ListAccounts(ctx context.Context) ([]db.Account, error) {
 	var out []db.Account
 	err := s.read(ctx, func(q *querier) error {
+		out = nil // a retry starts again
 		rows, err := q.query("SELECT " + accountCols + " FROM accounts_users ORDER BY email")
 		if err != nil {
 			return err

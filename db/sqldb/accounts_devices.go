@@ -119,6 +119,7 @@ func (s *Store) readDevice(q *querier, credential []byte, out *db.Device) error 
 func (s *Store) Devices(ctx context.Context, uid string) ([]db.Device, error) {
 	var out []db.Device
 	err := s.read(ctx, func(q *querier) error {
+		out = nil // a retry starts again
 		rows, err := q.query("SELECT "+deviceCols+" FROM accounts_devices WHERE uid = ? ORDER BY created_at, id", uid)
 		if err != nil {
 			return err
@@ -212,6 +213,7 @@ func (s *Store) DeviceCommands(ctx context.Context, uid, deviceID string, after 
 	}
 	var out []db.DeviceCommand
 	err := s.read(ctx, func(q *querier) error {
+		out = nil // a retry starts again
 		rows, err := q.query(query, uid, deviceID, after, s.now().UnixMilli())
 		if err != nil {
 			return err

@@ -50,6 +50,7 @@ func (s *Store) TakeInvite(ctx context.Context, hash []byte, now int64) (db.Invi
 func (s *Store) SigningKeys(ctx context.Context) ([][]byte, error) {
 	var keys [][]byte
 	err := s.read(ctx, func(q *querier) error {
+		keys = nil // a retry starts again
 		rows, err := q.query("SELECT jwk FROM accounts_keys ORDER BY id DESC")
 		if err != nil {
 			return err

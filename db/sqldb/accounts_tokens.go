@@ -254,6 +254,7 @@ func (s *Store) DeleteRefreshToken(ctx context.Context, hash []byte) error {
 func (s *Store) RefreshTokens(ctx context.Context, uid string) ([]db.RefreshToken, error) {
 	var out []db.RefreshToken
 	err := s.read(ctx, func(q *querier) error {
+		out = nil // a retry starts again
 		rows, err := q.query("SELECT "+refreshCols+" FROM accounts_refresh WHERE uid = ? ORDER BY created_at, hash", uid)
 		if err != nil {
 			return err

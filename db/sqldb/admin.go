@@ -218,6 +218,7 @@ func (s *Store) ListUsers(ctx context.Context, all bool) ([]db.UserInfo, error) 
 	}
 	var users []db.UserInfo
 	err := s.read(ctx, func(q *querier) error {
+		users = nil // a retry starts again
 		rows, err := s.adminRows(q, "")
 		if err != nil {
 			return err
@@ -283,6 +284,7 @@ func (s *Store) DeleteUserData(ctx context.Context, uid db.UID) (db.DeleteResult
 	var res db.DeleteResult
 	var uids []db.UID
 	err := s.read(ctx, func(q *querier) error {
+		uids = nil // a retry starts again
 		email, _, err := s.accountOf(q, uid)
 		if err != nil {
 			return err

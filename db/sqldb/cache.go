@@ -47,7 +47,16 @@ func (s *Store) CacheStats() (hits, misses int64) {
 // statement, consistent by itself and without a transaction around it:
 // the user's collections, and, as a row without a name, the storage
 // timestamp user_meta keeps (deletions move it).
-func (s *Store) readTimestamps(ctx context.Context, uid db.UID) (db.Timestamp, map[string]db.Timestamp, error) {
+func (s *Store) readTimestamps(ctx context.Context, uid db.UID) (storage db.Timestamp, colls map[string]db.Timestamp, err error) {
+	err = s.retrying(ctx, "read", func() (error, bool) {
+		var err error
+		storage, colls, err = s.readTimestampsOnce(ctx, uid)
+		return err, false
+	})
+	return storage, colls, err
+}
+
+func (s *Store) readTimestampsOnce(ctx context.Context, uid db.UID) (db.Timestamp, map[string]db.Timestamp, error) {
 	conn, err := s.conn(ctx, s.reader)
 	if err != nil {
 		return 0, nil, err

@@ -89,6 +89,17 @@ type Dialect struct {
 	// before anything has run.
 	IsConnection func(error) bool
 
+	// Retry reports errors after which the database has rolled the
+	// whole transaction back and running it again, at once, may succeed:
+	// a deadlock, a Galera certification conflict, a cluster member that
+	// went away or is not ready while another one can take over. The
+	// transaction (its callback included, which must therefore only
+	// touch the database and its own variables) runs again a bounded
+	// number of times (retry.go); a commit that lost its connection is
+	// never run again, since it may have been written. Nil: nothing is
+	// retried.
+	Retry func(error) bool
+
 	// TableColumns returns the column names of table, or nil when the
 	// table does not exist. Required.
 	TableColumns func(ctx context.Context, q Querier, table string) ([]string, error)

@@ -22,6 +22,7 @@ func (s *Store) Nodes(ctx context.Context, service string) ([]db.Node, error) {
 	}
 	var nodes []db.Node
 	err := s.read(ctx, func(q *querier) error {
+		nodes = nil // a retry starts again
 		rows, err := q.query(`SELECT n.id, n.node, n.available, n.current_load, n.capacity, n.downed, n.backoff,
 			(SELECT COUNT(*) FROM users u WHERE u.nodeid = n.id AND u.replaced_at IS NULL)
 			FROM nodes n JOIN services sv ON sv.id = n.service WHERE sv.service = ? ORDER BY n.node`, service)

@@ -112,6 +112,8 @@ type Store struct {
 	serviceIDs sync.Map
 
 	poolTimeout time.Duration
+	// retries counts the transactions run again (retry.go).
+	retries atomic.Int64
 	// initialised is set once the schema is migrated and the cache made
 	// (at New, or, for a Lazy store, at the first call the database
 	// answered). initMu serialises the attempts; initErr is the last
@@ -425,7 +427,7 @@ func (s *Store) read(ctx context.Context, body func(*querier) error) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	return s.readNow(ctx, body)
+	return s.retrying(ctx, "read", func() (error, bool) { return s.readNow(ctx, body), false })
 }
 
 // readOne runs body, which must run a single statement (consistent by
@@ -436,6 +438,10 @@ func (s *Store) readOne(ctx context.Context, body func(*querier) error) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
+	return s.retrying(ctx, "read", func() (error, bool) { return s.readOneNow(ctx, body), false })
+}
+
+func (s *Store) readOneNow(ctx context.Context, body func(*querier) error) error {
 	conn, err := s.conn(ctx, s.reader)
 	if err != nil {
 		return err
@@ -474,17 +480,27 @@ func (s *Store) write(ctx context.Context, body func(*querier) error) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	return s.writeNow(ctx, body)
+	return s.retrying(ctx, "write", func() (error, bool) { return s.writeOnce(ctx, body) })
 }
 
-// writeNow is write without waiting for initialisation (migrations use it).
+// writeNow is write without waiting for initialisation and without
+// running body again after a retryable failure (migrations use it: they
+// hold the schema lock on a connection of their own).
 func (s *Store) writeNow(ctx context.Context, body func(*querier) error) error {
+	err, _ := s.writeOnce(ctx, body)
+	return err
+}
+
+// writeOnce runs body in one write transaction and commits it. atCommit
+// is set when the commit itself failed, the one failure after which the
+// transaction may have been written.
+func (s *Store) writeOnce(ctx context.Context, body func(*querier) error) (err error, atCommit bool) {
 	if s.inspect {
-		return fmt.Errorf("%w: the database is open for inspection only", db.ErrReadOnly)
+		return fmt.Errorf("%w: the database is open for inspection only", db.ErrReadOnly), false
 	}
 	conn, sqltx, err := s.begin(ctx, s.writer, nil)
 	if err != nil {
-		return err
+		return err, false
 	}
 	defer conn.Close()
 	done := false
@@ -495,12 +511,12 @@ func (s *Store) writeNow(ctx context.Context, body func(*querier) error) error {
 	}()
 	q := &querier{s: s, ctx: ctx, tx: sqltx}
 	if err := body(q); err != nil {
-		return err
+		return err, false
 	}
 	if q.failed != nil {
 		// The callback went on after a database error: never commit
 		// what is left of the transaction.
-		return q.failed
+		return q.failed, false
 	}
 	err = sqltx.Commit()
 	done = true
@@ -512,7 +528,7 @@ func (s *Store) writeNow(ctx context.Context, body func(*querier) error) error {
 	if s.cache != nil {
 		s.cache.afterCommit(ctx, conn, q.changedUser)
 	}
-	return s.dbErr(err)
+	return s.dbErr(err), err != nil
 }
 
 // begin takes a connection of pool and begins a transaction on it, trying

@@ -95,6 +95,8 @@ public_url = "ftp://sync.example.com/"
 			`:2: [syncserver] public_url: not a valid URL: "localhost:5000" must start with http:// or https://`},
 		{"bad sqluri", "[syncserver]\nsqluri = \"oracle://db/sync\"\n",
 			`:2: [syncserver] sqluri: unsupported database "oracle": use sqlite:///…, mysql://… or postgresql://…`},
+		{"bad sqluri host list", "[syncserver]\nsqluri = \"mysql://u:pw@db1:3306,db2:x/sync\"\n",
+			`:2: [syncserver] sqluri: not a valid database URL: host 2 of the list "db1:3306,db2:x": "db2:x" is not a host or host:port`},
 		{"post bytes over request bytes", `[storage]
 quota_size = 0
 max_post_bytes = 3000000

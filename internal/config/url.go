@@ -98,6 +98,14 @@ type SQLURI struct {
 
 // Redacted is the URL with any password replaced by "xxxxx", for logs.
 func (s SQLURI) Redacted() string {
+	if single, hosts := firstHost(s.Raw); len(hosts) > 1 {
+		// Redact the URL with its first host, then put the list back.
+		r := SQLURI{Raw: single, Driver: s.Driver}.Redacted()
+		if at := strings.LastIndex(r, "@"+hosts[0]); at >= 0 {
+			return r[:at+1] + strings.Join(hosts, ",") + r[at+1+len(hosts[0]):]
+		}
+		return s.Driver + "://…"
+	}
 	u, err := url.Parse(s.Raw)
 	if err != nil {
 		if strings.Contains(s.Raw, "@") {
@@ -166,7 +174,13 @@ func parseSQLite(raw, rest, dir string) (SQLURI, error) {
 }
 
 func parseServerURI(raw, driver string) (SQLURI, error) {
-	u, err := url.Parse(raw)
+	single, hosts := firstHost(raw)
+	for i, h := range hosts {
+		if err := checkHost(h); err != nil {
+			return SQLURI{}, fmt.Errorf("not a valid database URL: host %d of the list %s: %v", i+1, Quote(strings.Join(hosts, ",")), err)
+		}
+	}
+	u, err := url.Parse(single)
 	if err != nil {
 		if userinfoBroken(raw, err) {
 			return SQLURI{}, errEncodeUserinfo
@@ -181,6 +195,48 @@ func parseServerURI(raw, driver string) (SQLURI, error) {
 		return SQLURI{}, fmt.Errorf("%s names no host and no database", Quote(redact(raw, u)))
 	}
 	return SQLURI{Raw: raw, Driver: driver}, nil
+}
+
+// firstHost reads the host list of a MySQL or PostgreSQL URL that names
+// several servers, scheme://user:password@host1:port1,host2:port2/db: it
+// returns the URL with the first host only, and the hosts as written, or
+// raw and nil when there is one host.
+func firstHost(raw string) (string, []string) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return raw, nil
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	hostStart := strings.LastIndex(rest[:end], "@") + 1
+	list := rest[hostStart:end]
+	if !strings.Contains(list, ",") {
+		return raw, nil
+	}
+	hosts := strings.Split(list, ",")
+	return scheme + "://" + rest[:hostStart] + hosts[0] + rest[end:], hosts
+}
+
+// checkHost checks one host of a list: a name or address, with an
+// optional port.
+func checkHost(h string) error {
+	if h == "" {
+		return errors.New("empty: write host1:port1,host2:port2")
+	}
+	u, err := url.Parse("x://" + h)
+	if err != nil || u.Host != h || u.Hostname() == "" || u.User != nil {
+		return fmt.Errorf("%s is not a host or host:port", Quote(h))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%s: the port must be a number from 1 to 65535", Quote(h))
+		}
+	} else if strings.HasSuffix(h, ":") {
+		return fmt.Errorf("%s has an empty port", Quote(h))
+	}
+	return nil
 }
 
 // redact hides a password in a URL that goes into a message.

@@ -80,6 +80,8 @@ func TestParseSQLURI(t *testing.T) {
 		{"postgres://u@localhost:5432/sync?sslmode=disable", SQLURI{"postgres://u@localhost:5432/sync?sslmode=disable", "postgres", ""}},
 		{"postgresql+psycopg2://u:p@localhost/sync", SQLURI{"postgresql+psycopg2://u:p@localhost/sync", "postgres", ""}},
 		{"postgresql:///sync", SQLURI{"postgresql:///sync", "postgres", ""}},
+		{"mysql://u:p@db1:3306,db2,[::1]:3307/sync", SQLURI{"mysql://u:p@db1:3306,db2,[::1]:3307/sync", "mysql", ""}},
+		{"postgresql://u:p@pg1,pg2:5433/sync?target_session_attrs=read-write", SQLURI{"postgresql://u:p@pg1,pg2:5433/sync?target_session_attrs=read-write", "postgres", ""}},
 	} {
 		got, err := ParseSQLURI(tc.in, dir)
 		if err != nil || got != tc.want {
@@ -88,6 +90,9 @@ func TestParseSQLURI(t *testing.T) {
 	}
 	if got := (SQLURI{Raw: "mysql://u:secret@db/sync"}).Redacted(); got != "mysql://u:xxxxx@db/sync" {
 		t.Errorf("Redacted: %q", got)
+	}
+	if got := (SQLURI{Raw: "mysql://u:secret@db1:3306,db2:3306/sync", Driver: "mysql"}).Redacted(); got != "mysql://u:xxxxx@db1:3306,db2:3306/sync" {
+		t.Errorf("Redacted, several hosts: %q", got)
 	}
 	if got := (SQLURI{Raw: "sqlite:////x.db"}).Redacted(); got != "sqlite:////x.db" {
 		t.Errorf("Redacted: %q", got)
@@ -108,6 +113,10 @@ func TestParseSQLURIErrors(t *testing.T) {
 		{"mysql://", `"mysql://" names no host and no database`},
 		{"postgresql://u:secret@", `"postgresql://u:xxxxx@" names no host and no database`},
 		{"mysql://u:secret@db:port/sync", `not a valid database URL: invalid port ":port" after host`},
+		{"mysql://u:secret@db1,/sync", `not a valid database URL: host 2 of the list "db1,": empty: write host1:port1,host2:port2`},
+		{"mysql://u:secret@db1,db2:port/sync", `not a valid database URL: host 2 of the list "db1,db2:port": "db2:port" is not a host or host:port`},
+		{"mysql://u:secret@db1,db2:0/sync", `not a valid database URL: host 2 of the list "db1,db2:0": "db2:0": the port must be a number from 1 to 65535`},
+		{"postgresql://u:secret@db1,db2:/sync", `not a valid database URL: host 2 of the list "db1,db2:": "db2:" has an empty port`},
 	} {
 		_, err := ParseSQLURI(tc.in, "/etc/syncserver")
 		if err == nil || err.Error() != tc.want {
