@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -29,5 +30,37 @@ func TestRenderMedians(t *testing.T) {
 	got := render(o, rows)
 	if !strings.Contains(got, "| s1 | 10,500 | 2.00 ms | 12 ms | 0 | 35 MB |") || !strings.Contains(got, "medians of 3 runs") {
 		t.Errorf("render =\n%s", got)
+	}
+}
+
+func TestRenderSideBySide(t *testing.T) {
+	o := options{scenarios: []string{"lbheartbeat", "s1"}, clients: 16, duration: 10 * time.Second, warmup: 2 * time.Second, runs: 3}
+	ours := map[string][]result{
+		"lbheartbeat": {{rps: 50000, rssKB: 20 * 1024}},
+		"s1":          {{rps: 30000, p99: 4 * time.Millisecond, rssKB: 30 * 1024}, {rps: 20000}, {rps: 25000}},
+	}
+	theirs := map[string][]result{"s1": {{rps: 8000, p99: 9 * time.Millisecond}, {rps: 10000, p99: 7 * time.Millisecond, rssKB: 50 * 1024}, {rps: 12000, p99: 5 * time.Millisecond, rssKB: 60 * 1024}}}
+	got := renderSideBySide(o, "other", ours, theirs)
+	for _, want := range []string{
+		"| other req/s |",
+		"| s1 | 25,000 |",
+		"| 10,000 | 0.00 ms | 7.00 ms | 0 | 50 MB | 2.50× |",
+		"| lbheartbeat | 50,000 | 0.00 ms | 0.00 ms | 0 | 20 MB | — |",
+		"medians of 3 runs each",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("renderSideBySide lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestTailBufferKeepsTheEnd(t *testing.T) {
+	var b tailBuffer
+	for i := range 20000 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	s := b.String()
+	if len(s) > 64<<10 || !strings.HasSuffix(s, "line 19999\n") || strings.Contains(s, "line 1\n") {
+		t.Errorf("tail of %d bytes ends %q", len(s), s[len(s)-20:])
 	}
 }
