@@ -81,6 +81,10 @@ type user struct {
 	// clients of the load share users, so it is read and written atomically.
 	lastSeen  atomic.Pointer[string]
 	prefixURL string
+	// inSession is held by the s5 client syncing as this user: a user's
+	// devices do not sync at the same instant, and two sessions of one
+	// user would delete each other's batches.
+	inSession atomic.Bool
 }
 
 // seen returns lastSeen, or "" before the first info/collections.
@@ -464,9 +468,16 @@ func weighted(r *mrand.Rand, w ...int) int {
 // atomic batch (batch=true, then batch=<id>, the last with commit=true);
 // then 1 % of sessions DELETE a collection, and 1 % of the others DELETE
 // the whole storage. Each request is recorded on its own; a session stops
-// at its first failed request.
+// at its first failed request. A user has one session at a time.
 func (l *loader) session(r *mrand.Rand, rec recorder) {
 	u := l.users[r.IntN(len(l.users))]
+	for tries := 0; !u.inSession.CompareAndSwap(false, true); tries++ {
+		if tries > 4*len(l.users) {
+			return // more clients than users: nothing free now
+		}
+		u = l.users[r.IntN(len(l.users))]
+	}
+	defer u.inSession.Store(false)
 	coll := u.prefixURL + "/storage/"
 	ok := true
 	call := func(method, resource string, body []byte, allowed ...int) (int, []byte) {
