@@ -20,8 +20,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -96,15 +96,14 @@ func (u *user) seen() string {
 }
 
 type loader struct {
-	o       options
-	base    *url.URL
-	host    string
-	port    int
-	client  *fasthttp.Client
-	users   []*user
-	errors  atomic.Int64
-	statusM sync.Mutex
-	status  map[int]int
+	o      options
+	base   *url.URL
+	host   string
+	port   int
+	client *fasthttp.Client
+	users  []*user
+	errors atomic.Int64
+	status map[int]int
 }
 
 func run(o options) error {
@@ -188,13 +187,22 @@ func load(o options) (summary, error) {
 }
 
 // do sends one request and returns its status, X-Last-Modified and error.
+//
+// The tool shares the machine with the server it measures, so a request
+// costs it little: no body copy unless asked (doBody), nonces from the
+// runtime's generator rather than a system call (they need to be unique,
+// not secret).
 func (l *loader) do(u *user, method, resource string, hdr map[string]string, body []byte) (int, string, error) {
-	st, lm, _, err := l.doBody(u, method, resource, hdr, body)
+	st, lm, _, err := l.send(u, method, resource, hdr, body, false)
 	return st, lm, err
 }
 
 // doBody is do that also returns the response body.
 func (l *loader) doBody(u *user, method, resource string, hdr map[string]string, body []byte) (int, string, []byte, error) {
+	return l.send(u, method, resource, hdr, body, true)
+}
+
+func (l *loader) send(u *user, method, resource string, hdr map[string]string, body []byte, wantBody bool) (int, string, []byte, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -202,9 +210,9 @@ func (l *loader) doBody(u *user, method, resource string, hdr map[string]string,
 	req.SetRequestURI(l.base.Scheme + "://" + l.base.Host + resource)
 	req.Header.SetMethod(method)
 	if u != nil {
-		nonce := make([]byte, 8)
-		rand.Read(nonce)
-		a := hawk.Auth{ID: u.id, TS: time.Now().Unix(), Nonce: base64.StdEncoding.EncodeToString(nonce)}
+		var nonce [8]byte
+		binary.LittleEndian.PutUint64(nonce[:], mrand.Uint64())
+		a := hawk.Auth{ID: u.id, TS: time.Now().Unix(), Nonce: base64.StdEncoding.EncodeToString(nonce[:])}
 		a.MAC = hawk.Sign([]byte(u.key), a, hawk.Request{Method: method, Host: l.host, Port: l.port, Resource: resource})
 		req.Header.Set("Authorization", a.Header())
 	}
@@ -218,27 +226,42 @@ func (l *loader) doBody(u *user, method, resource string, hdr map[string]string,
 	if err := l.client.Do(req, resp); err != nil {
 		return 0, "", nil, err
 	}
-	return resp.StatusCode(), string(resp.Header.Peek("X-Last-Modified")), slices.Clone(resp.Body()), nil
+	var rb []byte
+	if wantBody {
+		rb = slices.Clone(resp.Body())
+	}
+	return resp.StatusCode(), string(resp.Header.Peek("X-Last-Modified")), rb, nil
 }
 
 // records returns n history-like records with payloads of Pareto(α=3) ×
 // 300 bytes, capped at 5,000 (docs/BENCHMARKS.md).
 func records(n int, prefix string) []byte {
-	var b strings.Builder
-	b.WriteByte('[')
+	b := make([]byte, 0, n*512)
+	b = append(b, '[')
 	for i := 0; i < n; i++ {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		size := int(300 / math.Pow(1-mrand.Float64(), 1.0/3))
 		if size > 5000 {
 			size = 5000
 		}
-		fmt.Fprintf(&b, `{"id":"%s%07d","payload":"%s","sortindex":%d}`, prefix, i, strings.Repeat("x", size), mrand.IntN(1000))
+		b = append(b, `{"id":"`...)
+		b = append(b, prefix...)
+		id := strconv.Itoa(i)
+		b = append(b, "0000000"[len(id):]...)
+		b = append(b, id...)
+		b = append(b, `","payload":"`...)
+		b = append(b, filler[:size]...)
+		b = append(b, `","sortindex":`...)
+		b = strconv.AppendInt(b, int64(mrand.IntN(1000)), 10)
+		b = append(b, '}')
 	}
-	b.WriteByte(']')
-	return []byte(b.String())
+	return append(b, ']')
 }
+
+// filler is the payload text records cut from.
+var filler = strings.Repeat("x", 5000)
 
 func (l *loader) setup() error {
 	fmt.Fprintf(os.Stderr, "setting up %d users for %s…\n", len(l.users), l.o.scenario)
@@ -408,6 +431,9 @@ func (l *loader) measure() (summary, error) {
 			defer wg.Done()
 			r := mrand.New(mrand.NewPCG(seed, seed*7+1))
 			var mine []time.Duration
+			// Statuses are counted per client and added up at the end:
+			// a shared lock per request would cost the tool more.
+			statuses := make(map[int]int)
 			rec := func(st int, err error, d time.Duration, expected bool) {
 				if end := time.Now(); end.Add(-d).Before(start) || ctx.Err() != nil {
 					return
@@ -415,9 +441,7 @@ func (l *loader) measure() (summary, error) {
 				if err != nil || (st >= 400 && !expected) {
 					l.errors.Add(1)
 				}
-				l.statusM.Lock()
-				l.status[st]++
-				l.statusM.Unlock()
+				statuses[st]++
 				mine = append(mine, d)
 			}
 			for ctx.Err() == nil {
@@ -425,6 +449,9 @@ func (l *loader) measure() (summary, error) {
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			for st, n := range statuses {
+				l.status[st] += n
+			}
 			mu.Unlock()
 		}(uint64(w + 1))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	mrand "math/rand/v2"
 	"net"
 	"os"
@@ -174,5 +175,20 @@ func TestWeighted(t *testing.T) {
 	}
 	if got[2] != 0 || got[0] < 6500 || got[0] > 7500 {
 		t.Errorf("weighted(70, 30, 0) drew %v in 10,000", got)
+	}
+}
+
+func TestRecords(t *testing.T) {
+	var got []map[string]any
+	if err := json.Unmarshal(records(120, "p"), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 120 || got[0]["id"] != "p0000000" || got[119]["id"] != "p0000119" {
+		t.Fatalf("%d records, ids %v … %v", len(got), got[0]["id"], got[len(got)-1]["id"])
+	}
+	for _, r := range got {
+		if n := len(r["payload"].(string)); n < 300 || n > 5000 {
+			t.Errorf("payload of %d bytes", n)
+		}
 	}
 }
