@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -233,6 +234,84 @@ func BenchmarkFinish(b *testing.B) {
 					ts.finish(c, &Response{Status: rc.status, Header: http.Header{"X-Last-Modified": {"1700000000.00"}}})
 				}
 			})
+		}
+	}
+}
+
+// benchRecords is a POST body of n records with 300-byte payloads.
+func benchRecords(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`{"id":"rec%03d","payload":"%s","sortindex":%d}`, i, strings.Repeat("y", 300), i)
+	}
+	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// BenchmarkBSODecode is the reading of a POST of 100 records: the JSON,
+// then every record's validation, without the database.
+func BenchmarkBSODecode(b *testing.B) {
+	ts := newTestServer(b, quiet)
+	body := []byte(benchRecords(100))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		objs, err := parseRecords("application/json", body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		items, err := ts.sortRecords("history", objs)
+		if err != nil || len(items.valid) != 100 {
+			b.Fatalf("%v, %d valid", err, len(items.valid))
+		}
+	}
+}
+
+// BenchmarkBSOEncode is the body of a GET of 100 full records of 300-byte
+// payloads.
+func BenchmarkBSOEncode(b *testing.B) {
+	si := int64(7)
+	bsos := make([]db.BSO, 100)
+	for i := range bsos {
+		bsos[i] = db.BSO{ID: fmt.Sprintf("rec%03d", i), Modified: 1700000000120, Payload: strings.Repeat("y", 300), SortIndex: &si}
+	}
+	buf := make([]byte, 0, 64<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		out := append(buf[:0], '[')
+		for i := range bsos {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = appendBSO(out, &bsos[i])
+		}
+		buf = append(out, ']')
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkBatchCommit is an upload of 200 records as Firefox sends a big
+// one: a batch opened with 100 records, then committed with 100 more.
+func BenchmarkBatchCommit(b *testing.B) {
+	ts := newTestServer(b, quiet, benchNonces)
+	u := ts.user(1)
+	body := benchRecords(100)
+	open := u.presign(b, http.MethodPost, "/storage/bookmarks?batch=true", body, "Content-Type", "application/json")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := ts.serve(open.get())
+		if r.Status != http.StatusAccepted {
+			b.Fatalf("open: status %d %s", r.Status, r.Body)
+		}
+		var res struct{ Batch string }
+		if err := json.Unmarshal(r.Body, &res); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		req := ts.hawkRequest(u.creds, http.MethodPost, u.path("/storage/bookmarks"+batchQuery(res.Batch, true)), body, "Content-Type", "application/json")
+		b.StartTimer()
+		if r := ts.serve(req); r.Status != http.StatusOK {
+			b.Fatalf("commit: status %d %s", r.Status, r.Body)
 		}
 	}
 }

@@ -1,13 +1,14 @@
 package hawk
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"hash"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Errors returned by the checks of a parsed header. Callers answer them with
@@ -71,9 +72,52 @@ func Sign(key []byte, a Auth, r Request) string {
 }
 
 func mac(dst, key []byte, a Auth, r Request) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write(appendNormalized(make([]byte, 0, 256), a, r))
-	return m.Sum(dst)
+	m := macPool.Get().(*macState)
+	defer macPool.Put(m)
+	m.msg = appendNormalized(m.msg[:0], a, r)
+	return m.sum(dst, key)
+}
+
+// macState is the scratch of one HMAC-SHA256, reused across requests
+// through macPool: crypto/hmac makes two hashes and two pads for every
+// key, the most of a cached request's allocations, and every request here
+// has a key of its own (the token's).
+type macState struct {
+	h      hash.Hash
+	pad    [sha256.BlockSize]byte
+	inner  [sha256.Size]byte
+	out    [sha256.Size]byte
+	msg    []byte
+	keySum [sha256.Size]byte
+}
+
+var macPool = sync.Pool{New: func() any { return &macState{h: sha256.New(), msg: make([]byte, 0, 512)} }}
+
+// sum appends HMAC-SHA256(key, m.msg) to dst (RFC 2104: H(K^opad,
+// H(K^ipad, msg)), a key longer than a block hashed first).
+func (m *macState) sum(dst, key []byte) []byte {
+	if len(key) > sha256.BlockSize {
+		m.keySum = sha256.Sum256(key)
+		key = m.keySum[:]
+	}
+	m.pad = [sha256.BlockSize]byte{}
+	copy(m.pad[:], key)
+	for i := range m.pad {
+		m.pad[i] ^= 0x36
+	}
+	m.h.Reset()
+	m.h.Write(m.pad[:])
+	m.h.Write(m.msg)
+	inner := m.h.Sum(m.inner[:0])
+	for i := range m.pad {
+		m.pad[i] ^= 0x36 ^ 0x5c
+	}
+	m.h.Reset()
+	m.h.Write(m.pad[:])
+	m.h.Write(inner)
+	// Through m.out: dst handed to the interface's Sum would escape, and
+	// Verify's stack array with it.
+	return append(dst, m.h.Sum(m.out[:0])...)
 }
 
 // Verify checks a.MAC against the MAC of r under key in constant time and
@@ -83,7 +127,10 @@ func Verify(key []byte, a Auth, r Request) error {
 	var sum [sha256.Size]byte
 	var want [base64Len]byte
 	base64.StdEncoding.Encode(want[:], mac(sum[:0], key, a, r))
-	if subtle.ConstantTimeCompare(want[:], []byte(a.MAC)) != 1 {
+	// A copy on the stack, not a conversion that allocates; a MAC of
+	// another length fails the comparison as it should.
+	var got [base64Len]byte
+	if len(a.MAC) != base64Len || subtle.ConstantTimeCompare(want[:], got[:copy(got[:], a.MAC)]) != 1 {
 		return ErrBadMAC
 	}
 	return nil

@@ -1,9 +1,12 @@
 package hawk
 
 import (
+	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -166,6 +169,27 @@ func BenchmarkVerify(b *testing.B) {
 	for b.Loop() {
 		if err := Verify(key, vecAuth, vecRequest); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestMACIsHMACSHA256: the pooled MAC equals crypto/hmac's for keys
+// shorter than, as long as and longer than a block, one after the other
+// through the same scratch.
+func TestMACIsHMACSHA256(t *testing.T) {
+	for _, n := range []int{0, 1, 32, 44, 63, 64, 65, 200} {
+		key := bytes.Repeat([]byte{byte('a' + n%26)}, n)
+		a := Auth{ID: "id", TS: 1700000000 + int64(n), Nonce: "n" + strings.Repeat("x", n%7), Ext: "e"}
+		r := Request{Method: "get", Host: "Example.COM", Port: 443, Resource: "/storage/1.5/1/info/collections?x=" + strings.Repeat("y", n)}
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(NormalizedString(a, r)))
+		want := base64.StdEncoding.EncodeToString(m.Sum(nil))
+		if got := Sign(key, a, r); got != want {
+			t.Errorf("key of %d bytes: Sign = %s, HMAC-SHA256 = %s", n, got, want)
+		}
+		a.MAC = want
+		if err := Verify(key, a, r); err != nil {
+			t.Errorf("key of %d bytes: Verify: %v", n, err)
 		}
 	}
 }

@@ -181,7 +181,7 @@ func (c *NonceCache) Check(owner int64, id, nonce string, ts, until int64, now t
 		heap.Push(&c.bySize, p)
 		c.units += ownerUnits
 	}
-	heap.Push(&p.byAge, nonceEntry{key: key, expires: expires, ts: ts})
+	p.byAge.push(nonceEntry{key: key, expires: expires, ts: ts})
 	p.entries[key] = struct{}{}
 	p.peak = max(p.peak, len(p.entries))
 	c.units++
@@ -219,7 +219,7 @@ func (c *NonceCache) evict(nowSec int64) bool {
 		return false
 	}
 	p := c.bySize[0]
-	e := heap.Pop(&p.byAge).(nonceEntry)
+	e := p.byAge.pop()
 	delete(p.entries, e.key)
 	c.units--
 	if !p.hasFloor || e.ts > p.floor {
@@ -246,7 +246,7 @@ func (c *NonceCache) sweep(nowSec int64) {
 func (c *NonceCache) dropExpired(p *partition, nowSec int64) bool {
 	n := len(p.entries)
 	for len(p.byAge) > 0 && p.byAge[0].expires < nowSec {
-		delete(p.entries, heap.Pop(&p.byAge).(nonceEntry).key)
+		delete(p.entries, p.byAge.pop().key)
 	}
 	c.units -= n - len(p.entries)
 	if p.hasFloor && p.floorUntil < nowSec {
@@ -308,11 +308,42 @@ func (h expiryHeap) Less(i, j int) bool {
 	return h[i].ts < h[j].ts
 }
 func (h expiryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)   { *h = append(*h, x.(nonceEntry)) }
-func (h *expiryHeap) Pop() any {
+
+// push adds e. It is container/heap's Push without the interface, which
+// boxed every entry: an allocation on every authenticated request.
+func (h *expiryHeap) push(e nonceEntry) {
+	*h = append(*h, e)
+	for j := len(*h) - 1; j > 0; {
+		i := (j - 1) / 2
+		if !h.Less(j, i) {
+			break
+		}
+		h.Swap(i, j)
+		j = i
+	}
+}
+
+// pop removes and returns the root, the first entry to expire.
+func (h *expiryHeap) pop() nonceEntry {
 	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
+	n := len(old) - 1
+	old.Swap(0, n)
+	for i := 0; ; {
+		j := 2*i + 1
+		if j >= n {
+			break
+		}
+		if r := j + 1; r < n && old.Less(r, j) {
+			j = r
+		}
+		if !old.Less(j, i) {
+			break
+		}
+		old.Swap(i, j)
+		i = j
+	}
+	e := old[n]
+	*h = old[:n]
 	return e
 }
 

@@ -1,9 +1,11 @@
 package hawk
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -334,4 +336,42 @@ func BenchmarkNonceCacheCheck(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestExpiryHeapOrder: entries come out of a partition's heap first to
+// expire first, ties by ts, however they went in.
+func TestExpiryHeapOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var h expiryHeap
+	var want []nonceEntry
+	for i := range 500 {
+		e := nonceEntry{expires: int64(r.IntN(50)), ts: int64(r.IntN(50)), key: nonceKey{byte(i)}}
+		h.push(e)
+		want = append(want, e)
+		if i%7 == 0 { // interleave pops with pushes
+			sortEntries(want)
+			if got := h.pop(); got.expires != want[0].expires || got.ts != want[0].ts {
+				t.Fatalf("pop = %+v, want %+v", got, want[0])
+			}
+			want = want[1:]
+		}
+	}
+	sortEntries(want)
+	for _, w := range want {
+		if got := h.pop(); got.expires != w.expires || got.ts != w.ts {
+			t.Fatalf("pop = %+v, want %+v", got, w)
+		}
+	}
+	if len(h) != 0 {
+		t.Errorf("%d entries left", len(h))
+	}
+}
+
+func sortEntries(es []nonceEntry) {
+	slices.SortStableFunc(es, func(a, b nonceEntry) int {
+		if a.expires != b.expires {
+			return cmp.Compare(a.expires, b.expires)
+		}
+		return cmp.Compare(a.ts, b.ts)
+	})
 }

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"syncserver/handlers"
 )
 
@@ -393,5 +395,43 @@ func TestSlowClientIsCutOff(t *testing.T) {
 				t.Fatalf("connection still open after %v", d)
 			}
 		})
+	}
+}
+
+// TestRequestHeaders: the core gets every header under its canonical name,
+// in any case the client wrote it, repeated values in order and kept
+// apart, and no transport header.
+func TestRequestHeaders(t *testing.T) {
+	l := listen(t)
+	start(t, echo(1<<20), Options{}, l)
+	_, body := do(t, "tcp", l.Addr().String(), "GET /x HTTP/1.1\r\nHost: h\r\n"+
+		"authorization: Hawk id=\"a\"\r\nx-if-modified-since: 12.34\r\nX-Custom-thing: 1\r\n"+
+		"Accept: a\r\nX-Custom-Thing: 2\r\naccept: b\r\nUser-Agent: Firefox\r\nConnection: close\r\n\r\n")
+	got := decode(t, body).Header
+	want := http.Header{
+		"Authorization":       {`Hawk id="a"`},
+		"X-If-Modified-Since": {"12.34"},
+		"X-Custom-Thing":      {"1", "2"},
+		"Accept":              {"a", "b"},
+		"User-Agent":          {"Firefox"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("headers\n%v\nwant\n%v", got, want)
+	}
+}
+
+func BenchmarkBuildRequest(b *testing.B) {
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI("/storage/1.5/1000001/info/collections")
+	ctx.Request.Header.SetHost("127.0.0.1:5000")
+	ctx.Request.Header.Set("Authorization", `Hawk id="eyJub2RlIjoiaHR0cDovLzEyNy4wLjAuMTo1MDAwIiwidWlkIjoxMDAwMDAxfQ", ts="1700000000", nonce="AAAAAAAAAAA=", mac="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="`)
+	ctx.Request.Header.Set("X-If-Modified-Since", "1700000000.00")
+	ctx.Request.Header.Set("User-Agent", "Firefox/140.0 FxSync/1.142.0.20250701000000.desktop")
+	ctx.Request.Header.Set("Accept", "application/json")
+	ctx.Request.Header.Set("Accept-Encoding", "gzip, deflate")
+	b.ReportAllocs()
+	for b.Loop() {
+		buildRequest(&ctx, trustList{}, 1<<20)
 	}
 }

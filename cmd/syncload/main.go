@@ -5,18 +5,25 @@
 //	syncload -url http://localhost:5000 -secret SECRET -scenario s1 -c 32 -d 60s
 //
 // Scenarios: s1 (idle poll: info/collections, 70 % with
-// X-If-Modified-Since), s6 (the blend: polls, small reads
-// and writes, batches, 1000-record pages, deletes), get100 (GET 100 newest
-// of a 20,000-record history collection), post100 (POST 100 records of
-// about 450 bytes), token (S7: storage tokens for FxA JWTs the server
-// verifies locally, see token.go), token-free lbheartbeat (the HTTP
-// ceiling).
+// X-If-Modified-Since), s5 (Mozilla's load-test mix: sessions of
+// info/collections, meta/global, GETs since, POSTs and batches, deletes),
+// s6 (the blend: polls, small reads and writes, batches, 1000-record
+// pages, deletes), get100 (GET 100 newest of a 20,000-record history
+// collection), post100 (POST 100 records of about 450 bytes), token (S7:
+// storage tokens for FxA JWTs the server verifies locally, see token.go),
+// token-free lbheartbeat (the HTTP ceiling).
+//
+// -storage-path names where the server keeps the storage API
+// ("/storage/1.5", syncserver's api_endpoint; "/1.5" is the bare Sync 1.5
+// layout other servers use), so the same scenarios drive any Sync 1.5
+// server that verifies tokenlib tokens made with a shared secret.
 package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,13 +54,14 @@ type options struct {
 	users       int
 	firstUID    int64
 	jwtKey      string // the token scenario's signing key (PEM)
+	storagePath string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.base, "url", "http://localhost:5000", "the server's public_url")
 	flag.StringVar(&o.secret, "secret", "", "the server's token secret ([syncserver] secret)")
-	flag.StringVar(&o.scenario, "scenario", "s1", "s1, s6, get100, post100, token or lbheartbeat")
+	flag.StringVar(&o.scenario, "scenario", "s1", "s1, s5, s6, get100, post100, token or lbheartbeat")
 	flag.IntVar(&o.concurrency, "c", 32, "concurrent clients")
 	flag.DurationVar(&o.duration, "d", 30*time.Second, "measured duration")
 	flag.DurationVar(&o.warmup, "warmup", 5*time.Second, "unmeasured warm-up")
@@ -61,6 +69,7 @@ func main() {
 	flag.Int64Var(&o.firstUID, "first-uid", 1000000, "uid of the first user (use a range no real user has)")
 	flag.StringVar(&o.jwtKey, "jwt-key", "", "token scenario: RSA private key (PEM) signing the JWTs; created when missing")
 	printJWKS := flag.Bool("print-jwks", false, "print the key set of -jwt-key for the server's [oauth] jwks, and exit")
+	flag.StringVar(&o.storagePath, "storage-path", "/storage/1.5", "path of the storage API under -url, before /{uid}")
 	flag.Parse()
 	if *printJWKS {
 		k, err := loadJWTKey(o.jwtKey)
@@ -86,6 +95,10 @@ type user struct {
 	lastSeen  atomic.Pointer[string]
 	prefixURL string
 	token     *tokenUser // the token scenario's credentials
+	// inSession is held by the s5 client syncing as this user: a user's
+	// devices do not sync at the same instant, and two sessions of one
+	// user would delete each other's batches.
+	inSession atomic.Bool
 }
 
 // seen returns lastSeen, or "" before the first info/collections.
@@ -97,15 +110,14 @@ func (u *user) seen() string {
 }
 
 type loader struct {
-	o       options
-	base    *url.URL
-	host    string
-	port    int
-	client  *fasthttp.Client
-	users   []*user
-	errors  atomic.Int64
-	statusM sync.Mutex
-	status  map[int]int
+	o      options
+	base   *url.URL
+	host   string
+	port   int
+	client *fasthttp.Client
+	users  []*user
+	errors atomic.Int64
+	status map[int]int
 }
 
 func run(o options) error {
@@ -134,6 +146,16 @@ func (s summary) String() string {
 		s.p50.Round(time.Microsecond), s.p95.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.errors, s.status)
 }
 
+// storagePath is o.storagePath with one leading slash and none trailing;
+// empty means syncserver's /storage/1.5.
+func storagePath(o options) string {
+	p := strings.Trim(o.storagePath, "/")
+	if p == "" {
+		p = "storage/1.5"
+	}
+	return "/" + p
+}
+
 func load(o options) (summary, error) {
 	u, err := url.Parse(strings.TrimRight(o.base, "/"))
 	if err != nil {
@@ -148,7 +170,11 @@ func load(o options) (summary, error) {
 	}
 	l := &loader{
 		o: o, base: u, host: strings.ToLower(u.Hostname()), port: port,
-		client: &fasthttp.Client{MaxConnsPerHost: o.concurrency * 2, ReadTimeout: 30 * time.Second},
+		// No retries: a resent request carries the same Hawk nonce, which
+		// a server rightly rejects as a replay; a broken connection is
+		// one error, not a 403 after it.
+		client: &fasthttp.Client{MaxConnsPerHost: o.concurrency * 2, ReadTimeout: 30 * time.Second,
+			MaxIdemponentCallAttempts: 1},
 		status: make(map[int]int),
 	}
 	if o.scenario != "lbheartbeat" {
@@ -165,7 +191,7 @@ func load(o options) (summary, error) {
 			if err != nil {
 				return summary{}, err
 			}
-			l.users = append(l.users, &user{uid: uid, id: id, key: key, prefixURL: u.Path + "/storage/1.5/" + strconv.FormatInt(uid, 10)})
+			l.users = append(l.users, &user{uid: uid, id: id, key: key, prefixURL: u.Path + storagePath(o) + "/" + strconv.FormatInt(uid, 10)})
 		}
 		setup := l.setup
 		if o.scenario == "token" {
@@ -182,7 +208,22 @@ func load(o options) (summary, error) {
 }
 
 // do sends one request and returns its status, X-Last-Modified and error.
+//
+// The tool shares the machine with the server it measures, so a request
+// costs it little: no body copy unless asked (doBody), nonces from the
+// runtime's generator rather than a system call (they need to be unique,
+// not secret).
 func (l *loader) do(u *user, method, resource string, hdr map[string]string, body []byte) (int, string, error) {
+	st, lm, _, err := l.send(u, method, resource, hdr, body, false)
+	return st, lm, err
+}
+
+// doBody is do that also returns the response body.
+func (l *loader) doBody(u *user, method, resource string, hdr map[string]string, body []byte) (int, string, []byte, error) {
+	return l.send(u, method, resource, hdr, body, true)
+}
+
+func (l *loader) send(u *user, method, resource string, hdr map[string]string, body []byte, wantBody bool) (int, string, []byte, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -190,9 +231,9 @@ func (l *loader) do(u *user, method, resource string, hdr map[string]string, bod
 	req.SetRequestURI(l.base.Scheme + "://" + l.base.Host + resource)
 	req.Header.SetMethod(method)
 	if u != nil {
-		nonce := make([]byte, 8)
-		rand.Read(nonce)
-		a := hawk.Auth{ID: u.id, TS: time.Now().Unix(), Nonce: base64.StdEncoding.EncodeToString(nonce)}
+		var nonce [8]byte
+		binary.LittleEndian.PutUint64(nonce[:], mrand.Uint64())
+		a := hawk.Auth{ID: u.id, TS: time.Now().Unix(), Nonce: base64.StdEncoding.EncodeToString(nonce[:])}
 		a.MAC = hawk.Sign([]byte(u.key), a, hawk.Request{Method: method, Host: l.host, Port: l.port, Resource: resource})
 		req.Header.Set("Authorization", a.Header())
 	}
@@ -204,33 +245,55 @@ func (l *loader) do(u *user, method, resource string, hdr map[string]string, bod
 		req.SetBody(body)
 	}
 	if err := l.client.Do(req, resp); err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
-	return resp.StatusCode(), string(resp.Header.Peek("X-Last-Modified")), nil
+	var rb []byte
+	if wantBody {
+		rb = slices.Clone(resp.Body())
+	}
+	return resp.StatusCode(), string(resp.Header.Peek("X-Last-Modified")), rb, nil
 }
 
 // records returns n history-like records with payloads of Pareto(α=3) ×
 // 300 bytes, capped at 5,000 (docs/BENCHMARKS.md).
 func records(n int, prefix string) []byte {
-	var b strings.Builder
-	b.WriteByte('[')
+	b := make([]byte, 0, n*512)
+	b = append(b, '[')
 	for i := 0; i < n; i++ {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		size := int(300 / math.Pow(1-mrand.Float64(), 1.0/3))
 		if size > 5000 {
 			size = 5000
 		}
-		fmt.Fprintf(&b, `{"id":"%s%07d","payload":"%s","sortindex":%d}`, prefix, i, strings.Repeat("x", size), mrand.IntN(1000))
+		b = append(b, `{"id":"`...)
+		b = append(b, prefix...)
+		id := strconv.Itoa(i)
+		b = append(b, "0000000"[len(id):]...)
+		b = append(b, id...)
+		b = append(b, `","payload":"`...)
+		b = append(b, filler[:size]...)
+		b = append(b, `","sortindex":`...)
+		b = strconv.AppendInt(b, int64(mrand.IntN(1000)), 10)
+		b = append(b, '}')
 	}
-	b.WriteByte(']')
-	return []byte(b.String())
+	return append(b, ']')
 }
+
+// filler is the payload text records cut from.
+var filler = strings.Repeat("x", 5000)
 
 func (l *loader) setup() error {
 	fmt.Fprintf(os.Stderr, "setting up %d users for %s…\n", len(l.users), l.o.scenario)
 	for _, u := range l.users {
+		if l.o.scenario == "s1" || l.o.scenario == "s5" {
+			// A user who polls has synced before: info/collections lists
+			// at least meta/global (as a real Firefox's does).
+			if st, _, err := l.do(u, "PUT", u.prefixURL+"/storage/meta/global", nil, []byte(`{"payload":"`+strings.Repeat("m", 300)+`"}`)); err != nil || st != 200 {
+				return fmt.Errorf("PUT meta/global for uid %d: status %d, %v (is -secret right, and -url the server's public_url?)", u.uid, st, err)
+			}
+		}
 		st, lm, err := l.do(u, "GET", u.prefixURL+"/info/collections", nil, nil)
 		if err != nil || st != 200 {
 			return fmt.Errorf("info/collections for uid %d: status %d, %v (is -secret right, and -url the server's public_url?)", u.uid, st, err)
@@ -329,6 +392,23 @@ func (l *loader) blend(r *mrand.Rand) (int, error) {
 	return st, err
 }
 
+// recorder takes the outcome of one request: its status, error and
+// latency. expected marks a status >= 400 the scenario asked for (the 404
+// of a missing meta/global), which is not an error.
+type recorder func(st int, err error, d time.Duration, expected bool)
+
+// step runs one unit of the scenario: a session of requests for s5, one
+// request otherwise, and records each request.
+func (l *loader) step(r *mrand.Rand, rec recorder) {
+	if l.o.scenario == "s5" {
+		l.session(r, rec)
+		return
+	}
+	t0 := time.Now()
+	st, err := l.one(r)
+	rec(st, err, time.Since(t0), false)
+}
+
 // one runs one request of the scenario for a random user.
 func (l *loader) one(r *mrand.Rand) (int, error) {
 	switch l.o.scenario {
@@ -355,6 +435,8 @@ func (l *loader) one(r *mrand.Rand) (int, error) {
 		return l.blend(r)
 	case "token":
 		return l.getToken(l.users[r.IntN(len(l.users))])
+	case "s5":
+		return 0, errors.New("s5 runs sessions: use step")
 	}
 	return 0, fmt.Errorf("unknown scenario %q", l.o.scenario)
 }
@@ -381,23 +463,27 @@ func (l *loader) measure() (summary, error) {
 			defer wg.Done()
 			r := mrand.New(mrand.NewPCG(seed, seed*7+1))
 			var mine []time.Duration
-			for ctx.Err() == nil {
-				t0 := time.Now()
-				st, err := l.one(r)
-				d := time.Since(t0)
-				if t0.Before(start) || ctx.Err() != nil {
-					continue
+			// Statuses are counted per client and added up at the end:
+			// a shared lock per request would cost the tool more.
+			statuses := make(map[int]int)
+			rec := func(st int, err error, d time.Duration, expected bool) {
+				if end := time.Now(); end.Add(-d).Before(start) || ctx.Err() != nil {
+					return
 				}
-				if err != nil || st >= 400 {
+				if err != nil || (st >= 400 && !expected) {
 					l.errors.Add(1)
 				}
-				l.statusM.Lock()
-				l.status[st]++
-				l.statusM.Unlock()
+				statuses[st]++
 				mine = append(mine, d)
+			}
+			for ctx.Err() == nil {
+				l.step(r, rec)
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			for st, n := range statuses {
+				l.status[st] += n
+			}
 			mu.Unlock()
 		}(uint64(w + 1))
 	}
@@ -412,4 +498,116 @@ func (l *loader) measure() (summary, error) {
 		scenario: l.o.scenario, clients: l.o.concurrency, duration: l.o.duration, requests: len(lat),
 		p50: pct(0.50), p95: pct(0.95), p99: pct(0.99), errors: l.errors.Load(), status: l.status,
 	}, nil
+}
+
+// s5Collections are the collections Mozilla's load test reads and writes.
+var s5Collections = []string{"bookmarks", "forms", "passwords", "history", "prefs"}
+
+// weighted returns i with probability w[i] / sum(w).
+func weighted(r *mrand.Rand, w ...int) int {
+	total := 0
+	for _, x := range w {
+		total += x
+	}
+	n := r.IntN(total)
+	for i, x := range w {
+		if n < x {
+			return i
+		}
+		n -= x
+	}
+	return len(w) - 1
+}
+
+// session is one sync of Mozilla's load-test mix (S5 of
+// docs/BENCHMARKS.md) for a random user: info/collections; 1–2 GETs of
+// meta/global, with a PUT when it is missing; 10 % a GET of clients newer
+// than a while ago; 20 % a POST of one clients record; 0–4 GETs of a
+// collection with full=1&newer= (weights 71/15/7/4/3); 0–4 POSTs of 20–100
+// records to one collection (weights 67/18/9/4/2), half of the time as one
+// atomic batch (batch=true, then batch=<id>, the last with commit=true);
+// then 1 % of sessions DELETE a collection, and 1 % of the others DELETE
+// the whole storage. Each request is recorded on its own; a session stops
+// at its first failed request. A user has one session at a time.
+func (l *loader) session(r *mrand.Rand, rec recorder) {
+	u := l.users[r.IntN(len(l.users))]
+	for tries := 0; !u.inSession.CompareAndSwap(false, true); tries++ {
+		if tries > 4*len(l.users) {
+			return // more clients than users: nothing free now
+		}
+		u = l.users[r.IntN(len(l.users))]
+	}
+	defer u.inSession.Store(false)
+	coll := u.prefixURL + "/storage/"
+	ok := true
+	call := func(method, resource string, body []byte, allowed ...int) (int, []byte) {
+		if !ok {
+			return 0, nil
+		}
+		t0 := time.Now()
+		st, _, resp, err := l.doBody(u, method, resource, nil, body)
+		d := time.Since(t0)
+		expected := slices.Contains(allowed, st)
+		rec(st, err, d, expected)
+		if err != nil || (st >= 400 && !expected) {
+			ok = false
+		}
+		return st, resp
+	}
+	// A time well before this run's writes: the GETs return the records.
+	newer := func() string {
+		return strconv.FormatInt(time.Now().Add(-time.Duration(1+r.IntN(100))*time.Hour).Unix(), 10)
+	}
+
+	call("GET", u.prefixURL+"/info/collections", nil)
+	for range 1 + r.IntN(2) {
+		if st, _ := call("GET", coll+"meta/global", nil, 404); st == 404 {
+			call("PUT", coll+"meta/global", []byte(`{"payload":"`+strings.Repeat("m", 300)+`"}`))
+		}
+	}
+	if r.IntN(100) < 10 {
+		call("GET", coll+"clients?full=1&newer="+newer(), nil)
+	}
+	if r.IntN(100) < 20 {
+		call("POST", coll+"clients", records(1, fmt.Sprintf("c%d-", r.IntN(10))))
+	}
+	for range weighted(r, 71, 15, 7, 4, 3) {
+		call("GET", coll+s5Collections[r.IntN(len(s5Collections))]+"?full=1&newer="+newer(), nil)
+	}
+	if posts := weighted(r, 67, 18, 9, 4, 2); posts > 0 {
+		target := coll + s5Collections[r.IntN(len(s5Collections))]
+		batch := r.IntN(2) == 0
+		id := ""
+		for i := range posts {
+			q := ""
+			switch last := i == posts-1; {
+			case !batch:
+			case i == 0 && last:
+				q = "?batch=true&commit=true"
+			case i == 0:
+				q = "?batch=true"
+			case last:
+				q = "?batch=" + url.QueryEscape(id) + "&commit=true"
+			default:
+				q = "?batch=" + url.QueryEscape(id)
+			}
+			st, resp := call("POST", target+q, records(20+r.IntN(81), fmt.Sprintf("%c%d-", 'a'+i, r.IntN(1000))))
+			if batch && i == 0 && !(posts == 1) && ok {
+				var b struct {
+					Batch any `json:"batch"`
+				}
+				if json.Unmarshal(resp, &b) != nil || b.Batch == nil {
+					rec(st, fmt.Errorf("no batch id in %q", resp), 0, false)
+					return
+				}
+				id = fmt.Sprint(b.Batch)
+			}
+		}
+	}
+	switch p := r.IntN(10000); {
+	case p < 100:
+		call("DELETE", coll+s5Collections[r.IntN(len(s5Collections))], nil, 404)
+	case p < 199: // 1 % of the other 99 %
+		call("DELETE", u.prefixURL+"/storage", nil)
+	}
 }

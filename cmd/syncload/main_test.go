@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -135,6 +137,58 @@ func TestLoadS6(t *testing.T) {
 	for st := range sum.status {
 		if st != 200 && st != 304 {
 			t.Errorf("status %d in the blend: %v", st, sum.status)
+		}
+	}
+}
+
+func TestLoadS5(t *testing.T) {
+	testdb.SkipShort(t, "builds and runs the server")
+	url := startServer(t)
+	// The bare Sync 1.5 layout, which syncserver also serves.
+	sum, err := load(options{base: url, secret: secret, scenario: "s5", concurrency: 4,
+		duration: 2 * time.Second, warmup: 0, users: 6, firstUID: 1000000, storagePath: "/1.5/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.requests == 0 || sum.errors != 0 {
+		t.Fatalf("summary %s", sum)
+	}
+	// Sessions read (200), create meta/global (404 then PUT) and upload in
+	// batches (202 for a batch's first POST).
+	for _, st := range []int{200, 202, 404} {
+		if sum.status[st] == 0 {
+			t.Errorf("no status %d in the mix: %v", st, sum.status)
+		}
+	}
+	for st := range sum.status {
+		if st != 200 && st != 202 && st != 404 {
+			t.Errorf("status %d in the mix: %v", st, sum.status)
+		}
+	}
+}
+
+func TestWeighted(t *testing.T) {
+	r := mrand.New(mrand.NewPCG(1, 2))
+	var got [3]int
+	for range 10000 {
+		got[weighted(r, 70, 30, 0)]++
+	}
+	if got[2] != 0 || got[0] < 6500 || got[0] > 7500 {
+		t.Errorf("weighted(70, 30, 0) drew %v in 10,000", got)
+	}
+}
+
+func TestRecords(t *testing.T) {
+	var got []map[string]any
+	if err := json.Unmarshal(records(120, "p"), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 120 || got[0]["id"] != "p0000000" || got[119]["id"] != "p0000119" {
+		t.Fatalf("%d records, ids %v … %v", len(got), got[0]["id"], got[len(got)-1]["id"])
+	}
+	for _, r := range got {
+		if n := len(r["payload"].(string)); n < 300 || n > 5000 {
+			t.Errorf("payload of %d bytes", n)
 		}
 	}
 }

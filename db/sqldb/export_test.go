@@ -25,3 +25,6 @@ func (s *Store) FindSQL(ctx context.Context, uid db.UID, coll string, q db.Query
 // KeepLeftovers stops Update from deleting, after the commit, the records
 // DeleteCollection left: the state a concurrent request sees meanwhile.
 func (s *Store) KeepLeftovers() { s.keepLeftovers = true }
+
+// WritesWaiting is how many writes wait at the write gate.
+func (s *Store) WritesWaiting() int64 { return s.gateWaiting.Load() }

@@ -114,6 +114,11 @@ type Store struct {
 	poolTimeout time.Duration
 	// retries counts the transactions run again (retry.go).
 	retries atomic.Int64
+	// writeGate, when the writer pool has one connection (SQLite),
+	// queues the writes in arrival order (see enterWriteGate);
+	// gateWaiting counts the writes waiting at it, for tests.
+	writeGate   chan struct{}
+	gateWaiting atomic.Int64
 	// initialised is set once the schema is migrated and the cache made
 	// (at New, or, for a Lazy store, at the first call the database
 	// answered). initMu serialises the attempts; initErr is the last
@@ -159,6 +164,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if s.reader == nil {
 		s.reader = s.writer
+	}
+	if s.writer.Stats().MaxOpenConnections == 1 {
+		s.writeGate = make(chan struct{}, 1)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -285,6 +293,38 @@ func (s *Store) Ping(ctx context.Context) error {
 // errPoolTimeout: no connection within Config.PoolTimeout, the database
 // being unreachable or every connection busy.
 var errPoolTimeout = errors.New("no database connection within pool_timeout")
+
+// enterWriteGate waits, at most poolTimeout, for the writes that arrived
+// before this one, and returns the function that lets the next one in.
+// database/sql hands a freed connection to a waiting request chosen at
+// random, so with one writer connection and uploads queued behind it, a
+// few waited many times as long as the others: that unfairness, not the
+// writes' cost, made the p99 of uploads under load. Senders blocked on a
+// channel are served first come, first served.
+func (s *Store) enterWriteGate(ctx context.Context) (leave func(), err error) {
+	leave = func() { <-s.writeGate }
+	select {
+	case s.writeGate <- struct{}{}:
+		return leave, nil
+	default:
+	}
+	var timeout <-chan time.Time
+	if s.poolTimeout > 0 {
+		t := time.NewTimer(s.poolTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	s.gateWaiting.Add(1)
+	defer s.gateWaiting.Add(-1)
+	select {
+	case s.writeGate <- struct{}{}:
+		return leave, nil
+	case <-ctx.Done():
+		return nil, s.dbErr(ctx.Err())
+	case <-timeout:
+		return nil, s.dbErr(fmt.Errorf("%w (%v): %w", errPoolTimeout, s.poolTimeout, context.DeadlineExceeded))
+	}
+}
 
 // conn takes a connection from pool, waiting at most poolTimeout.
 func (s *Store) conn(ctx context.Context, pool *sql.DB) (*sql.Conn, error) {
@@ -497,6 +537,13 @@ func (s *Store) writeNow(ctx context.Context, body func(*querier) error) error {
 func (s *Store) writeOnce(ctx context.Context, body func(*querier) error) (err error, atCommit bool) {
 	if s.inspect {
 		return fmt.Errorf("%w: the database is open for inspection only", db.ErrReadOnly), false
+	}
+	if s.writeGate != nil {
+		leave, err := s.enterWriteGate(ctx)
+		if err != nil {
+			return err, false
+		}
+		defer leave()
 	}
 	conn, sqltx, err := s.begin(ctx, s.writer, nil)
 	if err != nil {
