@@ -670,6 +670,7 @@ return (async () => {
 	for _, f := range logs {
 		for _, line := range lines(t, f) {
 			if strings.Contains(line, s.origin+"/app.js") || strings.Contains(line, s.origin+"/crypto.js") ||
+				strings.Contains(line, s.origin+"/common.js") ||
 				strings.Contains(line, "sign-in page:") {
 				t.Errorf("%s: %s", filepath.Base(f), line)
 			}

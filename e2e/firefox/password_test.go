@@ -292,7 +292,8 @@ return (async () => {
 	logs, _ := filepath.Glob(filepath.Join(s.logs, "firefox-*.log"))
 	for _, f := range logs {
 		for _, line := range lines(t, f) {
-			if strings.Contains(line, s.origin+"/settings.js") || strings.Contains(line, "settings page:") {
+			if strings.Contains(line, s.origin+"/settings.js") || strings.Contains(line, s.origin+"/common.js") ||
+				strings.Contains(line, "settings page:") {
 				t.Errorf("%s: %s", filepath.Base(f), line)
 			}
 		}
