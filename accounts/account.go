@@ -119,19 +119,29 @@ func (r loginRequest) authPW() ([]byte, error) {
 	return decodeAuthPW("authPW", pw)
 }
 
+// decodeLogin decodes the body of a request that proves the password
+// (login, account deletion): the normalised email and the password proof.
+func decodeLogin(c *call) (email string, authPW []byte, err error) {
+	var req loginRequest
+	if err := decode(c, &req, false); err != nil {
+		return "", nil, err
+	}
+	email = db.NormaliseEmail(req.Email)
+	if email == "" {
+		return "", nil, errMissingParam("email")
+	}
+	authPW, err = req.authPW()
+	if err != nil {
+		return "", nil, err
+	}
+	return email, authPW, nil
+}
+
 // login is POST /v1/account/login: a wrong password and an unknown email
 // are the same 400/103 after the same scrypt (FxA would say 102 for the
 // latter; we do not let the page enumerate accounts).
 func (s *Service) login(ctx context.Context, c *call) (*handlers.Response, error) {
-	var req loginRequest
-	if err := decode(c, &req, false); err != nil {
-		return nil, err
-	}
-	email := db.NormaliseEmail(req.Email)
-	if email == "" {
-		return nil, errMissingParam("email")
-	}
-	authPW, err := req.authPW()
+	email, authPW, err := decodeLogin(c)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"syncserver/accounts/onepw"
-	"syncserver/db"
 	"syncserver/handlers"
 )
 
@@ -19,15 +18,7 @@ func (s *Service) accountDestroy(ctx context.Context, c *call) (*handlers.Respon
 	if err != nil {
 		return nil, err
 	}
-	var req loginRequest
-	if err := decode(c, &req, false); err != nil {
-		return nil, err
-	}
-	email := db.NormaliseEmail(req.Email)
-	if email == "" {
-		return nil, errMissingParam("email")
-	}
-	authPW, err := req.authPW()
+	email, authPW, err := decodeLogin(c)
 	if err != nil {
 		return nil, err
 	}

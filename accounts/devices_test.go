@@ -80,18 +80,7 @@ func TestDevicesAndCommands(t *testing.T) {
 	wantErrno(t, h.session("POST", "/v1/account/devices/invoke_command", map[string]any{"command": "https://identity.mozilla.com/cmd/close-uri", "target": idB, "payload": payload}, a.session), 400, errnoInvalidParameter)
 	wantErrno(t, h.session("POST", "/v1/account/devices/invoke_command", map[string]any{"target": idB, "payload": payload}, a.session), 400, errnoMissingParameter)
 
-	var cmds struct {
-		Index    int64 `json:"index"`
-		Last     bool  `json:"last"`
-		Messages []struct {
-			Index int64 `json:"index"`
-			Data  struct {
-				Command string          `json:"command"`
-				Payload json.RawMessage `json:"payload"`
-				Sender  string          `json:"sender"`
-			} `json:"data"`
-		} `json:"messages"`
-	}
+	var cmds commandsPage
 	decodeInto(t, h.session("GET", "/v1/account/device/commands?index=0&limit=1", nil, b.session), &cmds)
 	if len(cmds.Messages) != 1 || cmds.Last || cmds.Messages[0].Data.Command != sendTab || cmds.Messages[0].Data.Sender != id ||
 		string(cmds.Messages[0].Data.Payload) != `{"encrypted":"opaque"}` || cmds.Index != cmds.Messages[0].Index {

@@ -11,15 +11,10 @@
 // page. <body data-state> tells tests where the page is: loading, ready,
 // working, done or error:<reason>.
 import * as kc from "/crypto.js";
+import { $, MIN_PASSWORD, PageError, apiClient, newClientSalt, openChannel, setState } from "/common.js";
 
-const CHANNEL = "account_updates";
 const SCOPES = [kc.OLDSYNC, "profile"];
-// iOS wants the event detail as an object; desktop and Android drop
-// anything but a JSON string.
-const DETAIL_AS_OBJECT = /\bFxiOS\//.test(navigator.userAgent);
-const MIN_PASSWORD = 8;
 
-const $ = id => document.getElementById(id);
 const form = $("signin");
 const emailInput = $("email");
 const passwordInput = $("password");
@@ -30,20 +25,6 @@ const statusBox = $("status");
 
 const params = new URLSearchParams(location.search);
 const invite = params.get("invite");
-
-// PageError is a failure the page explains to the user; reason goes into
-// data-state as error:<reason>.
-class PageError extends Error {
-  constructor(reason, message, field) {
-    super(message);
-    this.reason = reason;
-    this.field = field;
-  }
-}
-
-function setState(state) {
-  document.body.dataset.state = state;
-}
 
 function showError(err) {
   errorBox.textContent = err.message;
@@ -63,42 +44,12 @@ function setStatus(text) {
 
 // ---- WebChannel ---------------------------------------------------------------
 
-let nextMessageId = 1;
-const pending = new Map(); // messageId (string) → {resolve, reject, command}
-
-window.addEventListener("WebChannelMessageToContent", event => {
-  let detail = event.detail;
-  if (typeof detail === "string") {
-    try {
-      detail = JSON.parse(detail);
-    } catch {
-      return;
-    }
-  }
-  if (!detail || detail.id !== CHANNEL || !detail.message) return;
-  const message = detail.message;
-  if (message.messageId === undefined || message.messageId === null) {
-    // A channel-level error ("No Such Channel": this origin is not the
-    // one Firefox's prefs name) carries no messageId: fail every request.
-    if (message.error) {
-      for (const [id, p] of pending) {
-        pending.delete(id);
-        p.reject(new PageError("no-channel", noChannelText(message.error)));
-      }
-    }
-    return;
-  }
-  // iOS echoes messageId as a number: compare as strings.
-  const p = pending.get(String(message.messageId));
-  if (!p) return;
-  pending.delete(String(message.messageId));
-  const data = message.data || {};
-  if (data.error) {
-    const text = typeof data.error === "string" ? data.error : (data.error.message || JSON.stringify(data.error));
-    p.reject(new PageError("firefox", `Firefox could not finish (${p.command}): ${text}`));
-  } else {
-    p.resolve(data);
-  }
+// send sends a command to Firefox and resolves with the data it answers.
+const send = openChannel({
+  noChannel: error => error ? new PageError("no-channel", noChannelText(error)) : null,
+  noAnswer: () => new PageError("no-channel", "Firefox did not answer. Open this page from Firefox's \"Sign in to Sync\" " +
+    "with identity.fxaccounts.autoconfig.uri set to " + location.origin + "."),
+  defaultTimeoutMs: 60000,
 });
 
 function noChannelText(detail) {
@@ -106,27 +57,7 @@ function noChannelText(detail) {
     "in about:config to exactly " + location.origin + " and use Firefox's own \"Sign in\" button.";
 }
 
-// send sends a command to Firefox and resolves with the data it answers.
-function send(command, data, timeoutMs = 60000) {
-  const messageId = String(nextMessageId++);
-  const message = { id: CHANNEL, message: { command, data, messageId } };
-  return new Promise((resolve, reject) => {
-    pending.set(messageId, { resolve, reject, command });
-    setTimeout(() => {
-      if (pending.delete(messageId)) {
-        reject(new PageError("no-channel", "Firefox did not answer. Open this page from Firefox's \"Sign in to Sync\" " +
-          "with identity.fxaccounts.autoconfig.uri set to " + location.origin + "."));
-      }
-    }, timeoutMs);
-    window.dispatchEvent(new CustomEvent("WebChannelMessageToChrome", {
-      detail: DETAIL_AS_OBJECT ? message : JSON.stringify(message),
-    }));
-  });
-}
-
 // ---- accounts API -------------------------------------------------------------
-
-let clockOffset = 0; // seconds to add to this machine's clock for Hawk
 
 // ApiError texts by FxA errno: what the user can do about it.
 const apiErrors = {
@@ -139,41 +70,7 @@ const apiErrors = {
 
 // api calls an endpoint of this origin. token ({id, key}) signs it with
 // Hawk. Errors become PageErrors the user can read.
-async function api(method, path, body = null, token = null) {
-  const url = location.origin + path;
-  const text = body === null ? null : JSON.stringify(body);
-  for (let attempt = 0; ; attempt++) {
-    const headers = { Accept: "application/json" };
-    if (text !== null) headers["Content-Type"] = "application/json";
-    if (token) {
-      headers.Authorization = await kc.hawkHeader({ method, url, id: token.id, key: token.key, body: text, offset: clockOffset });
-    }
-    let resp;
-    try {
-      resp = await fetch(url, { method, headers, body: text, credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" });
-    } catch {
-      throw new PageError("network", "The server cannot be reached. Check the connection and try again.");
-    }
-    let data = null;
-    try {
-      data = await resp.json();
-    } catch {
-      // handled below: a success needs a JSON body
-    }
-    const failed = !resp.ok || data === null || typeof data !== "object" || (!Array.isArray(data) && "error" in data);
-    if (!failed) return data;
-    const errno = data && data.errno;
-    // A clock far off: take the server's time from Date and retry once.
-    if (token && resp.status === 401 && errno === 111 && attempt === 0) {
-      const server = Date.parse(resp.headers.get("Date") || "");
-      if (!Number.isNaN(server)) {
-        clockOffset = Math.round((server - Date.now()) / 1000);
-        continue;
-      }
-    }
-    throw apiError(resp.status, data);
-  }
-}
+const api = apiClient(apiError);
 
 function apiError(status, data) {
   const errno = data && data.errno;
@@ -314,7 +211,7 @@ async function signIn() {
   setStatus("Unlocking your keys… this takes a few seconds.");
   let clientSalt;
   if (invite) {
-    clientSalt = kc.NS + "quickStretchV2:" + kc.bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
+    clientSalt = newClientSalt();
   } else {
     clientSalt = (await api("POST", "/v1/account/credentials/status", { email })).clientSalt;
     if (typeof clientSalt !== "string" || !clientSalt) throw new PageError("server", "The server sent no password salt.");

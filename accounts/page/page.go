@@ -1,7 +1,8 @@
 // Package page holds the accounts sign-in and settings pages, embedded in
 // the binary so that the accounts origin serves no third-party code and
 // needs no build step: index.html, its script, its style sheet and the default avatar;
-// settings.html and its script (devices, password change, deletion).
+// settings.html and its script (devices, password change, deletion); and
+// common.js, the WebChannel and API code both scripts import.
 //
 // The page does all password work in the browser (WebCrypto): it stretches
 // the password, unwraps kB from the key bundle, derives the oldsync key and
@@ -15,7 +16,7 @@ import (
 	"io/fs"
 )
 
-//go:embed index.html app.js crypto.js style.css default.png settings.html settings.js
+//go:embed index.html app.js common.js crypto.js style.css default.png settings.html settings.js
 var files embed.FS
 
 // asset is one servable file: its name in the embedded tree and its type.
@@ -42,6 +43,7 @@ var routes = map[string]asset{
 	"/settings/clients":   {"settings.html", htmlType},
 	"/app.js":             {"app.js", "text/javascript; charset=utf-8"},
 	"/settings.js":        {"settings.js", "text/javascript; charset=utf-8"},
+	"/common.js":          {"common.js", "text/javascript; charset=utf-8"},
 	"/crypto.js":          {"crypto.js", "text/javascript; charset=utf-8"},
 	"/style.css":          {"style.css", "text/css; charset=utf-8"},
 	"/avatar/default.png": {"default.png", "image/png"},

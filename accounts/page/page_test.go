@@ -156,3 +156,32 @@ func TestPageForm(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptImports checks that every module a page script imports is
+// served, as a script: the pages share common.js and crypto.js, and an
+// import the routes lack leaves a page dead in the browser.
+func TestScriptImports(t *testing.T) {
+	imports := regexp.MustCompile(`(?m)^import .* from "([^"]+)";$`)
+	seen := 0
+	err := fs.WalkDir(Files(), ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".js") {
+			return err
+		}
+		b, _ := fs.ReadFile(Files(), path)
+		for _, m := range imports.FindAllSubmatch(b, -1) {
+			seen++
+			if _, ct, ok := Asset(string(m[1])); !ok || ct != "text/javascript; charset=utf-8" {
+				t.Errorf("%s imports %s, served as %q, %v", path, m[1], ct, ok)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// app.js and settings.js each import crypto.js and common.js, and
+	// common.js imports crypto.js.
+	if seen < 5 {
+		t.Errorf("found %d imports, want at least 5", seen)
+	}
+}

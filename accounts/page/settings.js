@@ -13,27 +13,12 @@
 // <body data-state> tells tests where the page is: loading, signin, ready,
 // working, changed, deleted or error:<reason>.
 import * as kc from "/crypto.js";
+import { $, MIN_PASSWORD, PageError, apiClient, newClientSalt, openChannel, setState } from "/common.js";
 
-const CHANNEL = "account_updates";
-const DETAIL_AS_OBJECT = /\bFxiOS\//.test(navigator.userAgent);
-const MIN_PASSWORD = 8;
 const STORED = "syncserver.settings.session";
 
-const $ = id => document.getElementById(id);
 const errorBox = $("error");
 const statusBox = $("status");
-
-class PageError extends Error {
-  constructor(reason, message, field) {
-    super(message);
-    this.reason = reason;
-    this.field = field;
-  }
-}
-
-function setState(state) {
-  document.body.dataset.state = state;
-}
 
 function setStatus(text) {
   statusBox.textContent = text;
@@ -53,97 +38,21 @@ function showError(err) {
   setState("error:" + err.reason);
 }
 
-// ---- WebChannel (as on the sign-in page) -----------------------------------
-
-let nextMessageId = 1;
-const pending = new Map();
-
-window.addEventListener("WebChannelMessageToContent", event => {
-  let detail = event.detail;
-  if (typeof detail === "string") {
-    try {
-      detail = JSON.parse(detail);
-    } catch {
-      return;
-    }
-  }
-  if (!detail || detail.id !== CHANNEL || !detail.message) return;
-  const message = detail.message;
-  if (message.messageId === undefined || message.messageId === null) {
-    // "No Such Channel": Firefox is not set up for this origin.
-    for (const [id, p] of pending) {
-      pending.delete(id);
-      p.reject(new PageError("no-channel", "Firefox is not signed in to this server"));
-    }
-    return;
-  }
-  const p = pending.get(String(message.messageId));
-  if (!p) return;
-  pending.delete(String(message.messageId));
-  const data = message.data || {};
-  if (data.error) {
-    const text = typeof data.error === "string" ? data.error : (data.error.message || JSON.stringify(data.error));
-    p.reject(new PageError("firefox", `Firefox could not finish (${p.command}): ${text}`));
-  } else {
-    p.resolve(data);
-  }
+// "No Such Channel" means Firefox is not set up for this origin.
+const send = openChannel({
+  noChannel: () => new PageError("no-channel", "Firefox is not signed in to this server"),
+  noAnswer: () => new PageError("no-channel", "Firefox did not answer"),
+  defaultTimeoutMs: 30000,
 });
 
-function send(command, data, timeoutMs = 30000) {
-  const messageId = String(nextMessageId++);
-  const message = { id: CHANNEL, message: { command, data, messageId } };
-  return new Promise((resolve, reject) => {
-    pending.set(messageId, { resolve, reject, command });
-    setTimeout(() => {
-      if (pending.delete(messageId)) reject(new PageError("no-channel", "Firefox did not answer"));
-    }, timeoutMs);
-    window.dispatchEvent(new CustomEvent("WebChannelMessageToChrome", {
-      detail: DETAIL_AS_OBJECT ? message : JSON.stringify(message),
-    }));
-  });
-}
-
-// ---- accounts API ------------------------------------------------------------
-
-let clockOffset = 0;
-
-async function api(method, path, body = null, token = null) {
-  const url = location.origin + path;
-  const text = body === null ? null : JSON.stringify(body);
-  for (let attempt = 0; ; attempt++) {
-    const headers = { Accept: "application/json" };
-    if (text !== null) headers["Content-Type"] = "application/json";
-    if (token) {
-      headers.Authorization = await kc.hawkHeader({ method, url, id: token.id, key: token.key, body: text, offset: clockOffset });
-    }
-    let resp;
-    try {
-      resp = await fetch(url, { method, headers, body: text, credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" });
-    } catch {
-      throw new PageError("network", "The server cannot be reached. Check the connection and try again.");
-    }
-    let data = null;
-    try {
-      data = await resp.json();
-    } catch {
-      // a success needs a JSON body
-    }
-    if (resp.ok && data !== null && typeof data === "object" && (Array.isArray(data) || !("error" in data))) return data;
-    const errno = data && data.errno;
-    if (token && resp.status === 401 && errno === 111 && attempt === 0) {
-      const server = Date.parse(resp.headers.get("Date") || "");
-      if (!Number.isNaN(server)) {
-        clockOffset = Math.round((server - Date.now()) / 1000);
-        continue;
-      }
-    }
-    if (errno === 103) throw new PageError("incorrect-password", "Incorrect password.");
-    if (errno === 114) throw new PageError("too-many-tries", "Too many attempts. Wait a few minutes, then try again.");
-    if (resp.status === 401 && errno === 110) throw new PageError("signed-out", "This session has ended. Sign in again.");
-    const message = (data && typeof data.message === "string" && data.message) || `HTTP ${resp.status}`;
-    throw new PageError("server", `The server refused: ${message} (errno ${errno ?? "none"}).`);
-  }
-}
+const api = apiClient((status, data) => {
+  const errno = data && data.errno;
+  if (errno === 103) return new PageError("incorrect-password", "Incorrect password.");
+  if (errno === 114) return new PageError("too-many-tries", "Too many attempts. Wait a few minutes, then try again.");
+  if (status === 401 && errno === 110) return new PageError("signed-out", "This session has ended. Sign in again.");
+  const message = (data && typeof data.message === "string" && data.message) || `HTTP ${status}`;
+  return new PageError("server", `The server refused: ${message} (errno ${errno ?? "none"}).`);
+});
 
 // ---- the session ---------------------------------------------------------------
 
@@ -295,7 +204,7 @@ async function changePassword(event) {
     const kB = kc.xor(wrapKb, old.unwrapBKey);
 
     setStatus("Wrapping your key with the new password…");
-    const clientSalt = kc.NS + "quickStretchV2:" + kc.bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
+    const clientSalt = newClientSalt();
     const next = await kc.credentials(await kc.quickStretchV2(newPassword, clientSalt));
     const changed = await api("POST", "/v1/password/change", {
       oldAuthPW: old.authPW,

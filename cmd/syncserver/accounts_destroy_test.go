@@ -1,11 +1,6 @@
 package main
 
-import (
-	"errors"
-	"testing"
-
-	"syncserver/db"
-)
+import "testing"
 
 // TestRemoveAccountSyncData: what the accounts service calls when an
 // owner deletes the account on the settings page empties the account's
@@ -22,21 +17,10 @@ func TestRemoveAccountSyncData(t *testing.T) {
 	if err := m.removeAccountSyncData(ctx, a.UID); err != nil {
 		t.Fatal(err)
 	}
-	count := func(uid db.UID) int {
-		n := -1
-		if err := m.Store.View(ctx, uid, func(tx db.Tx) error {
-			got, err := tx.FindBSOs("bookmarks", db.Query{Limit: -1})
-			n = len(got.Items)
-			return err
-		}); err != nil && !errors.Is(err, db.ErrNotFound) {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if n := count(syncUID); n > 0 {
+	if n := bookmarkCount(t, m, syncUID); n > 0 {
 		t.Errorf("%d bookmarks remain after the account's deletion", n)
 	}
-	if n := count(otherUID); n != 1 {
+	if n := bookmarkCount(t, m, otherUID); n != 1 {
 		t.Errorf("the other account has %d bookmarks, want 1", n)
 	}
 	// An account that never synced has nothing to delete: no error.

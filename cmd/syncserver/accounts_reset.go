@@ -98,15 +98,9 @@ func accountsResetPassword(ctx context.Context, m *Main, args []string) int {
 // next sign-in and starts a new storage user. found is false when the
 // account never synced.
 func (m *Main) deleteSyncData(ctx context.Context, syncUser string) (res db.DeleteResult, found bool, err error) {
-	admin, ok := m.Store.(db.Admin)
-	if !ok {
-		return res, false, errors.New("this database does not support administration")
-	}
-	uid, err := admin.ResolveUser(ctx, syncUser)
-	if errors.Is(err, db.ErrNotFound) {
-		return res, false, nil
-	} else if err != nil {
-		return res, false, err
+	admin, uid, found, err := m.resolveSyncUser(ctx, syncUser)
+	if !found || err != nil {
+		return res, found, err
 	}
 	res, err = admin.DeleteUserData(ctx, uid)
 	return res, true, err

@@ -38,6 +38,21 @@ func seedSyncData(t *testing.T, m *Main, a db.Account, payload string) db.UID {
 	return u.UID
 }
 
+// bookmarkCount is how many bookmarks the Sync user uid has stored: 0 when
+// it has no record left at all.
+func bookmarkCount(t *testing.T, m *Main, uid db.UID) int {
+	t.Helper()
+	n := 0
+	if err := m.Store.View(t.Context(), uid, func(tx db.Tx) error {
+		got, err := tx.FindBSOs("bookmarks", db.Query{Limit: -1})
+		n = len(got.Items)
+		return err
+	}); err != nil && !errors.Is(err, db.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // seedCredentials gives an account a session with a device and a phone's
 // refresh token with a device.
 func seedCredentials(t *testing.T, as db.AccountsStore, a db.Account) (session db.AuthToken, refresh db.RefreshToken) {
@@ -142,21 +157,10 @@ func TestAccountsResetPassword(t *testing.T) {
 	if devs, _ := as.Devices(ctx, a.UID); len(devs) != 0 {
 		t.Errorf("devices after the reset: %+v", devs)
 	}
-	count := func(uid db.UID) int {
-		n := -1
-		if err := m.Store.View(ctx, uid, func(tx db.Tx) error {
-			got, err := tx.FindBSOs("bookmarks", db.Query{Limit: -1})
-			n = len(got.Items)
-			return err
-		}); err != nil && !errors.Is(err, db.ErrNotFound) {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if n := count(syncUID); n > 0 {
+	if n := bookmarkCount(t, m, syncUID); n > 0 {
 		t.Errorf("%d old bookmarks remain", n)
 	}
-	if n := count(otherUID); n != 1 {
+	if n := bookmarkCount(t, m, otherUID); n != 1 {
 		t.Errorf("the other account has %d bookmarks, want 1", n)
 	}
 

@@ -528,21 +528,10 @@ func TestAccountsRemove(t *testing.T) {
 	if _, err := as.AuthToken(ctx, session.IDHash); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("session after remove: %v", err)
 	}
-	count := func(email string) int {
-		n := -1
-		if err := m.Store.View(ctx, syncUIDs[email], func(tx db.Tx) error {
-			got, err := tx.FindBSOs("bookmarks", db.Query{Limit: -1})
-			n = len(got.Items)
-			return err
-		}); err != nil && !errors.Is(err, db.ErrNotFound) {
-			t.Fatal(err)
-		}
-		return n
-	}
-	if n := count("gone@example.org"); n > 0 {
+	if n := bookmarkCount(t, m, syncUIDs["gone@example.org"]); n > 0 {
 		t.Errorf("%d bookmarks of the removed account remain", n)
 	}
-	if n := count("stays@example.org"); n != 1 {
+	if n := bookmarkCount(t, m, syncUIDs["stays@example.org"]); n != 1 {
 		t.Errorf("the other account has %d bookmarks, want 1", n)
 	}
 	// Its tokenserver record is retired: no token for it any more.

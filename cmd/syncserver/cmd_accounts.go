@@ -405,15 +405,9 @@ func accountsRemove(ctx context.Context, m *Main, args []string) int {
 // syncUser and retires them, as syncserver users delete and retire do;
 // found is false when the account never synced.
 func (m *Main) removeSyncData(ctx context.Context, syncUser string) (res db.DeleteResult, found bool, err error) {
-	admin, ok := m.Store.(db.Admin)
-	if !ok {
-		return res, false, errors.New("this database does not support administration")
-	}
-	uid, err := admin.ResolveUser(ctx, syncUser)
-	if errors.Is(err, db.ErrNotFound) {
-		return res, false, nil
-	} else if err != nil {
-		return res, false, err
+	admin, uid, found, err := m.resolveSyncUser(ctx, syncUser)
+	if !found || err != nil {
+		return res, found, err
 	}
 	// Retired first: a storage token handed out before the removal can
 	// no longer be renewed, and the purge takes whatever it still writes.
@@ -422,6 +416,23 @@ func (m *Main) removeSyncData(ctx context.Context, syncUser string) (res db.Dele
 	}
 	res, err = admin.DeleteUserData(ctx, uid)
 	return res, true, err
+}
+
+// resolveSyncUser finds the storage user of the tokenserver records of
+// syncUser, for removeSyncData and deleteSyncData; found is false (and err
+// nil) when the account never synced.
+func (m *Main) resolveSyncUser(ctx context.Context, syncUser string) (admin db.Admin, uid db.UID, found bool, err error) {
+	admin, ok := m.Store.(db.Admin)
+	if !ok {
+		return nil, 0, false, errors.New("this database does not support administration")
+	}
+	uid, err = admin.ResolveUser(ctx, syncUser)
+	if errors.Is(err, db.ErrNotFound) {
+		return nil, 0, false, nil
+	} else if err != nil {
+		return nil, 0, false, err
+	}
+	return admin, uid, true, nil
 }
 
 func accountsInvite(ctx context.Context, m *Main, args []string) int {

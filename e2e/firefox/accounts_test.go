@@ -31,13 +31,20 @@ import (
 // destroys the session on the server. Like TestFirefox it runs in
 // loopback-only network and PID namespaces.
 func TestFirefoxAccounts(t *testing.T) {
+	runAccountsTest(t, "the accounts end-to-end test takes a minute", insideAccounts)
+}
+
+// runAccountsTest is the body of every test on accountsStack: outside
+// the namespaces it checks what the test needs, builds syncserver and runs
+// the test again in fresh namespaces; inside, it runs inside there.
+func runAccountsTest(t *testing.T, long string, inside func(t *testing.T, dir string)) {
 	if dir := os.Getenv(insideEnv); dir != "" {
-		insideAccounts(t, dir)
+		inside(t, dir)
 		return
 	}
-	needOutside(t, "the accounts end-to-end test takes a minute", programFirefox, programGo)
+	needOutside(t, long, programFirefox, programGo)
 	dir := t.TempDir()
-	runInNamespaces(t, dir, syncserverBinary(t, dir), "TestFirefoxAccounts")
+	runInNamespaces(t, dir, syncserverBinary(t, dir), t.Name())
 }
 
 const (
@@ -89,6 +96,73 @@ func startAccountsStack(t *testing.T, dir string) *accountsStack {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// startAccountsProfiles is the start of every test on accountsStack,
+// run inside the namespaces: the operator creates the test account (the
+// password comes on stdin), syncserver starts, and one Firefox profile per
+// name starts, driven over Marionette.
+func startAccountsProfiles(t *testing.T, dir string, names ...string) (*accountsStack, []*browser) {
+	t.Helper()
+	start := time.Now()
+	enterNamespaces(t, dir)
+	s := startAccountsStack(t, dir)
+	out := s.cli(t, accountPassword+"\n", "accounts", "add", accountEmail)
+	t.Logf("accounts add: %s", strings.TrimSpace(out))
+	s.start(t)
+	t.Logf("syncserver with accounts at %s, up in %v", s.origin, time.Since(start).Round(time.Millisecond))
+	browsers := make([]*browser, len(names))
+	for i, name := range names {
+		browsers[i] = startFirefox(t, dir, s.logs, s.env, name, s.prefs())
+	}
+	for _, b := range browsers {
+		b.connect(t)
+	}
+	t.Logf("%d Firefox profile(s) up in %v", len(browsers), time.Since(start).Round(time.Millisecond))
+	return s, browsers
+}
+
+// step is one named part of a test on accountsStack.
+type step struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runSteps runs steps as subtests in order, logs how long each took and
+// stops at the first that fails; then it checks that syncserver answered
+// no request with a server error and that no line of the browsers' logs
+// (where the page's console goes) names one of pageMarks: the page's
+// scripts by URL, for uncaught errors, and the prefix of the errors the
+// page reports itself.
+func (s *accountsStack) runSteps(t *testing.T, steps []step, pageMarks ...string) {
+	t.Helper()
+	for _, st := range steps {
+		t0 := time.Now()
+		ok := t.Run(st.name, st.run)
+		t.Logf("%s: %v", st.name, time.Since(t0).Round(time.Millisecond))
+		if !ok {
+			t.FailNow()
+		}
+	}
+	for _, r := range s.requests(t, 1) {
+		if r.Status >= 500 {
+			t.Errorf("server error: %s", r.Line)
+		}
+	}
+	if len(pageMarks) == 0 {
+		return
+	}
+	logs, _ := filepath.Glob(filepath.Join(s.logs, "firefox-*.log"))
+	for _, f := range logs {
+		for _, line := range lines(t, f) {
+			for _, mark := range pageMarks {
+				if strings.Contains(line, mark) {
+					t.Errorf("%s: %s", filepath.Base(f), line)
+					break
+				}
+			}
+		}
+	}
 }
 
 // cli runs a syncserver command (accounts add, disable…) against the
@@ -398,30 +472,13 @@ func (s *accountsStack) sessionStatus(t *testing.T, sessionToken string) (int, s
 
 func insideAccounts(t *testing.T, dir string) {
 	start := time.Now()
-	enterNamespaces(t, dir)
-	s := startAccountsStack(t, dir)
-
-	// 1. The operator creates the account; the password comes on stdin.
-	out := s.cli(t, accountPassword+"\n", "accounts", "add", accountEmail)
-	t.Logf("accounts add: %s", strings.TrimSpace(out))
-	s.start(t)
-	t.Logf("syncserver with accounts at %s, up in %v", s.origin, time.Since(start).Round(time.Millisecond))
-
-	a := startFirefox(t, dir, s.logs, s.env, "A", s.prefs())
-	b := startFirefox(t, dir, s.logs, s.env, "B", s.prefs())
-	c := startFirefox(t, dir, s.logs, s.env, "C", s.prefs())
-	a.connect(t)
-	b.connect(t)
-	c.connect(t)
-	t.Logf("three Firefox profiles up in %v", time.Since(start).Round(time.Millisecond))
+	s, abc := startAccountsProfiles(t, dir, "A", "B", "C")
+	a, b, c := abc[0], abc[1], abc[2]
 
 	var stA, stB accountState
 	var bm []bookmark
 	var visits []page
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"A signs in on the page from Firefox's connect URL and syncs", func(t *testing.T) {
 			url := a.connectURL(t)
 			if !strings.HasPrefix(url, s.origin+"/?") || !strings.Contains(url, "keys_jwk=") {
@@ -590,10 +647,7 @@ return (async () => {
 			s.expectRequest(t, s.starts, "POST", "/v1/session/destroy", http.StatusOK)
 		}},
 	}
-	steps = append(steps, struct {
-		name string
-		run  func(t *testing.T)
-	}{"an invited person picks a password on the page, signs in and syncs", func(t *testing.T) {
+	steps = append(steps, step{"an invited person picks a password on the page, signs in and syncs", func(t *testing.T) {
 		out := s.cli(t, "", "accounts", "invite", "--json", invitedEmail)
 		var inv struct{ Link string }
 		if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &inv); err != nil || !strings.HasPrefix(inv.Link, s.origin+"/?invite=") {
@@ -629,10 +683,7 @@ return (async () => {
 		}
 		s.expectRequest(t, s.starts, "POST", "/v1/account/create", http.StatusOK)
 	}})
-	steps = append(steps, struct {
-		name string
-		run  func(t *testing.T)
-	}{"too many tries: the page says so", func(t *testing.T) {
+	steps = append(steps, step{"too many tries: the page says so", func(t *testing.T) {
 		// C is signed out; wrong passwords for the first account until
 		// the per-account limit of [accounts] logins_per_account.
 		var st string
@@ -650,30 +701,7 @@ return (async () => {
 		}
 		s.expectRequest(t, s.starts, "POST", "/v1/account/login", http.StatusTooManyRequests)
 	}})
-	for _, st := range steps {
-		t0 := time.Now()
-		ok := t.Run(st.name, st.run)
-		t.Logf("%s: %v", st.name, time.Since(t0).Round(time.Millisecond))
-		if !ok {
-			t.FailNow()
-		}
-	}
-	for _, r := range s.requests(t, 1) {
-		if r.Status >= 500 {
-			t.Errorf("server error: %s", r.Line)
-		}
-	}
-	// The page's console goes to the browsers' logs: no uncaught error in
-	// the page's scripts, and none the page reported itself (its
-	// console.error lines start "sign-in page:").
-	logs, _ := filepath.Glob(filepath.Join(s.logs, "firefox-*.log"))
-	for _, f := range logs {
-		for _, line := range lines(t, f) {
-			if strings.Contains(line, s.origin+"/app.js") || strings.Contains(line, s.origin+"/crypto.js") ||
-				strings.Contains(line, "sign-in page:") {
-				t.Errorf("%s: %s", filepath.Base(f), line)
-			}
-		}
-	}
+	// The page's console.error lines start "sign-in page:".
+	s.runSteps(t, steps, s.origin+"/app.js", s.origin+"/crypto.js", s.origin+"/common.js", "sign-in page:")
 	t.Logf("whole run in the namespaces: %v", time.Since(start).Round(time.Millisecond))
 }

@@ -3,7 +3,6 @@ package firefox
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,13 +20,7 @@ import (
 // Sync data, on the same page. It runs in loopback-only namespaces as
 // TestFirefoxAccounts does.
 func TestFirefoxPasswordChange(t *testing.T) {
-	if dir := os.Getenv(insideEnv); dir != "" {
-		insidePasswordChange(t, dir)
-		return
-	}
-	needOutside(t, "the password change end-to-end test takes a minute", programFirefox, programGo)
-	dir := t.TempDir()
-	runInNamespaces(t, dir, syncserverBinary(t, dir), "TestFirefoxPasswordChange")
+	runAccountsTest(t, "the password change end-to-end test takes a minute", insidePasswordChange)
 }
 
 const newAccountPassword = "a new password, stronger ✓✓"
@@ -77,21 +70,12 @@ return (async () => {
 
 func insidePasswordChange(t *testing.T, dir string) {
 	start := time.Now()
-	enterNamespaces(t, dir)
-	s := startAccountsStack(t, dir)
-	s.cli(t, accountPassword+"\n", "accounts", "add", accountEmail)
-	s.start(t)
-	a := startFirefox(t, dir, s.logs, s.env, "A", s.prefs())
-	b := startFirefox(t, dir, s.logs, s.env, "B", s.prefs())
-	a.connect(t)
-	b.connect(t)
+	s, ab := startAccountsProfiles(t, dir, "A", "B")
+	a, b := ab[0], ab[1]
 
 	var stA, stB, stA2 accountState
 	var after []bookmark
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"A and B sign in and sync", func(t *testing.T) {
 			for _, br := range []*browser{a, b} {
 				if st := br.pageSignIn(t, br.connectURL(t), accountEmail, accountPassword); st != "done" {
@@ -276,26 +260,6 @@ return (async () => {
 			s.expectRequest(t, 1, "POST", "/v1/account/destroy", http.StatusOK)
 		}},
 	}
-	for _, st := range steps {
-		t0 := time.Now()
-		ok := t.Run(st.name, st.run)
-		t.Logf("%s: %v", st.name, time.Since(t0).Round(time.Millisecond))
-		if !ok {
-			t.FailNow()
-		}
-	}
-	for _, r := range s.requests(t, 1) {
-		if r.Status >= 500 {
-			t.Errorf("server error: %s", r.Line)
-		}
-	}
-	logs, _ := filepath.Glob(filepath.Join(s.logs, "firefox-*.log"))
-	for _, f := range logs {
-		for _, line := range lines(t, f) {
-			if strings.Contains(line, s.origin+"/settings.js") || strings.Contains(line, "settings page:") {
-				t.Errorf("%s: %s", filepath.Base(f), line)
-			}
-		}
-	}
+	s.runSteps(t, steps, s.origin+"/settings.js", s.origin+"/common.js", "settings page:")
 	t.Logf("whole run in the namespaces: %v", time.Since(start).Round(time.Millisecond))
 }

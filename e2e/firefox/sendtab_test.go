@@ -2,7 +2,6 @@ package firefox
 
 import (
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,13 +19,7 @@ import (
 // default) is the same request; the one inside a device-list refresh is
 // kept clear of (see sendAndReceive).
 func TestFirefoxSendTab(t *testing.T) {
-	if dir := os.Getenv(insideEnv); dir != "" {
-		insideSendTab(t, dir)
-		return
-	}
-	needOutside(t, "the send-tab end-to-end test takes a minute", programFirefox, programGo)
-	dir := t.TempDir()
-	runInNamespaces(t, dir, syncserverBinary(t, dir), "TestFirefoxSendTab")
+	runAccountsTest(t, "the send-tab end-to-end test takes a minute", insideSendTab)
 }
 
 // sendTabCommand is Firefox's name of the send-tab device command.
@@ -148,23 +141,13 @@ func sendAndReceive(t *testing.T, s *accountsStack, a, b *browser, idB, url, tit
 
 func insideSendTab(t *testing.T, dir string) {
 	start := time.Now()
-	enterNamespaces(t, dir)
-	s := startAccountsStack(t, dir)
-	s.cli(t, accountPassword+"\n", "accounts", "add", accountEmail)
-	s.start(t)
-	a := startFirefox(t, dir, s.logs, s.env, "A", s.prefs())
-	b := startFirefox(t, dir, s.logs, s.env, "B", s.prefs())
-	a.connect(t)
-	b.connect(t)
-	t.Logf("syncserver and two Firefox profiles up in %v", time.Since(start).Round(time.Millisecond))
+	s, ab := startAccountsProfiles(t, dir, "A", "B")
+	a, b := ab[0], ab[1]
 
 	var idB string
 	tab1 := s.origin + "/__heartbeat__?sent-tab=1"
 	tab2 := s.origin + "/__heartbeat__?sent-tab=2"
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"A and B sign in on the page and sync", func(t *testing.T) {
 			for _, br := range []*browser{a, b} {
 				if st := br.pageSignIn(t, br.connectURL(t), accountEmail, accountPassword); st != "done" {
@@ -210,18 +193,6 @@ return Services.wm.getMostRecentWindow("navigator:browser").gBrowser.tabs
 			}
 		}},
 	}
-	for _, st := range steps {
-		t0 := time.Now()
-		ok := t.Run(st.name, st.run)
-		t.Logf("%s: %v", st.name, time.Since(t0).Round(time.Millisecond))
-		if !ok {
-			t.FailNow()
-		}
-	}
-	for _, r := range s.requests(t, 1) {
-		if r.Status >= 500 {
-			t.Errorf("server error: %s", r.Line)
-		}
-	}
+	s.runSteps(t, steps)
 	t.Logf("whole run in the namespaces: %v", time.Since(start).Round(time.Millisecond))
 }

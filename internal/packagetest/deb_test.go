@@ -2,9 +2,7 @@ package packagetest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,7 +22,6 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
-	"syncserver/hawk"
 	"syncserver/token"
 )
 
@@ -595,26 +592,7 @@ func (s *debServer) do(t *testing.T, secret, method, path string, body []byte) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	resource := "/storage/1.5/" + strconv.Itoa(debUID) + path
-	nonce := make([]byte, 12)
-	rand.Read(nonce)
-	a := hawk.Auth{ID: id, TS: time.Now().Unix(), Nonce: base64.StdEncoding.EncodeToString(nonce)}
-	a.MAC = hawk.Sign([]byte(key), a, hawk.Request{Method: method, Host: "127.0.0.1", Port: s.port, Resource: resource})
-	req, err := http.NewRequest(method, s.base+resource, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", a.Header())
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, resource, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return hawkDo(t, id, key, method, s.base+"/storage/1.5/"+strconv.Itoa(debUID)+path, body)
 }
 
 // checkRecord reads the test's record back.

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"syncserver/internal/testdb"
 )
 
 // git runs git in dir and returns its trimmed output.
@@ -267,7 +269,7 @@ func TestReproducible(t *testing.T) {
 	}
 	if git(t, root, "status", "--porcelain", "--untracked-files=no") != "" {
 		msg := "the tree has uncommitted changes: a rebuild from its commit cannot give the same bytes; commit, then run make test-packaging"
-		if os.Getenv(requireEnv) != "" {
+		if os.Getenv(testdb.RequireEnv) != "" {
 			// CI (which sets it) builds a clean checkout: a change
 			// there comes from the build or the tests themselves.
 			t.Fatal(msg)

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -293,7 +292,7 @@ type chrooted struct {
 	uid  int
 	gid  int
 	env  []string
-	out  *syncBuffer
+	out  *logBuffer
 }
 
 // startChroot runs the image's entrypoint with the mounted image as its
@@ -316,7 +315,7 @@ func startChroot(t *testing.T, podman, image string, cfg imageConfig, uid, gid i
 			syscall.Unmount(target, syscall.MNT_DETACH)
 		}
 	})
-	c := &chrooted{root: root, cfg: cfg, uid: uid, gid: gid, out: &syncBuffer{},
+	c := &chrooted{root: root, cfg: cfg, uid: uid, gid: gid, out: &logBuffer{},
 		env: append(slices.Clone(env), "SYNCSERVER_HOST=127.0.0.1", "SYNCSERVER_PORT="+strconv.Itoa(port))}
 	cmd := c.command(append(slices.Clone(cfg.Config.Entrypoint), cfg.Config.Cmd...))
 	cmd.Stdout, cmd.Stderr = c.out, c.out
@@ -474,22 +473,4 @@ func stderrOf(err error) error {
 		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
 	}
 	return err
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

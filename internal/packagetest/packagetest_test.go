@@ -24,14 +24,12 @@ import (
 	"time"
 
 	"syncserver/hawk"
+	"syncserver/internal/testdb"
 	"syncserver/token"
 )
 
 // Environment variables.
 const (
-	// requireEnv lists what must not be missing: its absence fails the
-	// tests instead of skipping them (CI sets it).
-	requireEnv = "SYNCSERVER_TEST_REQUIRE"
 	// distEnv is the directory make dist wrote (make test-packaging sets it).
 	distEnv = "SYNCSERVER_TEST_DIST"
 )
@@ -39,22 +37,12 @@ const (
 // arches are the architectures make dist builds.
 var arches = []string{"amd64", "arm64"}
 
-// required reports whether SYNCSERVER_TEST_REQUIRE lists name.
-func required(name string) bool {
-	for _, s := range strings.Split(os.Getenv(requireEnv), ",") {
-		if strings.EqualFold(strings.TrimSpace(s), name) {
-			return true
-		}
-	}
-	return false
-}
-
 // missing skips the test because something is not installed, or fails it
 // when SYNCSERVER_TEST_REQUIRE lists name.
 func missing(tb testing.TB, name, msg string) {
 	tb.Helper()
-	if required(name) {
-		tb.Fatalf("%s (%s lists %q, so this is a failure, not a skip)", msg, requireEnv, name)
+	if testdb.Required(name) {
+		tb.Fatalf("%s (%s lists %q, so this is a failure, not a skip)", msg, testdb.RequireEnv, name)
 	}
 	tb.Skip(msg)
 }
