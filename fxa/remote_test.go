@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -44,24 +45,36 @@ func TestVerifyOpaque(t *testing.T) {
 		{"HTML with 200", answer(200, `<html>captive portal</html>`), 0, ErrUnavailable},
 		{"no user", answer(200, `{"client_id":"c","scope":["`+OldSyncScope+`"]}`), 0, ErrUnavailable},
 		{"no scope", answer(200, `{"user":"`+testUID+`","client_id":"c"}`), 0, ErrUnavailable},
-		{"timeout", answer(200, okBody), 500 * time.Millisecond, ErrUnavailable},
+		{"timeout", answer(200, okBody), 3 * time.Second, ErrUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeFxA(t)
+			var mu sync.Mutex
 			var gotToken string
 			f.set(func(f *fakeFxA) {
 				f.stall = tt.stall
-				f.verify = func(w http.ResponseWriter, tok string) { gotToken = tok; tt.verify(w, tok) }
+				f.verify = func(w http.ResponseWriter, tok string) {
+					mu.Lock()
+					gotToken = tok
+					mu.Unlock()
+					tt.verify(w, tok)
+				}
 			})
-			v := newVerifier(t, f, newClock(), func(c *Config) { c.Timeout = 100 * time.Millisecond })
+			// The timeout is far below the stalled answer's delay and far
+			// above a prompt answer's time on a loaded machine (with the
+			// race detector), so neither case depends on the machine.
+			v := newVerifier(t, f, newClock(), func(c *Config) { c.Timeout = time.Second })
 			got, err := v.Verify(context.Background(), opaqueToken)
 			wantKind(t, err, tt.want)
 			if containsToken(err, opaqueToken) {
 				t.Errorf("error text contains the token: %v", err)
 			}
-			if tt.stall == 0 && gotToken != opaqueToken {
-				t.Errorf("/v1/verify got token %q", gotToken)
+			mu.Lock()
+			got1 := gotToken
+			mu.Unlock()
+			if tt.stall == 0 && got1 != opaqueToken {
+				t.Errorf("/v1/verify got token %q", got1)
 			}
 			if n := f.hitCount("GET /v1/jwks"); n != 0 {
 				t.Errorf("jwks fetched %d times for an opaque token", n)
