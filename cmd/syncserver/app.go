@@ -66,8 +66,8 @@ type Main struct {
 	frontEnd string
 	// activation names the socket systemd passed (LISTEN_FDS), if any.
 	activation string
-	stopper  interface{ Shutdown(context.Context) error }
-	served   chan error
+	stopper    interface{ Shutdown(context.Context) error }
+	served     chan error
 	// ops are the purge and metrics running beside the server (ops.go).
 	ops *operations
 	// parts are built from the configuration before the database is
