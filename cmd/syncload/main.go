@@ -13,6 +13,12 @@
 // storage tokens for FxA JWTs the server verifies locally, see token.go),
 // token-free lbheartbeat (the HTTP ceiling).
 //
+// -node-secrets spreads the users over several storage nodes (role =
+// "storage" behind one token server): it reads the token server's secrets
+// file and gives each user, in turn, a token for the next node of the
+// file, minted with that node's secret, and sends the user's requests
+// there. -url and -secret then serve only -scenario lbheartbeat.
+//
 // -storage-path names where the server keeps the storage API
 // ("/storage/1.5", syncserver's api_endpoint; "/1.5" is the bare Sync 1.5
 // layout other servers use), so the same scenarios drive any Sync 1.5
@@ -55,6 +61,7 @@ type options struct {
 	firstUID    int64
 	jwtKey      string // the token scenario's signing key (PEM)
 	storagePath string
+	nodeSecrets string // a secrets file: users spread over its nodes
 }
 
 func main() {
@@ -70,6 +77,7 @@ func main() {
 	flag.StringVar(&o.jwtKey, "jwt-key", "", "token scenario: RSA private key (PEM) signing the JWTs; created when missing")
 	printJWKS := flag.Bool("print-jwks", false, "print the key set of -jwt-key for the server's [oauth] jwks, and exit")
 	flag.StringVar(&o.storagePath, "storage-path", "/storage/1.5", "path of the storage API under -url, before /{uid}")
+	flag.StringVar(&o.nodeSecrets, "node-secrets", "", "spread the users over the storage nodes of this secrets file (the token server's [tokenserver] secrets_file), each user with a token of its node")
 	flag.Parse()
 	if *printJWKS {
 		k, err := loadJWTKey(o.jwtKey)
@@ -94,7 +102,9 @@ type user struct {
 	// clients of the load share users, so it is read and written atomically.
 	lastSeen  atomic.Pointer[string]
 	prefixURL string
-	token     *tokenUser // the token scenario's credentials
+	// node is where the user's requests go: its storage node, or -url.
+	node  *target
+	token *tokenUser // the token scenario's credentials
 	// inSession is held by the s5 client syncing as this user: a user's
 	// devices do not sync at the same instant, and two sessions of one
 	// user would delete each other's batches.
@@ -109,11 +119,35 @@ func (u *user) seen() string {
 	return ""
 }
 
+// target is a server requests go to, with the host and port Hawk signs.
+type target struct {
+	url  *url.URL // no trailing slash
+	host string
+	port int
+}
+
+func newTarget(raw string) (*target, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an http:// or https:// URL", raw)
+	}
+	port := 80
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if p := u.Port(); p != "" {
+		port, _ = strconv.Atoi(p)
+	}
+	return &target{url: u, host: strings.ToLower(u.Hostname()), port: port}, nil
+}
+
 type loader struct {
 	o      options
 	base   *url.URL
-	host   string
-	port   int
+	def    *target // -url
 	client *fasthttp.Client
 	users  []*user
 	errors atomic.Int64
@@ -157,46 +191,26 @@ func storagePath(o options) string {
 }
 
 func load(o options) (summary, error) {
-	u, err := url.Parse(strings.TrimRight(o.base, "/"))
+	def, err := newTarget(o.base)
 	if err != nil {
-		return summary{}, err
-	}
-	port := 80
-	if u.Scheme == "https" {
-		port = 443
-	}
-	if p := u.Port(); p != "" {
-		port, _ = strconv.Atoi(p)
+		return summary{}, fmt.Errorf("-url: %w", err)
 	}
 	l := &loader{
-		o: o, base: u, host: strings.ToLower(u.Hostname()), port: port,
-		// No retries: a resent request carries the same Hawk nonce, which
-		// a server rightly rejects as a replay; a broken connection is
-		// one error, not a 403 after it.
-		client: &fasthttp.Client{MaxConnsPerHost: o.concurrency * 2, ReadTimeout: 30 * time.Second,
-			MaxIdemponentCallAttempts: 1},
+		o: o, base: def.url, def: def,
+		client: newClient(o.concurrency),
 		status: make(map[int]int),
 	}
 	if o.scenario != "lbheartbeat" {
-		if o.secret == "" {
-			return summary{}, errors.New("-secret is required: the server's [syncserver] secret (or the generated one: sqlite3 syncserver.db \"select value from settings where name='secret'\")")
-		}
-		secrets, err := token.NewSecrets(strings.Fields(o.secret))
-		if err != nil {
+		if err := l.mintUsers(); err != nil {
 			return summary{}, err
-		}
-		for i := 0; i < o.users; i++ {
-			uid := o.firstUID + int64(i)
-			id, key, err := secrets.Mint(token.Payload{UID: uid, Node: u.String(), Expires: time.Now().Add(24 * time.Hour).Unix()})
-			if err != nil {
-				return summary{}, err
-			}
-			l.users = append(l.users, &user{uid: uid, id: id, key: key, prefixURL: u.Path + storagePath(o) + "/" + strconv.FormatInt(uid, 10)})
 		}
 		setup := l.setup
 		if o.scenario == "token" {
 			if o.jwtKey == "" {
 				return summary{}, errors.New("the token scenario needs -jwt-key")
+			}
+			if o.nodeSecrets != "" {
+				return summary{}, errors.New("the token scenario gets its tokens from the token server at -url: leave out -node-secrets")
 			}
 			setup = l.setupTokenUsers
 		}
@@ -205,6 +219,63 @@ func load(o options) (summary, error) {
 		}
 	}
 	return l.measure()
+}
+
+// newClient is the load's HTTP client. No retries: a resent request
+// carries the same Hawk nonce, which a server rightly rejects as a replay;
+// a broken connection is one error, not a 403 after it.
+func newClient(concurrency int) *fasthttp.Client {
+	return &fasthttp.Client{MaxConnsPerHost: concurrency * 2, ReadTimeout: 30 * time.Second,
+		MaxIdemponentCallAttempts: 1}
+}
+
+// mintUsers gives each user a token: for -url, signed with -secret, or,
+// with -node-secrets, for the nodes of the file in turn, each signed with
+// its node's secret.
+func (l *loader) mintUsers() error {
+	o := l.o
+	nodes := []*target{l.def}
+	secretsOf := map[*target]*token.Secrets{}
+	if o.nodeSecrets != "" {
+		f, err := os.Open(o.nodeSecrets)
+		if err != nil {
+			return fmt.Errorf("-node-secrets: %w", err)
+		}
+		ns, err := token.ParseNodeSecrets(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("-node-secrets %s: %w", o.nodeSecrets, err)
+		}
+		nodes = nodes[:0]
+		for _, n := range ns.Nodes() {
+			t, err := newTarget(n)
+			if err != nil {
+				return fmt.Errorf("-node-secrets %s: node %w", o.nodeSecrets, err)
+			}
+			nodes = append(nodes, t)
+			secretsOf[t] = ns.For(n)
+		}
+	} else {
+		if o.secret == "" {
+			return errors.New("-secret is required: the server's [syncserver] secret (or the generated one: sqlite3 syncserver.db \"select value from settings where name='secret'\")")
+		}
+		secrets, err := token.NewSecrets(strings.Fields(o.secret))
+		if err != nil {
+			return err
+		}
+		secretsOf[l.def] = secrets
+	}
+	for i := 0; i < o.users; i++ {
+		uid := o.firstUID + int64(i)
+		node := nodes[i%len(nodes)]
+		id, key, err := secretsOf[node].Mint(token.Payload{UID: uid, Node: node.url.String(), Expires: time.Now().Add(24 * time.Hour).Unix()})
+		if err != nil {
+			return err
+		}
+		l.users = append(l.users, &user{uid: uid, id: id, key: key, node: node,
+			prefixURL: node.url.Path + storagePath(o) + "/" + strconv.FormatInt(uid, 10)})
+	}
+	return nil
 }
 
 // do sends one request and returns its status, X-Last-Modified and error.
@@ -228,13 +299,17 @@ func (l *loader) send(u *user, method, resource string, hdr map[string]string, b
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(l.base.Scheme + "://" + l.base.Host + resource)
+	t := l.def
+	if u != nil && u.node != nil {
+		t = u.node
+	}
+	req.SetRequestURI(t.url.Scheme + "://" + t.url.Host + resource)
 	req.Header.SetMethod(method)
 	if u != nil {
 		var nonce [8]byte
 		binary.LittleEndian.PutUint64(nonce[:], mrand.Uint64())
 		a := hawk.Auth{ID: u.id, TS: time.Now().Unix(), Nonce: base64.StdEncoding.EncodeToString(nonce[:])}
-		a.MAC = hawk.Sign([]byte(u.key), a, hawk.Request{Method: method, Host: l.host, Port: l.port, Resource: resource})
+		a.MAC = hawk.Sign([]byte(u.key), a, hawk.Request{Method: method, Host: t.host, Port: t.port, Resource: resource})
 		req.Header.Set("Authorization", a.Header())
 	}
 	for k, v := range hdr {

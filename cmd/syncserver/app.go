@@ -64,8 +64,10 @@ type Main struct {
 	standby  *standby
 	listener net.Listener
 	frontEnd string
-	stopper  interface{ Shutdown(context.Context) error }
-	served   chan error
+	// activation names the socket systemd passed (LISTEN_FDS), if any.
+	activation string
+	stopper    interface{ Shutdown(context.Context) error }
+	served     chan error
 	// ops are the purge and metrics running beside the server (ops.go).
 	ops *operations
 	// parts are built from the configuration before the database is
@@ -91,9 +93,11 @@ const usage = `Usage:
   syncserver [flags] COMMAND ...  run a command (listed below); the flags
                                   may also follow the command
 
-Without -http or -fcgi, syncserver serves FastCGI on standard input when it
-is a socket (Apache mod_fcgid starts it that way), and otherwise standalone
-HTTP on [server:main] host and port (default 127.0.0.1:5000).
+Without -fcgi, syncserver serves FastCGI on standard input when it is a
+socket (Apache mod_fcgid starts it that way) and -http is not given, and
+otherwise standalone HTTP: on the socket systemd passes (LISTEN_FDS, socket
+activation by syncserver.socket) if any, else on -http or [server:main] host
+and port (default 127.0.0.1:5000).
 
 Flags:
 `
@@ -343,8 +347,24 @@ func (m *Main) listen() error {
 		if addr == "" {
 			addr = net.JoinHostPort(cfg.Server.Host, strconv.Itoa(cfg.Server.Port))
 		}
-		l, err := net.Listen("tcp", addr)
+		// A socket from systemd (syncserver.socket) wins over the
+		// address: it stays open across restarts, so connections made
+		// while the server restarts wait instead of being refused.
+		act, err := httpd.ListenerFromEnv(m.Getenv)
 		if err != nil {
+			return err
+		}
+		var l net.Listener
+		if act != nil {
+			l = act.Listener
+			name := act.Name
+			if name == "" {
+				name = "unnamed"
+			}
+			m.activation = name
+			m.Logger.Info("socket activation: serving HTTP on the socket passed by systemd (LISTEN_FDS); "+
+				"the address "+addr+" is not used", "socket", name, "addr", l.Addr().String())
+		} else if l, err = net.Listen("tcp", addr); err != nil {
 			return m.listenError(err, addr)
 		}
 		srv, err := httpd.NewServer(m.handler, httpd.Options{
@@ -364,8 +384,11 @@ func (m *Main) listen() error {
 		m.listener, m.stopper, m.frontEnd = l, srv, "http"
 		go func() { m.served <- srv.Serve(l) }()
 	}
-	m.Logger.Info("serving", "front_end", m.frontEnd, "addr", m.listener.Addr().String(),
-		"public_url", m.Config.PublicURL.String(), "config", m.Config.File, "version", Version())
+	attrs := []any{"front_end", m.frontEnd, "addr", m.listener.Addr().String()}
+	if m.activation != "" {
+		attrs = append(attrs, "socket", m.activation)
+	}
+	m.Logger.Info("serving", append(attrs, "public_url", m.Config.PublicURL.String(), "config", m.Config.File, "version", Version())...)
 	if m.frontEnd == "http" {
 		m.Logger.Info("point Firefox at this server: set identity.sync.tokenserver.uri to " +
 			m.Config.PublicURL.String() + "/token/1.0/sync/1.5 in about:config")

@@ -65,6 +65,10 @@ type server struct {
 	log    string
 	cmd    *exec.Cmd
 	exited chan struct{}
+	// sock, when set, is the listening socket the test holds and passes
+	// to each of the server's processes (LISTEN_FDS=1, descriptor 3), as
+	// systemd's syncserver.socket does: it stays open across restarts.
+	sock *os.File
 }
 
 // topology is what the servers are: which role each plays, and which
@@ -111,8 +115,15 @@ func (s *server) start() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	s.cmd = exec.Command(syncserverBinary(s.t), "-config", s.config, "-http", s.addr)
-	s.cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	served := s.count("msg=serving")
+	if s.sock != nil {
+		s.cmd = exec.Command(syncserverBinary(s.t), "-config", s.config)
+		s.cmd.Env = []string{"PATH=/usr/bin:/bin", "LISTEN_FDS=1", "LISTEN_FDNAMES=clustertest"}
+		s.cmd.ExtraFiles = []*os.File{s.sock}
+	} else {
+		s.cmd = exec.Command(syncserverBinary(s.t), "-config", s.config, "-http", s.addr)
+		s.cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	}
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -123,9 +134,16 @@ func (s *server) start() {
 	go func() { cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if c, err := net.Dial("tcp", s.addr); err == nil {
-			c.Close()
+		// A held socket accepts connections before the process serves:
+		// its log says when it does.
+		if s.sock != nil && s.count("msg=serving") > served {
 			return
+		}
+		if s.sock == nil {
+			if c, err := net.Dial("tcp", s.addr); err == nil {
+				c.Close()
+				return
+			}
 		}
 		select {
 		case <-exited:
@@ -181,7 +199,8 @@ func (s *server) count(sub string) int {
 }
 
 // startServers writes the secrets file and the configurations and starts
-// the servers of specs on the cluster.
+// the servers of specs on the cluster. The test holds the token server's
+// listening socket, as syncserver.socket does under systemd.
 func startServers(t *testing.T, c *cluster, specs []spec, idp string) map[string]*server {
 	t.Helper()
 	dir := t.TempDir()
@@ -192,6 +211,9 @@ func startServers(t *testing.T, c *cluster, specs []spec, idp string) map[string
 		addr := "127.0.0.1:" + strconv.Itoa(ports[i])
 		s := &server{t: t, name: sp.name, role: sp.role, url: "http://" + addr, addr: addr}
 		servers[sp.name] = s
+		if sp.role == "token" {
+			s.sock = holdSocket(t, addr)
+		}
 		if sp.role != "token" {
 			fmt.Fprintf(&secrets, "%s,1700000000:%x\n", s.url, randomKey())
 		}
@@ -229,4 +251,21 @@ func (s *server) lines(sub string, n int) []string {
 		}
 	}
 	return out
+}
+
+// holdSocket listens on addr and returns the socket as a file to pass to
+// child processes; it is closed when the test ends.
+func holdSocket(t *testing.T, addr string) *os.File {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := l.(*net.TCPListener).File()
+	l.Close() // f holds the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }

@@ -55,6 +55,10 @@ type setup struct {
 	// input, instead of the -fcgi argument, as systemd socket activation
 	// does (syncserver-fcgi.socket). Unix-socket snippets only.
 	heldSocket bool
+	// heldTCPSocket hands syncserver the TCP socket of the standalone HTTP
+	// snippets, made by the test, on descriptor 3 with LISTEN_FDS=1, as
+	// systemd's syncserver.socket does.
+	heldTCPSocket bool
 	// noWebServer runs syncserver alone; the client talks to it directly.
 	noWebServer bool
 	// publicURLPath, when set, gives public_url this path instead of
@@ -182,7 +186,13 @@ func startFromCommand(tb testing.TB, command []string, values map[string]string,
 	}
 	args := command[1:]
 	network, addr := "tcp", values[phHTTPAddr]
-	var stdin *os.File
+	var stdin, passed *os.File
+	if s.heldTCPSocket {
+		// As syncserver.socket: systemd listens on the address before
+		// syncserver starts, and keeps the socket across restarts.
+		passed = heldTCPSocket(tb, addr)
+		network, addr = "", ""
+	}
 	for i := 0; i < len(args)-1; i++ {
 		if args[i] != "-fcgi" {
 			continue
@@ -203,7 +213,7 @@ func startFromCommand(tb testing.TB, command []string, values map[string]string,
 		}
 		break
 	}
-	return startSyncserver(tb, args, stdin, network, addr)
+	return startSyncserverWith(tb, args, stdin, passed, network, addr)
 }
 
 func mergeINI(a, b map[string]map[string]string) map[string]map[string]string {
@@ -250,6 +260,24 @@ func TestStandalone(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// heldTCPSocket listens on addr as syncserver.socket does and returns the
+// socket as a file to pass on descriptor 3; it stays open, across
+// syncserver restarts, until the test ends.
+func heldTCPSocket(tb testing.TB, addr string) *os.File {
+	tb.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := l.(*net.TCPListener).File()
+	l.Close() // f holds the socket
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { f.Close() })
+	return f
+}
 
 // heldSocket makes the listening unix socket at path as systemd's
 // syncserver-fcgi.socket does (SocketMode=0660, SocketGroup=www-data) and

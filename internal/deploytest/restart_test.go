@@ -52,6 +52,8 @@ func TestRestartUnderLoad(t *testing.T) {
 		// connection before it reuses it, and does not retry.
 		{name: "apache-proxy-fcgi-held-socket", d: "apache-proxy-fcgi-unix", s: setup{prefix: "/ff-sync/", heldSocket: true}, workers: 8},
 		{name: "standalone", d: "nginx-proxy-http", s: setup{noWebServer: true}, refusals: true, workers: 8},
+		// nginx → standalone HTTP with syncserver.socket.
+		{name: "nginx-http-held-socket", d: "nginx-proxy-http", s: setup{heldTCPSocket: true}, workers: 8},
 		// One reload, once mod_fcgid runs a process per client (fewer
 		// clients than the snippet's MaxProcesses 4): a request that
 		// waits for a free process when Apache reloads is stranded by
@@ -106,6 +108,9 @@ func TestRestartUnderLoad(t *testing.T) {
 				for _, f := range l.failed {
 					t.Errorf("request %s failed (%s), though the socket was held across the restart", f.agent, f.what)
 				}
+			}
+			if tc.s.heldTCPSocket && !strings.Contains(e.syncLog(), "socket=syncserver.socket") {
+				t.Errorf("syncserver does not say it serves on the socket passed (socket=syncserver.socket):\n%s", e.syncLog())
 			}
 			if s := e.syncLog(); strings.Contains(s, "shutdown timed out") {
 				t.Errorf("syncserver's graceful stop timed out:\n%s", s)

@@ -43,9 +43,12 @@ type syncserverProc struct {
 	tb    testing.TB
 	args  []string
 	stdin *os.File // a listening socket handed over as systemd does, or nil
-	dial  [2]string
-	out   *logBuffer
-	proc  *proc
+	// passed is a listening socket handed over on descriptor 3 with
+	// LISTEN_FDS=1, as systemd's syncserver.socket does, or nil.
+	passed *os.File
+	dial   [2]string
+	out    *logBuffer
+	proc   *proc
 }
 
 // startSyncserver runs the syncserver binary with args (as the snippet's
@@ -54,7 +57,14 @@ type syncserverProc struct {
 // it serves.
 func startSyncserver(tb testing.TB, args []string, stdin *os.File, network, addr string) *syncserverProc {
 	tb.Helper()
-	s := &syncserverProc{tb: tb, args: args, stdin: stdin, dial: [2]string{network, addr}, out: &logBuffer{}}
+	return startSyncserverWith(tb, args, stdin, nil, network, addr)
+}
+
+// startSyncserverWith is startSyncserver that may also pass a listening
+// socket on descriptor 3 (LISTEN_FDS=1).
+func startSyncserverWith(tb testing.TB, args []string, stdin, passed *os.File, network, addr string) *syncserverProc {
+	tb.Helper()
+	s := &syncserverProc{tb: tb, args: args, stdin: stdin, passed: passed, dial: [2]string{network, addr}, out: &logBuffer{}}
 	s.start()
 	tb.Cleanup(func() {
 		s.proc.stop(syscall.SIGTERM, 40*time.Second)
@@ -75,6 +85,10 @@ func (s *syncserverProc) start() {
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "GORACE=atexit_sleep_ms=0"}
 	if s.stdin != nil {
 		cmd.Stdin = s.stdin
+	}
+	if s.passed != nil {
+		cmd.ExtraFiles = []*os.File{s.passed}
+		cmd.Env = append(cmd.Env, "LISTEN_FDS=1", "LISTEN_FDNAMES=syncserver.socket")
 	}
 	s.proc = startProc(s.tb, "syncserver", cmd, s.out)
 	if s.dial[1] != "" {

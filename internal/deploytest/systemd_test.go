@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var systemdUnits = []string{"syncserver.service", "syncserver-fcgi.socket", "syncserver-fcgi.service"}
+var systemdUnits = []string{"syncserver.service", "syncserver.socket", "syncserver-fcgi.socket", "syncserver-fcgi.service"}
 
 // TestSystemdUnits checks contrib/systemd with systemd-analyze, offline:
 // the units parse without a warning, and the services' sandboxing stays

@@ -38,7 +38,7 @@ const (
 	debDocDir   = "/usr/share/doc/syncserver"
 )
 
-var debUnits = []string{"syncserver.service", "syncserver-fcgi.service", "syncserver-fcgi.socket"}
+var debUnits = []string{"syncserver.service", "syncserver.socket", "syncserver-fcgi.service", "syncserver-fcgi.socket"}
 
 // debUID is the Sync user whose record the test writes and reads back
 // across removal and reinstallation.
