@@ -415,7 +415,10 @@ func ownerIDs(t *testing.T, path string) (uid, gid string) {
 // warns (a line naming the unit) on an unknown setting.
 func checkUnits(t *testing.T, analyze string) {
 	t.Helper()
-	for _, p := range unitPaths()[:2] {
+	for _, p := range unitPaths() {
+		if !strings.HasSuffix(p, ".service") {
+			continue // a socket unit starts no program
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
