@@ -326,3 +326,28 @@ func TestReadOnlyToken(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenOneRoundTrip: with the record cache off, a token for an
+// existing, unchanged user costs exactly one round trip to a database
+// server (one statement, no transaction, no connection opened).
+func TestTokenOneRoundTrip(t *testing.T) {
+	backend := testdb.Backend(t)
+	if backend == "sqlite" {
+		t.Skip("sqlite has no round trips; SYNCSERVER_TEST_BACKEND=mysql or postgres runs this test")
+	}
+	proxy, uri := testdb.NewProxy(t, testdb.NewURI(t, backend), true)
+	store := testdb.OpenURI(t, uri, testdb.Options{})
+	tt := newTokenTest(t, nil, func(o *Options) {
+		o.Store = store
+		o.Token.UserCacheBytes = -1
+	})
+	a := tt.account()
+	for range 3 { // the newcomer, then the statement prepared where it is
+		wantToken(t, tt.firefox(a))
+	}
+	before := proxy.Sends()
+	wantToken(t, tt.firefox(a))
+	if n := proxy.Sends() - before; n != 1 {
+		t.Errorf("%d round trips to the database for one token, want 1", n)
+	}
+}
