@@ -100,6 +100,10 @@ type TokenOptions struct {
 	// table (NodeURL among them) instead of NodeURL, and names each user's
 	// node in its tokens. Users whose node row is gone keep NodeURL.
 	MultiNode bool
+	// UserCacheBytes bounds the memory of the user records kept for
+	// UserCacheTTL (see userCache); 0 means DefaultUserCacheBytes,
+	// negative keeps none.
+	UserCacheBytes int64
 }
 
 // Defaults of TokenOptions.
@@ -127,6 +131,7 @@ type tokenState struct {
 	node     string
 	pattern  string
 	allowed  map[string]bool // lower-case uids and emails; nil allows all
+	users    *userCache      // nil when off
 
 	nodeMu    sync.Mutex
 	nodeReady bool
@@ -139,7 +144,7 @@ var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
 
 func newTokenState(s *Server) (*tokenState, error) {
 	o := s.opts.Token
-	st := &tokenState{opts: o}
+	st := &tokenState{opts: o, users: newUserCache(o.UserCacheBytes)}
 	if o.Issuer == "" {
 		st.opts.Issuer = DefaultIssuer
 	}

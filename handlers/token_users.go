@@ -30,15 +30,28 @@ func (s *Server) tokenUser(ctx context.Context, email, fxaUID string, gen, kca i
 	if err := st.ensureNode(ctx, users); err != nil {
 		return db.User{}, tokenDBError(err)
 	}
+	// A request presenting exactly what the record holds changes
+	// nothing: a record read less than UserCacheTTL ago answers it (see
+	// userCache). The allow-list above is checked all the same, and
+	// newcomers are never cached.
+	if u, ok := st.users.get(email, s.now()); ok && st.readOnlyToken(u, gen, kca, cs) {
+		return u, nil
+	}
+	epoch, readAt := st.users.begin(), s.now()
 	u, err := users.GetUser(ctx, db.Service, email)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		// Step 1: a newcomer.
-		if u, err = s.allocateTokenUser(ctx, users, email, gen, kca, cs); err != nil {
+		u, err = s.allocateTokenUser(ctx, users, email, gen, kca, cs)
+		st.users.invalidate(email)
+		if err != nil {
 			return db.User{}, err
 		}
 	case err != nil:
 		return db.User{}, tokenDBError(err)
+	case st.readOnlyToken(u, gen, kca, cs):
+		st.users.put(email, u, epoch, readAt, s.now())
+		return u, nil
 	}
 	if u.Generation == db.RetiredGeneration {
 		// `syncserver users retire`: no token, whatever FxA says, and no
@@ -50,6 +63,7 @@ func (s *Server) tokenUser(ctx context.Context, email, fxaUID string, gen, kca i
 		// record on a live node, as Mozilla's tokenserver does. Firefox
 		// finds an empty storage there and uploads its data again.
 		nu, err := users.ReassignUser(ctx, u)
+		st.users.invalidate(email)
 		if err != nil {
 			return db.User{}, tokenDBError(err)
 		}
@@ -88,6 +102,7 @@ func (s *Server) tokenUser(ctx context.Context, email, fxaUID string, gen, kca i
 		// Step 5, key change: a new record, so a new uid and an empty
 		// storage; the old client state is refused from now on.
 		nu, err := users.ReplaceUser(ctx, u, newGen, newKCA, cs)
+		st.users.invalidate(email)
 		switch {
 		case errors.Is(err, db.ErrStaleClientState):
 			// A concurrent request recorded the same change first.
@@ -99,7 +114,9 @@ func (s *Server) tokenUser(ctx context.Context, email, fxaUID string, gen, kca i
 		u = nu
 	} else if genMoved || kcaMoved {
 		// Step 5, same key: raise the high-water marks in place.
-		if err := users.UpdateUser(ctx, u.UID, newGen, newKCA); err != nil {
+		err := users.UpdateUser(ctx, u.UID, newGen, newKCA)
+		st.users.invalidate(email)
+		if err != nil {
 			return db.User{}, tokenDBError(err)
 		}
 		u.Generation, u.KeysChangedAt = newGen, newKCA

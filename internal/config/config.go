@@ -112,8 +112,8 @@ type StorageConfig struct {
 	SQLiteCacheBytes int64
 	// The connection pools of a MySQL or PostgreSQL database (the legacy
 	// pool_* keys; sqlite ignores them). Each of the two pools, for reads
-	// and for writes, keeps PoolSize connections open and opens up to
-	// PoolMaxOverflow more under load; PoolRecycle replaces a connection
+	// and for writes, opens up to PoolSize + PoolMaxOverflow connections,
+	// each closed once unused for five minutes; PoolRecycle replaces a connection
 	// older than that (0: never); PoolTimeout bounds the wait
 	// for a connection, connecting included.
 	PoolSize        int

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -19,6 +20,27 @@ type Proxy struct {
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]bool
+
+	sends atomic.Int64
+}
+
+// Sends counts the reads of client data the proxy has relayed: a client
+// that writes a request and waits for the answer is one send per round
+// trip (a request written in several pieces at once may count more).
+func (p *Proxy) Sends() int64 { return p.sends.Load() }
+
+// countingReader counts the reads that return data.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	if n > 0 {
+		c.n.Add(1)
+	}
+	return n, err
 }
 
 // NewProxy returns a relay to the host of the server sqluri, listening on
@@ -102,14 +124,14 @@ func (p *Proxy) relay(c net.Conn) {
 	p.conns[c], p.conns[s] = true, true
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
+	pipe := func(dst, src net.Conn, from io.Reader) {
+		io.Copy(dst, from)
 		dst.Close()
 		src.Close()
 		done <- struct{}{}
 	}
-	go pipe(s, c)
-	go pipe(c, s)
+	go pipe(s, c, countingReader{c, &p.sends})
+	go pipe(c, s, s)
 	<-done
 	<-done
 	p.mu.Lock()

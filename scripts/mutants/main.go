@@ -94,6 +94,34 @@ var mutations = []mutation{
 		to:   "if true {",
 		pkgs: []string{"./internal/config", "./cmd/syncserver"}, run: "TestQuote|TestLongValue",
 	},
+	{
+		name: "a key change made here leaves the replaced record in the user cache",
+		file: "handlers/token_users.go",
+		from: "nu, err := users.ReplaceUser(ctx, u, newGen, newKCA, cs)\n\t\tst.users.invalidate(email)",
+		to:   "nu, err := users.ReplaceUser(ctx, u, newGen, newKCA, cs)",
+		pkgs: []string{"./handlers"}, run: "TestTokenUserCacheOwnWrites",
+	},
+	{
+		name: "the user cache keeps a record read while this process wrote",
+		file: "handlers/token_usercache.go",
+		from: "if c.epoch != epoch {",
+		to:   "if false {",
+		pkgs: []string{"./handlers"}, run: "TestUserCacheReadOverlappingWrite",
+	},
+	{
+		name: "a cached record answers a JWT older than it",
+		file: "handlers/token_usercache.go",
+		from: "(gen == 0 || gen == u.Generation)",
+		to:   "(gen == 0 || gen <= u.Generation)",
+		pkgs: []string{"./handlers"}, run: "TestReadOnlyToken|TestTokenUserCache",
+	},
+	{
+		name: "the pools close the connections above pool_size on return",
+		file: "db/sqldb/pool.go",
+		from: "pool.SetMaxIdleConns(n)",
+		to:   "pool.SetMaxIdleConns(p.Size)",
+		pkgs: []string{"./db/sqldb"}, run: "TestPool",
+	},
 }
 
 func main() {
