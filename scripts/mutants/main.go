@@ -9,7 +9,8 @@
 //	go run ./scripts/mutants -list
 //	go run ./scripts/mutants grace    # only mutations whose name contains "grace"
 //
-// It is not part of the test suite or CI: it takes a few minutes.
+// It is not part of the test suite or CI: it takes a few minutes. (make
+// test checks only that every replacement still matches the code.)
 package main
 
 import (
@@ -41,15 +42,15 @@ var mutations = []mutation{
 	{
 		name: "sqlite_synchronous is not passed to the sqlite options",
 		file: "cmd/syncserver/startup.go",
-		from: "sqlite.Options{Synchronous: cfg.Storage.SQLiteSynchronous, Logger: log}",
-		to:   "sqlite.Options{Logger: log}",
+		from: "sqlite.Options{Synchronous: cfg.Storage.SQLiteSynchronous, PageCacheBytes: cfg.Storage.SQLiteCacheBytes, Logger: log}",
+		to:   "sqlite.Options{PageCacheBytes: cfg.Storage.SQLiteCacheBytes, Logger: log}",
 		pkgs: []string{"./cmd/syncserver"}, run: "TestSQLiteSynchronousReachesTheStore",
 	},
 	{
 		name: "sqlite runs synchronous = OFF whatever the file says",
 		file: "cmd/syncserver/startup.go",
-		from: "sqlite.Options{Synchronous: cfg.Storage.SQLiteSynchronous, Logger: log}",
-		to:   `sqlite.Options{Synchronous: "OFF", Logger: log}`,
+		from: "sqlite.Options{Synchronous: cfg.Storage.SQLiteSynchronous, PageCacheBytes: cfg.Storage.SQLiteCacheBytes, Logger: log}",
+		to:   `sqlite.Options{Synchronous: "OFF", PageCacheBytes: cfg.Storage.SQLiteCacheBytes, Logger: log}`,
 		pkgs: []string{"./cmd/syncserver"}, run: "TestSQLiteSynchronousReachesTheStore",
 	},
 	{
