@@ -17,7 +17,9 @@
 #                on loopback: one Markdown table (BENCH_DURATION per run,
 #                BENCH_RUNS runs, medians; BENCH_OUT writes it to a file;
 #                BENCH_VIA=standalone,nginx-fcgi,apache-fcgi adds rows through
-#                nginx or Apache in front of syncserver -fcgi)
+#                nginx or Apache in front of syncserver -fcgi;
+#                BENCH_PEER_CMD adds another Sync 1.5 server's rows, runs
+#                alternated, and the ratio of the two)
 #   make mutants apply a fixed list of bugs, one at a time, to a copy of the
 #                tree and check that the tests catch each (not run in CI)
 
@@ -183,11 +185,16 @@ BENCH_SCENARIOS ?= lbheartbeat,s1,get100,post100,s6,token
 BENCH_OUT       ?=
 # Paths to the server: standalone, nginx-fcgi, apache-fcgi (comma-separated).
 BENCH_VIA       ?= standalone
+# Another Sync 1.5 server measured side by side: a command started with
+# BENCH_PORT, BENCH_SECRET, BENCH_URL and BENCH_DIR set (docs/BENCHMARKS.md).
+BENCH_PEER_CMD  ?=
+BENCH_PEER_NAME ?= peer
 bench-report: build
 	$(GO) build -trimpath -o bin/syncload ./cmd/syncload
 	$(GO) run ./scripts/benchreport -server bin/syncserver -syncload bin/syncload \
 		-d $(BENCH_DURATION) -runs $(BENCH_RUNS) -c $(BENCH_CLIENTS) \
-		-scenarios $(BENCH_SCENARIOS) -via $(BENCH_VIA) $(if $(BENCH_OUT),-o $(BENCH_OUT))
+		-scenarios $(BENCH_SCENARIOS) -via $(BENCH_VIA) $(if $(BENCH_OUT),-o $(BENCH_OUT)) \
+		$(if $(BENCH_PEER_CMD),-peer-cmd '$(BENCH_PEER_CMD)' -peer-name '$(BENCH_PEER_NAME)')
 
 mutants:
 	GO=$(GO) $(GO) run ./scripts/mutants

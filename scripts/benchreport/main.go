@@ -26,6 +26,19 @@
 // says it starts and ends measuring): syncserver, the web server (master and
 // workers), and syncload. On a shared machine it is steadier than requests
 // per second, and it shows where a path's cost goes.
+//
+// -peer-cmd measures another Sync 1.5 server side by side: each run of a
+// scenario against the standalone syncserver is followed by the same run
+// against a fresh instance of the other server, a row of its own, and a
+// last column gives syncserver's requests/s over the other's. The command
+// runs as `sh -c "exec CMD"` with BENCH_PORT (a free loopback port),
+// BENCH_SECRET (the token secret, hex), BENCH_URL and BENCH_DIR (an empty
+// directory for its data) in its environment; the server must serve HTTP
+// on 127.0.0.1:$BENCH_PORT and accept the tokenlib tokens syncload makes
+// with that secret, its storage API at -peer-storage-path. A script named
+// there should exec the server in turn, so that the PID stopped and read
+// for CPU and RSS is the server's. lbheartbeat and token are syncserver's
+// own routes and run on syncserver only.
 package main
 
 import (
@@ -62,6 +75,9 @@ type options struct {
 	runs             int
 	out              string
 	synchronous      string
+	// The other Sync 1.5 server measured side by side (-peer-cmd).
+	peerCmd, peerName string
+	peerStoragePath   string
 }
 
 // result is one syncload run of one scenario.
@@ -83,7 +99,7 @@ func main() {
 	flag.StringVar(&o.syncload, "syncload", "bin/syncload", "the syncload binary")
 	flag.StringVar(&scen, "scenarios", "lbheartbeat,s1,get100,post100,s6,token", "comma-separated syncload scenarios")
 	flag.IntVar(&o.clients, "c", 32, "concurrent clients")
-	flag.IntVar(&o.users, "users", 100, "distinct users (s6 uses 10 times as many)")
+	flag.IntVar(&o.users, "users", 100, "distinct users (s6 uses 10 times as many, s5 twice as many)")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "measured duration of each run")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up of each run")
 	flag.IntVar(&o.runs, "runs", 1, "runs of each scenario; the table gives their medians")
@@ -94,6 +110,9 @@ func main() {
 	flag.StringVar(&o.nginx, "nginx", "/usr/sbin/nginx", "the nginx binary (for -via nginx-fcgi)")
 	flag.StringVar(&o.apache, "apache", "/usr/sbin/apache2", "the Apache binary (for -via apache-fcgi)")
 	flag.StringVar(&o.nginxWorkers, "nginx-workers", "auto", "nginx worker_processes (Debian's default: auto, one per CPU)")
+	flag.StringVar(&o.peerCmd, "peer-cmd", "", "shell command starting another Sync 1.5 server to measure side by side (see the package comment)")
+	flag.StringVar(&o.peerName, "peer-name", "peer", "the other server's name in the table (-peer-cmd)")
+	flag.StringVar(&o.peerStoragePath, "peer-storage-path", "/1.5", "path of the other server's storage API, before /{uid} (-peer-cmd)")
 	flag.Parse()
 	o.scenarios = list(scen)
 	o.via = list(via)
@@ -134,6 +153,11 @@ func run(o options) error {
 			return fmt.Errorf("-via %s: want standalone, nginx-fcgi or apache-fcgi", v)
 		}
 	}
+	// The other server is compared with syncserver's own HTTP server:
+	// a web server in front of one side only would measure the hop.
+	if o.peerCmd != "" && !slices.Contains(o.via, viaStandalone) {
+		return errors.New("-peer-cmd is compared with the standalone server: add standalone to -via")
+	}
 	for _, bin := range []*string{&o.server, &o.syncload} {
 		if _, err := os.Stat(*bin); err != nil {
 			return fmt.Errorf("%w (make build, and go build -o bin/syncload ./cmd/syncload)", err)
@@ -148,10 +172,21 @@ func run(o options) error {
 	rows := make(map[string][]result)
 	for _, sc := range o.scenarios {
 		for i := range o.runs {
+			// Paths and servers alternate run by run, so that a noisy
+			// minute of the shared machine falls on all of them.
 			for _, via := range o.via {
 				k := rowKey(sc, via)
 				fmt.Fprintf(os.Stderr, "benchreport: %s, run %d of %d\n", k, i+1, o.runs)
-				r, err := runOne(o, sc, via)
+				r, err := runOne(o, sc, via, false)
+				if err != nil {
+					return fmt.Errorf("%s: %w", k, err)
+				}
+				rows[k] = append(rows[k], r)
+			}
+			if o.peerCmd != "" && peerRuns(sc) {
+				k := peerKey(o, sc)
+				fmt.Fprintf(os.Stderr, "benchreport: %s, run %d of %d\n", k, i+1, o.runs)
+				r, err := runOne(o, sc, viaStandalone, true)
 				if err != nil {
 					return fmt.Errorf("%s: %w", k, err)
 				}
@@ -167,9 +202,17 @@ func run(o options) error {
 	return os.WriteFile(o.out, []byte(table), 0o644)
 }
 
-// runOne starts a server (and the web server of via), loads it with
-// scenario sc and stops them.
-func runOne(o options, sc, via string) (result, error) {
+// server is a running server of a run, ready for syncload.
+type server struct {
+	url, secret string
+	storagePath string
+	jwtKey      string // the token scenario's signing key; empty for the peer
+	pid, webPID int    // webPID is 0 without a web server in front
+}
+
+// runOne starts a server (syncserver on path via, or the peer), loads it
+// with scenario sc and stops it.
+func runOne(o options, sc, via string, peer bool) (result, error) {
 	dir, err := os.MkdirTemp("", "benchreport-")
 	if err != nil {
 		return result{}, err
@@ -184,9 +227,29 @@ func runOne(o options, sc, via string) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	secret := make([]byte, 16)
-	rand.Read(secret)
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	raw := make([]byte, 16)
+	rand.Read(raw)
+	secret := hex.EncodeToString(raw)
+	var s server
+	var cleanup func()
+	if peer {
+		s, cleanup, err = startPeer(o, dir, port, secret)
+	} else {
+		s, cleanup, err = startSyncserver(o, dir, port, secret, via)
+	}
+	if cleanup != nil {
+		defer cleanup()
+	}
+	if err != nil {
+		return result{}, err
+	}
+	return load(o, sc, s)
+}
+
+// startSyncserver starts syncserver in dir on path via, and waits until it
+// answers. cleanup, when not nil, stops what was started, even on error.
+func startSyncserver(o options, dir string, port int, secret, via string) (s server, cleanup func(), err error) {
+	s = server{url: fmt.Sprintf("http://127.0.0.1:%d", port), secret: secret, storagePath: "/storage/1.5"}
 	sync := ""
 	if o.synchronous != "" {
 		sync = fmt.Sprintf("\n[storage]\nsqlite_synchronous = %q\n", o.synchronous)
@@ -197,10 +260,10 @@ func runOne(o options, sc, via string) (result, error) {
 	// server's workers may run as another user.
 	// The token scenario's JWTs are signed with a key of this run, which
 	// the server's static key set holds.
-	jwtKey := filepath.Join(dir, "jwt.pem")
-	jwks, err := exec.Command(o.syncload, "-jwt-key", jwtKey, "-print-jwks").Output()
+	s.jwtKey = filepath.Join(dir, "jwt.pem")
+	jwks, err := exec.Command(o.syncload, "-jwt-key", s.jwtKey, "-print-jwks").Output()
 	if err != nil {
-		return result{}, fmt.Errorf("syncload -print-jwks: %w", err)
+		return s, nil, fmt.Errorf("syncload -print-jwks: %w", err)
 	}
 	cfg := fmt.Sprintf(`["server:main"]
 host = "127.0.0.1"
@@ -214,71 +277,95 @@ sqluri = "sqlite:///%s"
 
 [oauth]
 jwks = '%s'
-%s`, port, url, hex.EncodeToString(secret), filepath.Join(dir, "syncserver.db"), strings.TrimSpace(string(jwks)), sync)
+%s`, port, s.url, secret, filepath.Join(dir, "syncserver.db"), strings.TrimSpace(string(jwks)), sync)
 	cfgPath := filepath.Join(dir, "syncserver.ini")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return result{}, err
+		return s, nil, err
 	}
 	args := []string{"-config", cfgPath}
 	if via != viaStandalone {
 		args = append(args, "-fcgi", "unix:"+socket)
 	}
-	var serverLog bytes.Buffer
+	// The access log of a whole run is long; only its end can explain a
+	// failed start.
+	var serverLog tailBuffer
 	srv := exec.Command(o.server, args...)
 	srv.Dir = dir
 	srv.Stdout, srv.Stderr = &serverLog, &serverLog
 	if err := srv.Start(); err != nil {
-		return result{}, err
+		return s, nil, err
 	}
-	pid := srv.Process.Pid
+	s.pid = srv.Process.Pid
 	exited := make(chan error, 1)
 	go func() { exited <- srv.Wait() }()
-	defer stop(pid, exited)
-
-	webPID := 0
-	if via != viaStandalone {
-		if err := waitSocket(socket, exited); err != nil {
-			return result{}, fmt.Errorf("%w; server output:\n%s", err, serverLog.String())
+	stops := []func(){func() { stop(s.pid, exited) }}
+	cleanup = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
 		}
-		sn, err := snippet(o.snippets, snippetFor[via])
-		if err != nil {
-			return result{}, err
-		}
-		site, err := localSite(sn, port, socket)
-		if err != nil {
-			return result{}, fmt.Errorf("%s: %w", snippetFor[via], err)
-		}
-		web, err := startWebServer(via, dir, site, port, o)
-		if err != nil {
-			return result{}, err
-		}
-		defer web.stop()
-		if err := waitUp(url, web.exited); err != nil {
-			return result{}, fmt.Errorf("%s: %w; its output:\n%s\nserver output:\n%s", via, err, web.logs(), serverLog.String())
-		}
-		webPID = web.pid
-	} else if err := waitUp(url, exited); err != nil {
-		return result{}, fmt.Errorf("%w; server output:\n%s", err, serverLog.String())
 	}
 
-	users := o.users
-	if sc == "s6" {
-		users *= 10
+	if via == viaStandalone {
+		if err := waitUp(s.url+"/__lbheartbeat__", false, exited); err != nil {
+			return s, cleanup, fmt.Errorf("%w; server output:\n%s", err, serverLog.String())
+		}
+		return s, cleanup, nil
 	}
+	if err := waitSocket(socket, exited); err != nil {
+		return s, cleanup, fmt.Errorf("%w; server output:\n%s", err, serverLog.String())
+	}
+	sn, err := snippet(o.snippets, snippetFor[via])
+	if err != nil {
+		return s, cleanup, err
+	}
+	site, err := localSite(sn, port, socket)
+	if err != nil {
+		return s, cleanup, fmt.Errorf("%s: %w", snippetFor[via], err)
+	}
+	web, err := startWebServer(via, dir, site, port, o)
+	if err != nil {
+		return s, cleanup, err
+	}
+	stops = append(stops, web.stop)
+	if err := waitUp(s.url+"/__lbheartbeat__", false, web.exited); err != nil {
+		return s, cleanup, fmt.Errorf("%s: %w; its output:\n%s\nserver output:\n%s", via, err, web.logs(), serverLog.String())
+	}
+	s.webPID = web.pid
+	return s, cleanup, nil
+}
+
+// usersFor is the -users of syncload for scenario sc.
+func usersFor(o options, sc string) int {
+	switch sc {
+	case "s6":
+		return 10 * o.users // 1,000 users: the blend's database of many accounts
+	case "s5":
+		return 2 * o.users // Mozilla's load test: 200 users
+	}
+	return o.users
+}
+
+// load runs syncload's scenario sc against s, and reads the server's CPU
+// time over the measured window and its peak RSS.
+func load(o options, sc string, s server) (result, error) {
 	// The set-up of s6 (1,000 users' records) takes a while; anything
 	// beyond this is a hang.
 	ctx, cancel := context.WithTimeout(context.Background(), o.warmup+o.duration+5*time.Minute)
 	defer cancel()
-	load := exec.CommandContext(ctx, o.syncload, "-url", url, "-secret", hex.EncodeToString(secret), "-scenario", sc,
+	args := []string{"-url", s.url, "-secret", s.secret, "-scenario", sc,
 		"-c", strconv.Itoa(o.clients), "-d", o.duration.String(), "-warmup", o.warmup.String(),
-		"-users", strconv.Itoa(users), "-jwt-key", jwtKey)
-	stderr, err := load.StderrPipe()
+		"-users", strconv.Itoa(usersFor(o, sc)), "-storage-path", s.storagePath}
+	if s.jwtKey != "" {
+		args = append(args, "-jwt-key", s.jwtKey)
+	}
+	cmd := exec.CommandContext(ctx, o.syncload, args...)
+	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return result{}, err
 	}
 	var stdout bytes.Buffer
-	load.Stdout = &stdout
-	if err := load.Start(); err != nil {
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
 		return result{}, err
 	}
 	// syncload marks its measured window on stderr; the CPU times are
@@ -289,14 +376,14 @@ jwks = '%s'
 	for lines.Scan() {
 		switch lines.Text() {
 		case "syncload: measuring":
-			begin = sampleCPU(pid, webPID, load.Process.Pid)
+			begin = sampleCPU(s.pid, s.webPID, cmd.Process.Pid)
 			marks++
 		case "syncload: measured":
-			end = sampleCPU(pid, webPID, load.Process.Pid)
+			end = sampleCPU(s.pid, s.webPID, cmd.Process.Pid)
 			marks++
 		}
 	}
-	if err := load.Wait(); err != nil {
+	if err := cmd.Wait(); err != nil {
 		return result{}, fmt.Errorf("syncload: %w: %s", err, stdout.String())
 	}
 	r, err := parse(stdout.String())
@@ -307,7 +394,7 @@ jwks = '%s'
 		per := func(a, b time.Duration) time.Duration { return (b - a) / time.Duration(r.requests) }
 		r.cpuServer, r.cpuWeb, r.cpuLoad = per(begin.server, end.server), per(begin.web, end.web), per(begin.load, end.load)
 	}
-	r.rssKB, err = peakRSS(pid)
+	r.rssKB, err = peakRSS(s.pid)
 	return r, err
 }
 
@@ -321,19 +408,21 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// waitUp waits up to 30 s for the server's /__lbheartbeat__.
-func waitUp(url string, exited <-chan error) error {
+// waitUp waits up to 30 s for url to answer 200, or anything at all with
+// anyStatus (another server need not have syncserver's /__lbheartbeat__).
+func waitUp(url string, anyStatus bool, exited chan error) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
+			exited <- err // for stop, which waits for it too
 			return fmt.Errorf("the server exited: %v", err)
 		default:
 		}
-		resp, err := http.Get(url + "/__lbheartbeat__")
+		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || anyStatus {
 				return nil
 			}
 		}
@@ -404,49 +493,91 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 	return s[(len(s)-1)/2]
 }
 
+// medians is the result made of each figure's median over rs.
+func medians(rs []result) result {
+	pick := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		return median(v)
+	}
+	dur := func(f func(result) time.Duration) time.Duration {
+		return time.Duration(pick(func(r result) float64 { return float64(f(r)) }))
+	}
+	return result{
+		rps:       pick(func(r result) float64 { return r.rps }),
+		p50:       dur(func(r result) time.Duration { return r.p50 }),
+		p99:       dur(func(r result) time.Duration { return r.p99 }),
+		errors:    int64(pick(func(r result) float64 { return float64(r.errors) })),
+		requests:  int64(pick(func(r result) float64 { return float64(r.requests) })),
+		rssKB:     int64(pick(func(r result) float64 { return float64(r.rssKB) })),
+		cpuServer: dur(func(r result) time.Duration { return r.cpuServer }),
+		cpuWeb:    dur(func(r result) time.Duration { return r.cpuWeb }),
+		cpuLoad:   dur(func(r result) time.Duration { return r.cpuLoad }),
+	}
+}
+
+// render is the Markdown table: per scenario a row for each path, then the
+// other server's row with -peer-cmd. "of standalone" is a path's
+// requests/s as a share of the standalone server's; with -peer-cmd a last
+// column gives the standalone server's requests/s over the other's.
 func render(o options, rows map[string][]result) string {
 	var b strings.Builder
 	what := "one run"
 	if o.runs > 1 {
 		what = fmt.Sprintf("medians of %d runs", o.runs)
 	}
-	fmt.Fprintf(&b, "syncload, %d clients, %s measured after %s of warm-up, %s; a fresh server on sqlite for each run\n\n",
-		o.clients, o.duration, o.warmup, what)
-	b.WriteString("| scenario | requests/s | p50 | p99 | errors | RSS peak | CPU µs/request: server, web server, syncload | of standalone |\n|---|---|---|---|---|---|---|---|\n")
+	fresh := "a fresh server on sqlite for each run"
+	if o.peerCmd != "" {
+		fresh = fmt.Sprintf("a fresh server on sqlite for each run, syncserver and %s alternating run by run", o.peerName)
+	}
+	fmt.Fprintf(&b, "syncload, %d clients, %s measured after %s of warm-up, %s; %s\n\n",
+		o.clients, o.duration, o.warmup, what, fresh)
+	b.WriteString("| scenario | requests/s | p50 | p99 | errors | RSS peak | CPU µs/request: server, web server, syncload | of standalone |")
+	if o.peerCmd != "" {
+		fmt.Fprintf(&b, " syncserver ÷ %s |\n|---|---|---|---|---|---|---|---|---|\n", o.peerName)
+	} else {
+		b.WriteString("\n|---|---|---|---|---|---|---|---|\n")
+	}
+	row := func(k string, m result, web bool, share, ratio string) {
+		us := func(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/1e3) }
+		cpus := us(m.cpuServer) + ", –, " + us(m.cpuLoad)
+		if web {
+			cpus = us(m.cpuServer) + ", " + us(m.cpuWeb) + ", " + us(m.cpuLoad)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.0f MB | %s | %s |", k, thousands(m.rps), ms(m.p50), ms(m.p99), m.errors, float64(m.rssKB)/1024, cpus, share)
+		if o.peerCmd != "" {
+			b.WriteString(" " + ratio + " |")
+		}
+		b.WriteString("\n")
+	}
 	for _, sc := range o.scenarios {
+		var peer *result
+		if rs := rows[peerKey(o, sc)]; o.peerCmd != "" && len(rs) > 0 {
+			m := medians(rs)
+			peer = &m
+		}
 		var alone float64
 		for _, via := range o.via {
 			k := rowKey(sc, via)
-			rs := rows[k]
-			pick := func(f func(result) float64) float64 {
-				v := make([]float64, len(rs))
-				for i, r := range rs {
-					v[i] = f(r)
-				}
-				return median(v)
+			if len(rows[k]) == 0 {
+				continue
 			}
-			rps := pick(func(r result) float64 { return r.rps })
-			p50 := time.Duration(pick(func(r result) float64 { return float64(r.p50) }))
-			p99 := time.Duration(pick(func(r result) float64 { return float64(r.p99) }))
-			errs := int64(pick(func(r result) float64 { return float64(r.errors) }))
-			rss := pick(func(r result) float64 { return float64(r.rssKB) })
-			cpu := func(f func(result) time.Duration) string {
-				return fmt.Sprintf("%.0f", pick(func(r result) float64 { return float64(f(r)) })/1e3)
-			}
-			cpus := cpu(func(r result) time.Duration { return r.cpuServer })
-			if via != viaStandalone {
-				cpus += ", " + cpu(func(r result) time.Duration { return r.cpuWeb })
-			} else {
-				cpus += ", –"
-			}
-			cpus += ", " + cpu(func(r result) time.Duration { return r.cpuLoad })
-			ratio := "–"
+			m := medians(rows[k])
+			share, ratio := "–", "–"
 			if via == viaStandalone {
-				alone = rps
+				alone = m.rps
+				if peer != nil && peer.rps > 0 {
+					ratio = fmt.Sprintf("%.2f×", m.rps/peer.rps)
+				}
 			} else if alone > 0 {
-				ratio = fmt.Sprintf("%.0f %%", 100*rps/alone)
+				share = fmt.Sprintf("%.0f %%", 100*m.rps/alone)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %d | %.0f MB | %s | %s |\n", k, thousands(rps), ms(p50), ms(p99), errs, rss/1024, cpus, ratio)
+			row(k, m, via != viaStandalone, share, ratio)
+		}
+		if peer != nil {
+			row(peerKey(o, sc), *peer, false, "–", "–")
 		}
 	}
 	return b.String()

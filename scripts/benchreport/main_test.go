@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,104 @@ func TestRenderPaths(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("no %q in\n%s", want, got)
 		}
+	}
+}
+
+// TestRenderPeer: with -peer-cmd each scenario the other server runs gets
+// its row after syncserver's paths, the standalone row the ratio of the
+// two servers' medians, a web-server path its share of standalone and no
+// ratio; a scenario the other server does not run has no row of it.
+func TestRenderPeer(t *testing.T) {
+	o := options{scenarios: []string{"lbheartbeat", "s1"}, via: []string{viaStandalone, viaNginxFCGI},
+		clients: 16, duration: 10 * time.Second, warmup: 2 * time.Second, runs: 3, peerCmd: "x", peerName: "other"}
+	rows := map[string][]result{
+		"lbheartbeat":                {{rps: 50000, rssKB: 20 * 1024}},
+		"lbheartbeat via nginx-fcgi": {{rps: 20000}},
+		"s1":                         {{rps: 30000, rssKB: 30 * 1024}, {rps: 20000}, {rps: 25000, p99: 4 * time.Millisecond, cpuServer: 50 * time.Microsecond, cpuLoad: 30 * time.Microsecond}},
+		"s1 via nginx-fcgi":          {{rps: 10000}},
+		"s1 on other": {{rps: 8000, p99: 9 * time.Millisecond}, {rps: 10000, p99: 7 * time.Millisecond, rssKB: 50 * 1024, cpuServer: 120 * time.Microsecond, cpuLoad: 40 * time.Microsecond},
+			{rps: 12000, p99: 5 * time.Millisecond, rssKB: 60 * 1024}},
+	}
+	got := render(o, rows)
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	want := []string{
+		"| scenario | requests/s | p50 | p99 | errors | RSS peak | CPU µs/request: server, web server, syncload | of standalone | syncserver ÷ other |",
+		"|---|---|---|---|---|---|---|---|---|",
+		"| lbheartbeat | 50,000 | 0.00 ms | 0.00 ms | 0 | 20 MB | 0, –, 0 | – | – |",
+		"| lbheartbeat via nginx-fcgi | 20,000 | 0.00 ms | 0.00 ms | 0 | 0 MB | 0, 0, 0 | 40 % | – |",
+		"| s1 | 25,000 | 0.00 ms | 0.00 ms | 0 | 0 MB | 0, –, 0 | – | 2.50× |",
+		"| s1 via nginx-fcgi | 10,000 | 0.00 ms | 0.00 ms | 0 | 0 MB | 0, 0, 0 | 40 % | – |",
+		"| s1 on other | 10,000 | 0.00 ms | 7.00 ms | 0 | 50 MB | 0, –, 0 | – | – |",
+	}
+	if len(lines) != 2+len(want) {
+		t.Fatalf("render =\n%s\nwant %d lines after the title", got, len(want))
+	}
+	if !strings.Contains(lines[0], "syncserver and other alternating") || !strings.Contains(lines[0], "medians of 3 runs") {
+		t.Errorf("title %q", lines[0])
+	}
+	for i, w := range want {
+		if lines[2+i] != w {
+			t.Errorf("line %d\n got %s\nwant %s", 2+i, lines[2+i], w)
+		}
+	}
+}
+
+// TestRenderWithoutPeer: no ratio column unless -peer-cmd is given.
+func TestRenderWithoutPeer(t *testing.T) {
+	o := options{scenarios: []string{"s1"}, via: []string{viaStandalone}, clients: 1, duration: time.Second, runs: 1, peerName: "other"}
+	got := render(o, map[string][]result{"s1": {{rps: 1}}, "s1 on other": {{rps: 2}}})
+	if strings.Contains(got, "÷") || strings.Contains(got, "other") || strings.Count(strings.Split(got, "\n")[2], "|") != 9 {
+		t.Errorf("render =\n%s", got)
+	}
+}
+
+func TestUsersFor(t *testing.T) {
+	o := options{users: 100}
+	for sc, want := range map[string]int{"s1": 100, "post100": 100, "s5": 200, "s6": 1000} {
+		if got := usersFor(o, sc); got != want {
+			t.Errorf("usersFor(%s) = %d, want %d", sc, got, want)
+		}
+	}
+}
+
+func TestPeerRuns(t *testing.T) {
+	for sc, want := range map[string]bool{"s1": true, "get100": true, "post100": true, "s5": true, "s6": true, "lbheartbeat": false, "token": false} {
+		if got := peerRuns(sc); got != want {
+			t.Errorf("peerRuns(%s) = %v, want %v", sc, got, want)
+		}
+	}
+}
+
+// TestRunOptions: options that cannot make a table are refused before any
+// server starts.
+func TestRunOptions(t *testing.T) {
+	base := options{server: "/nonexistent", syncload: "/nonexistent", scenarios: []string{"s1"}, clients: 1, users: 1, duration: time.Second, runs: 1}
+	for name, c := range map[string]struct {
+		o    func(o *options)
+		want string
+	}{
+		"peer without standalone": {func(o *options) { o.via = []string{viaNginxFCGI}; o.peerCmd = "true" }, "add standalone to -via"},
+		"unknown path":            {func(o *options) { o.via = []string{"caddy"} }, "-via caddy"},
+		"no runs":                 {func(o *options) { o.runs = 0 }, "must be positive"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := base
+			c.o(&o)
+			err := run(o)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("run: %v, want an error with %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestTailBufferKeepsTheEnd(t *testing.T) {
+	var b tailBuffer
+	for i := range 20000 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	s := b.String()
+	if len(s) > tailMax || !strings.HasSuffix(s, "line 19999\n") || strings.Contains(s, "\nline 1\n") {
+		t.Errorf("tail of %d bytes ends %q", len(s), s[len(s)-20:])
 	}
 }

@@ -220,11 +220,12 @@ Include %[1]s/site.conf
 }
 
 // waitSocket waits up to 30 s for the server's FastCGI socket file.
-func waitSocket(path string, exited <-chan error) error {
+func waitSocket(path string, exited chan error) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
+			exited <- err // for stop, which waits for it too
 			return fmt.Errorf("the server exited: %v", err)
 		default:
 		}
