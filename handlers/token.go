@@ -102,7 +102,7 @@ type TokenOptions struct {
 	MultiNode bool
 	// UserCacheBytes bounds the memory of the user records kept for
 	// UserCacheTTL (see userCache); 0 means DefaultUserCacheBytes,
-	// negative keeps none.
+	// negative keeps none. With MultiNode no records are kept.
 	UserCacheBytes int64
 }
 
@@ -144,7 +144,16 @@ var placeholderRE = regexp.MustCompile(`\{[^{}]*\}`)
 
 func newTokenState(s *Server) (*tokenState, error) {
 	o := s.opts.Token
-	st := &tokenState{opts: o, users: newUserCache(o.UserCacheBytes)}
+	cacheBytes := o.UserCacheBytes
+	if o.MultiNode {
+		// With several nodes, `nodes down` must move an account at its
+		// very next token request: the operator downs a node because it
+		// is failing, and a cached record would keep sending Firefox
+		// there for up to UserCacheTTL. Every token request then reads
+		// the database.
+		cacheBytes = -1
+	}
+	st := &tokenState{opts: o, users: newUserCache(cacheBytes)}
 	if o.Issuer == "" {
 		st.opts.Issuer = DefaultIssuer
 	}

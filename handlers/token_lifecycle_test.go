@@ -31,6 +31,12 @@ func TestTokenNodeDown(t *testing.T) {
 	if !strings.HasPrefix(ta.APIEndpoint, testNodeA.String()) || !strings.HasPrefix(tb.APIEndpoint, testNodeB.String()) {
 		t.Fatalf("endpoints %s, %s", ta.APIEndpoint, tb.APIEndpoint)
 	}
+	// A second request of an existing account, the kind a cache of user
+	// records could answer: the move below must still happen at the very
+	// next request, not some seconds later.
+	if again := wantToken(t, tt.firefox(a)); again.UID != ta.UID {
+		t.Fatalf("second request: uid %d, want %d", again.UID, ta.UID)
+	}
 	if err := admin.SetNodeDowned(ctx, db.Service, testNodeA.String(), true); err != nil {
 		t.Fatal(err)
 	}
