@@ -45,12 +45,20 @@ func TestRestartUnderLoad(t *testing.T) {
 		// process it started, with SIGTERM.
 		graceful bool
 		workers  int
+		// crossedFIN allows the one failure FastCGI keep-alive cannot
+		// rule out with a web server that does not retry: a request the
+		// web server sent on a kept connection in the instant syncserver
+		// shut it (between its last check of the receive buffer and the
+		// FIN). Such a request is never run; syncserver logs each one,
+		// and the web server answers 503, which Firefox retries. Each
+		// failure must be matched by that log line.
+		crossedFIN bool
 	}{
 		{name: "nginx-fastcgi-tcp", d: "nginx-fastcgi-tcp", refusals: true, workers: 8},
 		{name: "nginx-fastcgi-held-socket", d: "nginx-fastcgi-unix", s: setup{prefix: "/ff-sync/", heldSocket: true}, workers: 8},
 		// Apache mod_proxy_fcgi with enablereuse=on: Apache checks a pooled
 		// connection before it reuses it, and does not retry.
-		{name: "apache-proxy-fcgi-held-socket", d: "apache-proxy-fcgi-unix", s: setup{prefix: "/ff-sync/", heldSocket: true}, workers: 8},
+		{name: "apache-proxy-fcgi-held-socket", d: "apache-proxy-fcgi-unix", s: setup{prefix: "/ff-sync/", heldSocket: true}, workers: 8, crossedFIN: true},
 		{name: "standalone", d: "nginx-proxy-http", s: setup{noWebServer: true}, refusals: true, workers: 8},
 		// nginx → standalone HTTP with syncserver.socket.
 		{name: "nginx-http-held-socket", d: "nginx-proxy-http", s: setup{heldTCPSocket: true}, workers: 8},
@@ -104,7 +112,10 @@ func TestRestartUnderLoad(t *testing.T) {
 			if e.web != nil && e.web.kind == "nginx" {
 				checkNginxErrors(t, e.web, tc.refusals)
 			}
-			if !tc.refusals {
+			crossed := strings.Count(e.syncLog(), "sent a request on a connection closed for shutdown")
+			if tc.crossedFIN && len(l.failed) > 0 && len(l.failed) <= crossed {
+				t.Logf("%d requests crossed the FIN of a kept connection (never run, logged by syncserver, answered 503 by the web server)", len(l.failed))
+			} else if !tc.refusals {
 				for _, f := range l.failed {
 					t.Errorf("request %s failed (%s), though the socket was held across the restart", f.agent, f.what)
 				}
