@@ -96,13 +96,14 @@ test-packaging: dist deb image
 # The sqlite backend's and the handlers' tests, cross-compiled for arm64
 # and run under qemu-aarch64-static (no binfmt needed): linked statically
 # with the release build's tags, so qemu needs no arm64 libraries.
-# TestCrashDuringBatchCommits runs its own test binary again as a child,
-# which the kernel cannot execute without binfmt_misc; make test runs it.
+# TestCrashDuringBatchCommits and TestCacheSeesAnotherProcess run their own
+# test binary again as a child, which the kernel cannot execute without
+# binfmt_misc; make test runs them.
 ARM64_TEST_PKGS ?= ./db/sqlite/ ./handlers/
 test-arm64:
 	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=$(CC_arm64) $(GO) test -count=1 \
 		-tags '$(STATIC_TAGS)' -ldflags '-extldflags -static' \
-		-exec qemu-aarch64-static -skip '^TestCrashDuringBatchCommits$$' $(ARM64_TEST_PKGS)
+		-exec qemu-aarch64-static -skip '^(TestCrashDuringBatchCommits|TestCacheSeesAnotherProcess)$$' $(ARM64_TEST_PKGS)
 
 # The Debian packages dist/syncserver_<version>_<arch>.deb, built with
 # dpkg-deb from the static binaries and packaging/deb/ (the version comes

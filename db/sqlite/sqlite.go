@@ -302,7 +302,12 @@ func (f dbFile) connector(role int) driver.Connector {
 		if !f.memory && !f.readOnly {
 			// WAL: readers never block the writer and the writer never
 			// blocks readers; it is a property of the file and stays.
-			pragmas = append([]string{"PRAGMA journal_mode = WAL"}, pragmas...)
+			// After busy_timeout, and retried (walPragma): switching a new
+			// file to WAL needs it to itself, and SQLite answers "database
+			// is locked" at once, without waiting, when another process
+			// or connection opening the same file holds a lock just then
+			// (mod_fcgid starts several servers at once).
+			pragmas = append(pragmas, walPragma)
 		}
 		if f.cacheKiB > 0 {
 			kib := f.cacheKiB
@@ -320,13 +325,30 @@ func (f dbFile) connector(role int) driver.Connector {
 		}
 		// foreign_keys is left off: the legacy schema has none.
 		for _, p := range pragmas {
-			if _, err := c.Exec(p, nil); err != nil {
+			if err := execPragma(c, p, f.busy); err != nil {
 				return fmt.Errorf("sqlite: %s: %w", p, err)
 			}
 		}
 		return nil
 	}}
 	return sqliteConnector{drv: drv, dsn: dsn}
+}
+
+const walPragma = "PRAGMA journal_mode = WAL"
+
+// execPragma runs one pragma; the WAL switch is tried again while another
+// connection holds the lock it needs, for up to wait (at least a second).
+func execPragma(c *sqlite3.SQLiteConn, p string, wait time.Duration) error {
+	deadline := time.Now().Add(max(wait, time.Second))
+	for {
+		_, err := c.Exec(p, nil)
+		var se sqlite3.Error
+		if err == nil || p != walPragma || !errors.As(err, &se) ||
+			(se.Code != sqlite3.ErrBusy && se.Code != sqlite3.ErrLocked) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 type sqliteConnector struct {
