@@ -154,12 +154,7 @@ func (u users) ReplaceUser(ctx context.Context, old db.User, generation, keysCha
 	}
 	var user db.User
 	err := s.write(ctx, func(q *querier) error {
-		var sid int64
-		var email string
-		err := q.scan("SELECT service, email FROM users WHERE uid = ?", []any{int64(old.UID)}, &sid, &email)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: user %d", db.ErrNotFound, old.UID)
-		}
+		sid, email, err := accountOf(q, old.UID)
 		if err != nil {
 			return err
 		}
@@ -204,9 +199,7 @@ func (u users) ReplaceUser(ctx context.Context, old db.User, generation, keysCha
 		if user.UID, err = s.insertUser(q, sid, nid, user); err != nil {
 			return err
 		}
-		_, err = q.exec("UPDATE users SET replaced_at = ? WHERE email = ? AND service = ? AND replaced_at IS NULL AND uid <> ?",
-			now, email, sid, int64(user.UID))
-		return err
+		return replaceOthers(q, sid, email, user.UID, now)
 	})
 	return user, err
 }
@@ -222,12 +215,7 @@ func (u users) ReassignUser(ctx context.Context, old db.User) (db.User, error) {
 	}
 	var user db.User
 	err := s.write(ctx, func(q *querier) error {
-		var sid int64
-		var email string
-		err := q.scan("SELECT service, email FROM users WHERE uid = ?", []any{int64(old.UID)}, &sid, &email)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: user %d", db.ErrNotFound, old.UID)
-		}
+		sid, email, err := accountOf(q, old.UID)
 		if err != nil {
 			return err
 		}
@@ -261,11 +249,27 @@ func (u users) ReassignUser(ctx context.Context, old db.User) (db.User, error) {
 		if err := s.countNodeUser(q, nid); err != nil {
 			return err
 		}
-		_, err = q.exec("UPDATE users SET replaced_at = ? WHERE email = ? AND service = ? AND replaced_at IS NULL AND uid <> ?",
-			now, email, sid, int64(user.UID))
-		return err
+		return replaceOthers(q, sid, email, user.UID, now)
 	})
 	return user, err
+}
+
+// accountOf returns the service and email of the record uid, the account
+// a new record of it belongs to; db.ErrNotFound when there is none.
+func accountOf(q *querier, uid db.UID) (sid int64, email string, err error) {
+	err = q.scan("SELECT service, email FROM users WHERE uid = ?", []any{int64(uid)}, &sid, &email)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", fmt.Errorf("%w: user %d", db.ErrNotFound, uid)
+	}
+	return sid, email, err
+}
+
+// replaceOthers marks every other current record of the account replaced
+// at now, once its new record keep has been inserted.
+func replaceOthers(q *querier, sid int64, email string, keep db.UID, now int64) error {
+	_, err := q.exec("UPDATE users SET replaced_at = ? WHERE email = ? AND service = ? AND replaced_at IS NULL AND uid <> ?",
+		now, email, sid, int64(keep))
+	return err
 }
 
 // CountUsers counts distinct emails with a current record.
