@@ -90,13 +90,9 @@ func (u users) AllocateUser(ctx context.Context, service, email string, generati
 		if err != nil {
 			return err
 		}
-		if s.d.LockUser != "" {
-			// Serialise allocations of the service (one row lock), so
-			// that two first logins of one email make one record.
-			var id int64
-			if err := q.scan("SELECT id FROM services WHERE id = ?"+s.d.LockUser, []any{sid}, &id); err != nil {
-				return err
-			}
+		// Two first logins of one email make one record.
+		if err := s.lockService(q, sid); err != nil {
+			return err
 		}
 		cur, err := s.getUser(q, service, email)
 		if err == nil {
@@ -219,13 +215,9 @@ func (u users) ReassignUser(ctx context.Context, old db.User) (db.User, error) {
 		if err != nil {
 			return err
 		}
-		if s.d.LockUser != "" {
-			// Serialise with AllocateUser, so that two requests of one
-			// account make one new record.
-			var id int64
-			if err := q.scan("SELECT id FROM services WHERE id = ?"+s.d.LockUser, []any{sid}, &id); err != nil {
-				return err
-			}
+		// With AllocateUser: two requests of one account make one new record.
+		if err := s.lockService(q, sid); err != nil {
+			return err
 		}
 		rows, err := s.userRows(q, email, sid)
 		if err != nil {
@@ -252,6 +244,17 @@ func (u users) ReassignUser(ctx context.Context, old db.User) (db.User, error) {
 		return replaceOthers(q, sid, email, user.UID, now)
 	})
 	return user, err
+}
+
+// lockService serialises the writes that allocate records of service sid
+// (one row lock, where the dialect has one: SQLite's single writer
+// serialises them already).
+func (s *Store) lockService(q *querier, sid int64) error {
+	if s.d.LockUser == "" {
+		return nil
+	}
+	var id int64
+	return q.scan("SELECT id FROM services WHERE id = ?"+s.d.LockUser, []any{sid}, &id)
 }
 
 // accountOf returns the service and email of the record uid, the account
