@@ -33,6 +33,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	mrand "math/rand/v2"
 	"net/url"
@@ -172,12 +173,36 @@ type summary struct {
 	p50, p95, p99 time.Duration
 	errors        int64
 	status        map[int]int
+	// ops are the latencies of each kind of request, for the scenarios
+	// that mix several (s5 and s6), sorted by name.
+	ops []opSummary
 }
 
+// opSummary is the latency of one kind of request of a mix.
+type opSummary struct {
+	name                   string
+	requests               int
+	p50, p95, p99, slowest time.Duration
+}
+
+// String is the summary line, and for a mix one more line per kind of
+// request (`op "NAME": requests=… p50=… p95=… p99=… max=…`), so that a
+// requirement on every operation's p99 can be read off the run.
 func (s summary) String() string {
-	return fmt.Sprintf("scenario=%s clients=%d duration=%s requests=%d rps=%.0f p50=%s p95=%s p99=%s errors=%d status=%v",
+	var b strings.Builder
+	fmt.Fprintf(&b, "scenario=%s clients=%d duration=%s requests=%d rps=%.0f p50=%s p95=%s p99=%s errors=%d status=%v",
 		s.scenario, s.clients, s.duration, s.requests, float64(s.requests)/s.duration.Seconds(),
 		s.p50.Round(time.Microsecond), s.p95.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.errors, s.status)
+	for _, o := range s.ops {
+		fmt.Fprintf(&b, "\nop %q: requests=%d p50=%s p95=%s p99=%s max=%s", o.name, o.requests,
+			o.p50.Round(time.Microsecond), o.p95.Round(time.Microsecond), o.p99.Round(time.Microsecond), o.slowest.Round(time.Microsecond))
+	}
+	return b.String()
+}
+
+// percentile is the p-th quantile of the sorted latencies lat.
+func percentile(lat []time.Duration, p float64) time.Duration {
+	return lat[int(float64(len(lat)-1)*p)]
 }
 
 // storagePath is o.storagePath with one leading slash and none trailing;
@@ -424,12 +449,11 @@ func (l *loader) setupBlend(u *user) error {
 // GET, 10 % POST of 1–100 records (half as a one-shot batch), 3 % a
 // 1000-record page, 2 % a single PUT, 1 % DELETE of a collection, 1 %
 // another info view.
-func (l *loader) blend(r *mrand.Rand) (int, error) {
+func (l *loader) blend(r *mrand.Rand) (op string, st int, err error) {
 	u := l.users[r.IntN(len(l.users))]
-	var st int
-	var err error
 	switch p := r.IntN(100); {
 	case p < 60:
+		op = "info/collections"
 		var hdr map[string]string
 		if seen := u.seen(); r.IntN(10) < 9 && seen != "" {
 			hdr = map[string]string{"X-If-Modified-Since": seen}
@@ -440,37 +464,45 @@ func (l *loader) blend(r *mrand.Rand) (int, error) {
 			u.lastSeen.Store(&lm)
 		}
 	case p < 68:
+		op = "GET meta/global, crypto/keys"
 		c := "meta/global"
 		if p%2 == 1 {
 			c = "crypto/keys"
 		}
 		st, _, err = l.do(u, "GET", u.prefixURL+"/storage/"+c, nil, nil)
 	case p < 83:
+		op = "GET newer"
 		newer := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
 		st, _, err = l.do(u, "GET", u.prefixURL+"/storage/history?full=1&newer="+newer, nil, nil)
 	case p < 93:
+		op = "POST"
 		target := u.prefixURL + "/storage/history"
 		if p%2 == 1 {
 			target += "?batch=true&commit=true"
 		}
 		st, _, err = l.do(u, "POST", target, nil, records(1+r.IntN(100), fmt.Sprintf("b%d-", r.IntN(1000))))
 	case p < 96:
+		op = "GET 1000"
 		heavy := l.users[r.IntN(min(heavyUsers, len(l.users)))]
 		st, _, err = l.do(heavy, "GET", heavy.prefixURL+"/storage/history?full=1&limit=1000&sort=newest", nil, nil)
 	case p < 98:
+		op = "PUT"
 		st, _, err = l.do(u, "PUT", u.prefixURL+"/storage/tabs/"+strconv.Itoa(r.IntN(5)), nil, []byte(`{"payload":"`+strings.Repeat("t", 5000)+`"}`))
 	case p < 99:
+		op = "DELETE collection"
 		st, _, err = l.do(u, "DELETE", u.prefixURL+"/storage/forms", nil, nil)
 	default:
+		op = "info/collection_counts"
 		st, _, err = l.do(u, "GET", u.prefixURL+"/info/collection_counts", nil, nil)
 	}
-	return st, err
+	return op, st, err
 }
 
-// recorder takes the outcome of one request: its status, error and
+// recorder takes the outcome of one request: the kind of request it was
+// (op, a short name such as "GET collection"), its status, error and
 // latency. expected marks a status >= 400 the scenario asked for (the 404
 // of a missing meta/global), which is not an error.
-type recorder func(st int, err error, d time.Duration, expected bool)
+type recorder func(op string, st int, err error, d time.Duration, expected bool)
 
 // step runs one unit of the scenario: a session of requests for s5, one
 // request otherwise, and records each request.
@@ -480,16 +512,17 @@ func (l *loader) step(r *mrand.Rand, rec recorder) {
 		return
 	}
 	t0 := time.Now()
-	st, err := l.one(r)
-	rec(st, err, time.Since(t0), false)
+	op, st, err := l.one(r)
+	rec(op, st, err, time.Since(t0), false)
 }
 
-// one runs one request of the scenario for a random user.
-func (l *loader) one(r *mrand.Rand) (int, error) {
-	switch l.o.scenario {
+// one runs one request of the scenario for a random user, and names it.
+func (l *loader) one(r *mrand.Rand) (string, int, error) {
+	sc := l.o.scenario
+	switch sc {
 	case "lbheartbeat":
 		st, _, err := l.do(nil, "GET", l.base.Path+"/__lbheartbeat__", nil, nil)
-		return st, err
+		return sc, st, err
 	case "s1":
 		u := l.users[r.IntN(len(l.users))]
 		var hdr map[string]string
@@ -497,23 +530,24 @@ func (l *loader) one(r *mrand.Rand) (int, error) {
 			hdr = map[string]string{"X-If-Modified-Since": seen}
 		}
 		st, _, err := l.do(u, "GET", u.prefixURL+"/info/collections", hdr, nil)
-		return st, err
+		return sc, st, err
 	case "get100":
 		u := l.users[0]
 		st, _, err := l.do(u, "GET", u.prefixURL+"/storage/history?full=1&limit=100&sort=newest", nil, nil)
-		return st, err
+		return sc, st, err
 	case "post100":
 		u := l.users[r.IntN(len(l.users))]
 		st, _, err := l.do(u, "POST", u.prefixURL+"/storage/history", nil, records(100, "p"))
-		return st, err
+		return sc, st, err
 	case "s6":
 		return l.blend(r)
 	case "token":
-		return l.getToken(l.users[r.IntN(len(l.users))])
+		st, err := l.getToken(l.users[r.IntN(len(l.users))])
+		return sc, st, err
 	case "s5":
-		return 0, errors.New("s5 runs sessions: use step")
+		return sc, 0, errors.New("s5 runs sessions: use step")
 	}
-	return 0, fmt.Errorf("unknown scenario %q", l.o.scenario)
+	return sc, 0, fmt.Errorf("unknown scenario %q", l.o.scenario)
 }
 
 func (l *loader) measure() (summary, error) {
@@ -531,6 +565,7 @@ func (l *loader) measure() (summary, error) {
 	}()
 	var mu sync.Mutex
 	var lat []time.Duration
+	byOp := make(map[string][]time.Duration)
 	var wg sync.WaitGroup
 	for w := 0; w < l.o.concurrency; w++ {
 		wg.Add(1)
@@ -541,7 +576,8 @@ func (l *loader) measure() (summary, error) {
 			// Statuses are counted per client and added up at the end:
 			// a shared lock per request would cost the tool more.
 			statuses := make(map[int]int)
-			rec := func(st int, err error, d time.Duration, expected bool) {
+			mineByOp := make(map[string][]time.Duration)
+			rec := func(op string, st int, err error, d time.Duration, expected bool) {
 				if end := time.Now(); end.Add(-d).Before(start) || ctx.Err() != nil {
 					return
 				}
@@ -550,12 +586,16 @@ func (l *loader) measure() (summary, error) {
 				}
 				statuses[st]++
 				mine = append(mine, d)
+				mineByOp[op] = append(mineByOp[op], d)
 			}
 			for ctx.Err() == nil {
 				l.step(r, rec)
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			for op, ds := range mineByOp {
+				byOp[op] = append(byOp[op], ds...)
+			}
 			for st, n := range statuses {
 				l.status[st] += n
 			}
@@ -568,11 +608,20 @@ func (l *loader) measure() (summary, error) {
 		return summary{}, errors.New("no request completed")
 	}
 	slices.Sort(lat)
-	pct := func(p float64) time.Duration { return lat[int(float64(len(lat)-1)*p)] }
-	return summary{
+	sum := summary{
 		scenario: l.o.scenario, clients: l.o.concurrency, duration: l.o.duration, requests: len(lat),
-		p50: pct(0.50), p95: pct(0.95), p99: pct(0.99), errors: l.errors.Load(), status: l.status,
-	}, nil
+		p50: percentile(lat, 0.50), p95: percentile(lat, 0.95), p99: percentile(lat, 0.99),
+		errors: l.errors.Load(), status: l.status,
+	}
+	if len(byOp) > 1 {
+		for _, name := range slices.Sorted(maps.Keys(byOp)) {
+			ds := byOp[name]
+			slices.Sort(ds)
+			sum.ops = append(sum.ops, opSummary{name: name, requests: len(ds),
+				p50: percentile(ds, 0.50), p95: percentile(ds, 0.95), p99: percentile(ds, 0.99), slowest: ds[len(ds)-1]})
+		}
+	}
+	return sum, nil
 }
 
 // s5Collections are the collections Mozilla's load test reads and writes.
@@ -615,7 +664,7 @@ func (l *loader) session(r *mrand.Rand, rec recorder) {
 	defer u.inSession.Store(false)
 	coll := u.prefixURL + "/storage/"
 	ok := true
-	call := func(method, resource string, body []byte, allowed ...int) (int, []byte) {
+	call := func(op, method, resource string, body []byte, allowed ...int) (int, []byte) {
 		if !ok {
 			return 0, nil
 		}
@@ -623,7 +672,7 @@ func (l *loader) session(r *mrand.Rand, rec recorder) {
 		st, _, resp, err := l.doBody(u, method, resource, nil, body)
 		d := time.Since(t0)
 		expected := slices.Contains(allowed, st)
-		rec(st, err, d, expected)
+		rec(op, st, err, d, expected)
 		if err != nil || (st >= 400 && !expected) {
 			ok = false
 		}
@@ -634,45 +683,45 @@ func (l *loader) session(r *mrand.Rand, rec recorder) {
 		return strconv.FormatInt(time.Now().Add(-time.Duration(1+r.IntN(100))*time.Hour).Unix(), 10)
 	}
 
-	call("GET", u.prefixURL+"/info/collections", nil)
+	call("info/collections", "GET", u.prefixURL+"/info/collections", nil)
 	for range 1 + r.IntN(2) {
-		if st, _ := call("GET", coll+"meta/global", nil, 404); st == 404 {
-			call("PUT", coll+"meta/global", []byte(`{"payload":"`+strings.Repeat("m", 300)+`"}`))
+		if st, _ := call("GET meta/global", "GET", coll+"meta/global", nil, 404); st == 404 {
+			call("PUT meta/global", "PUT", coll+"meta/global", []byte(`{"payload":"`+strings.Repeat("m", 300)+`"}`))
 		}
 	}
 	if r.IntN(100) < 10 {
-		call("GET", coll+"clients?full=1&newer="+newer(), nil)
+		call("GET clients", "GET", coll+"clients?full=1&newer="+newer(), nil)
 	}
 	if r.IntN(100) < 20 {
-		call("POST", coll+"clients", records(1, fmt.Sprintf("c%d-", r.IntN(10))))
+		call("POST clients", "POST", coll+"clients", records(1, fmt.Sprintf("c%d-", r.IntN(10))))
 	}
 	for range weighted(r, 71, 15, 7, 4, 3) {
-		call("GET", coll+s5Collections[r.IntN(len(s5Collections))]+"?full=1&newer="+newer(), nil)
+		call("GET newer", "GET", coll+s5Collections[r.IntN(len(s5Collections))]+"?full=1&newer="+newer(), nil)
 	}
 	if posts := weighted(r, 67, 18, 9, 4, 2); posts > 0 {
 		target := coll + s5Collections[r.IntN(len(s5Collections))]
 		batch := r.IntN(2) == 0
 		id := ""
 		for i := range posts {
-			q := ""
+			q, op := "", "POST"
 			switch last := i == posts-1; {
 			case !batch:
 			case i == 0 && last:
-				q = "?batch=true&commit=true"
+				q, op = "?batch=true&commit=true", "POST commit"
 			case i == 0:
-				q = "?batch=true"
+				q, op = "?batch=true", "POST batch=true"
 			case last:
-				q = "?batch=" + url.QueryEscape(id) + "&commit=true"
+				q, op = "?batch="+url.QueryEscape(id)+"&commit=true", "POST commit"
 			default:
-				q = "?batch=" + url.QueryEscape(id)
+				q, op = "?batch="+url.QueryEscape(id), "POST batch"
 			}
-			st, resp := call("POST", target+q, records(20+r.IntN(81), fmt.Sprintf("%c%d-", 'a'+i, r.IntN(1000))))
+			st, resp := call(op, "POST", target+q, records(20+r.IntN(81), fmt.Sprintf("%c%d-", 'a'+i, r.IntN(1000))))
 			if batch && i == 0 && !(posts == 1) && ok {
 				var b struct {
 					Batch any `json:"batch"`
 				}
 				if json.Unmarshal(resp, &b) != nil || b.Batch == nil {
-					rec(st, fmt.Errorf("no batch id in %q", resp), 0, false)
+					rec(op, st, fmt.Errorf("no batch id in %q", resp), 0, false)
 					return
 				}
 				id = fmt.Sprint(b.Batch)
@@ -681,8 +730,8 @@ func (l *loader) session(r *mrand.Rand, rec recorder) {
 	}
 	switch p := r.IntN(10000); {
 	case p < 100:
-		call("DELETE", coll+s5Collections[r.IntN(len(s5Collections))], nil, 404)
+		call("DELETE collection", "DELETE", coll+s5Collections[r.IntN(len(s5Collections))], nil, 404)
 	case p < 199: // 1 % of the other 99 %
-		call("DELETE", u.prefixURL+"/storage", nil)
+		call("DELETE storage", "DELETE", u.prefixURL+"/storage", nil)
 	}
 }

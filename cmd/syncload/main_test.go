@@ -165,6 +165,30 @@ func TestLoadS5(t *testing.T) {
 			t.Errorf("status %d in the mix: %v", st, sum.status)
 		}
 	}
+	// Each kind of request has its own latencies, and they add up to the
+	// run's requests; the printed summary carries a line for each.
+	n := 0
+	for _, op := range sum.ops {
+		n += op.requests
+		if op.requests == 0 || op.p50 > op.p99 || op.p99 > op.slowest {
+			t.Errorf("operation %+v", op)
+		}
+	}
+	names := make(map[string]bool)
+	for _, op := range sum.ops {
+		names[op.name] = true
+	}
+	for _, want := range []string{"info/collections", "GET meta/global", "PUT meta/global", "POST commit"} {
+		if !names[want] {
+			t.Errorf("no operation %q in %v", want, names)
+		}
+	}
+	if n != sum.requests {
+		t.Errorf("operations add up to %d requests, the run to %d", n, sum.requests)
+	}
+	if !strings.Contains(sum.String(), "\nop \"info/collections\": requests=") {
+		t.Errorf("summary:\n%s", sum)
+	}
 }
 
 func TestWeighted(t *testing.T) {

@@ -50,6 +50,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -90,6 +91,9 @@ type result struct {
 	// CPU time per request of syncserver, the web server and syncload,
 	// over the measured window.
 	cpuServer, cpuWeb, cpuLoad time.Duration
+	// ops are the p99 latencies of each kind of request of a mix (s5,
+	// s6), by the name syncload gives it.
+	ops map[string]time.Duration
 }
 
 func main() {
@@ -458,13 +462,36 @@ func peakRSS(pid int) (int64, error) {
 	return 0, errors.New("no VmHWM in the server's /proc status")
 }
 
-// parse reads syncload's summary line ("rps=… p50=… p99=… errors=…").
+// parse reads syncload's summary line ("rps=… p50=… p99=… errors=…") and,
+// for a mix, its lines per kind of request (`op "NAME": … p99=…`).
 func parse(out string) (result, error) {
 	var r result
 	fields := make(map[string]string)
-	for _, f := range strings.Fields(out) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			fields[k] = v
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, "op "); ok {
+			name, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				return r, fmt.Errorf("a bad operation line in syncload's output: %q", line)
+			}
+			op, _ := strconv.Unquote(name)
+			for _, f := range strings.Fields(rest[len(name):]) {
+				if v, ok := strings.CutPrefix(f, "p99="); ok {
+					d, err := time.ParseDuration(v)
+					if err != nil {
+						return r, fmt.Errorf("a bad p99 in syncload's output: %q", line)
+					}
+					if r.ops == nil {
+						r.ops = make(map[string]time.Duration)
+					}
+					r.ops[op] = d
+				}
+			}
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if k, v, ok := strings.Cut(f, "="); ok {
+				fields[k] = v
+			}
 		}
 	}
 	var err error
@@ -505,7 +532,27 @@ func medians(rs []result) result {
 	dur := func(f func(result) time.Duration) time.Duration {
 		return time.Duration(pick(func(r result) float64 { return float64(f(r)) }))
 	}
+	// An operation's p99 is the median over the runs that had it.
+	var ops map[string]time.Duration
+	for _, r := range rs {
+		for op := range r.ops {
+			if ops == nil {
+				ops = make(map[string]time.Duration)
+			}
+			if _, done := ops[op]; done {
+				continue
+			}
+			var v []time.Duration
+			for _, r := range rs {
+				if d, ok := r.ops[op]; ok {
+					v = append(v, d)
+				}
+			}
+			ops[op] = median(v)
+		}
+	}
 	return result{
+		ops:       ops,
 		rps:       pick(func(r result) float64 { return r.rps }),
 		p50:       dur(func(r result) time.Duration { return r.p50 }),
 		p99:       dur(func(r result) time.Duration { return r.p99 }),
@@ -580,7 +627,53 @@ func render(o options, rows map[string][]result) string {
 			row(peerKey(o, sc), *peer, false, "–", "–")
 		}
 	}
+	renderOps(&b, o, rows)
 	return b.String()
+}
+
+// renderOps adds, for each mix, a table of the p99 of each kind of
+// request on each path and server: a bound on "every operation" is read
+// there, not off the mix's overall p99.
+func renderOps(b *strings.Builder, o options, rows map[string][]result) {
+	for _, sc := range o.scenarios {
+		var keys []string
+		names := make(map[string]bool)
+		for _, k := range append(slices.Clone(o.via), "peer") {
+			key := peerKey(o, sc)
+			if k != "peer" {
+				key = rowKey(sc, k)
+			} else if o.peerCmd == "" {
+				continue
+			}
+			if len(rows[key]) == 0 {
+				continue
+			}
+			m := medians(rows[key])
+			if len(m.ops) == 0 {
+				continue
+			}
+			keys = append(keys, key)
+			for op := range m.ops {
+				names[op] = true
+			}
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "\np99 of each request of %s:\n\n| request | %s |\n|---|%s\n", sc,
+			strings.Join(keys, " | "), strings.Repeat("---|", len(keys)))
+		for _, op := range slices.Sorted(maps.Keys(names)) {
+			fmt.Fprintf(b, "| %s |", op)
+			for _, k := range keys {
+				if d, ok := medians(rows[k]).ops[op]; ok {
+					fmt.Fprintf(b, " %s |", ms(d))
+				} else {
+					b.WriteString(" – |")
+				}
+			}
+			b.WriteString("\n")
+		}
+	}
 }
 
 // ms formats d in milliseconds with two significant decimals below 10.

@@ -174,3 +174,53 @@ func TestTailBufferKeepsTheEnd(t *testing.T) {
 		t.Errorf("tail of %d bytes ends %q", len(s), s[len(s)-20:])
 	}
 }
+
+// TestParseOps: the lines of a mix's requests give each one's p99, and do
+// not overwrite the whole run's figures (they carry p50= and p99= too).
+func TestParseOps(t *testing.T) {
+	out := "scenario=s5 clients=32 duration=10s requests=100 rps=1000 p50=1ms p95=2ms p99=90ms errors=0 status=map[200:100]\n" +
+		`op "GET newer": requests=60 p50=3ms p95=20ms p99=120ms max=300ms` + "\n" +
+		`op "info/collections": requests=40 p50=0.5ms p95=1ms p99=2.5ms max=9ms` + "\n"
+	r, err := parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.p50 != time.Millisecond || r.p99 != 90*time.Millisecond || r.requests != 100 {
+		t.Errorf("the run's figures = %+v", r)
+	}
+	if r.ops["GET newer"] != 120*time.Millisecond || r.ops["info/collections"] != 2500*time.Microsecond || len(r.ops) != 2 {
+		t.Errorf("ops = %v", r.ops)
+	}
+	if _, err := parse(out + "op GET: p99=1ms\n"); err == nil {
+		t.Error("an operation line without a quoted name: no error")
+	}
+}
+
+// TestRenderOps: a mix gets a table of each request's p99, the median of
+// the runs, per path and server; a scenario without operations gets none.
+func TestRenderOps(t *testing.T) {
+	o := options{scenarios: []string{"s1", "s5"}, via: []string{viaStandalone}, clients: 32, duration: time.Second, runs: 3,
+		peerCmd: "x", peerName: "other"}
+	rows := map[string][]result{
+		"s1": {{rps: 1}},
+		"s5": {{ops: map[string]time.Duration{"POST": 10 * time.Millisecond, "GET newer": 50 * time.Millisecond}},
+			{ops: map[string]time.Duration{"POST": 30 * time.Millisecond, "GET newer": 70 * time.Millisecond}},
+			{ops: map[string]time.Duration{"POST": 20 * time.Millisecond, "GET newer": 60 * time.Millisecond, "DELETE storage": 5 * time.Millisecond}}},
+		"s5 on other": {{ops: map[string]time.Duration{"POST": 200 * time.Millisecond}}},
+	}
+	got := render(o, rows)
+	for _, want := range []string{
+		"p99 of each request of s5:",
+		"| request | s5 | s5 on other |",
+		"| DELETE storage | 5.00 ms | – |",
+		"| GET newer | 60 ms | – |",
+		"| POST | 20 ms | 200 ms |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("render lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "of each request of s1") {
+		t.Errorf("a table of requests for s1:\n%s", got)
+	}
+}
