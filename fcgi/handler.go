@@ -83,6 +83,7 @@ type adapter struct {
 	maxBytes    int64
 	readTimeout time.Duration
 	log         *slog.Logger
+	dates       dateCache // the Date header of the current second
 }
 
 // NewHandler adapts h to the *http.Request values net/http/fcgi produces. It
@@ -107,7 +108,7 @@ func (a *adapter) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		// this is the last resort for anything that escapes it.
 		if v := recover(); v != nil {
 			a.log.Error("fcgi: panic serving request", "panic", v, "method", r.Method)
-			writeResponse(w, nil)
+			a.writeResponse(w, nil)
 		}
 	}()
 	growStack()
@@ -117,7 +118,7 @@ func (a *adapter) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		r.Body = d
 	}
 	req := buildRequest(r, a.maxBytes)
-	writeResponse(w, a.h.Serve(ctx, req))
+	a.writeResponse(w, a.h.Serve(ctx, req))
 }
 
 // mayWait reports whether reading body can wait on the web server.
@@ -287,7 +288,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // writeResponse copies resp out: headers, then status, then body. A nil
 // response or an impossible status is a bug in the core; it becomes a bare
 // 500 rather than a panic inside net/http/fcgi.
-func writeResponse(w http.ResponseWriter, resp *handlers.Response) {
+func (a *adapter) writeResponse(w http.ResponseWriter, resp *handlers.Response) {
 	if resp == nil || resp.Status < 100 || resp.Status > 999 {
 		resp = &handlers.Response{Status: http.StatusInternalServerError, Header: make(http.Header)}
 		handlers.SetSecurityHeaders(resp.Header)
@@ -304,7 +305,7 @@ func writeResponse(w http.ResponseWriter, resp *handlers.Response) {
 	}
 	if _, ok := h["Date"]; !ok {
 		// net/http/fcgi would format the time for every response.
-		h["Date"] = dates.now()
+		h["Date"] = a.dates.now()
 	}
 	// net/http/fcgi sniffs a Content-Type when none is set (JSON would go
 	// out as text/plain). The core sets Content-Type on every body; when it
@@ -335,9 +336,6 @@ func transportHeader(k string) bool {
 	}
 	return false
 }
-
-// dates is the Date header value of the current second, shared by responses.
-var dates dateCache
 
 // dateCache formats the Date header once a second instead of once a
 // response. The value is an http.Header slice shared by every response of
