@@ -91,7 +91,7 @@ type trackedConn struct {
 
 	mu       sync.Mutex
 	in, out  recordScanner
-	reqs     map[uint16]*reqState
+	reqs     map[uint16]reqState // by value: no allocation per request
 	rpos     int
 	rend     int
 	pending  int  // len(wbuf): bytes held by Write
@@ -184,12 +184,12 @@ func (c *trackedConn) consumed(p []byte) {
 func (c *trackedConn) onRead(typ uint8, id uint16, contentLen int) {
 	switch typ {
 	case typeBeginRequest:
-		c.reqs[id] = &reqState{}
+		c.reqs[id] = reqState{}
 	case typeStdin, typeAbortRequest:
 		if typ == typeStdin && contentLen > 0 {
 			return
 		}
-		if st := c.reqs[id]; st != nil {
+		if st, ok := c.reqs[id]; ok {
 			st.inputDone = true
 			c.settle(id, st)
 		}
@@ -258,15 +258,17 @@ func (c *trackedConn) onWrite(typ uint8, id uint16, _ int) {
 	if typ != typeEndRequest {
 		return
 	}
-	if st := c.reqs[id]; st != nil {
+	if st, ok := c.reqs[id]; ok {
 		st.ended = true
 		c.settle(id, st)
 	}
 }
 
-func (c *trackedConn) settle(id uint16, st *reqState) {
+func (c *trackedConn) settle(id uint16, st reqState) {
 	if st.ended && st.inputDone {
 		delete(c.reqs, id)
+	} else {
+		c.reqs[id] = st
 	}
 }
 

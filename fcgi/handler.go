@@ -83,32 +83,83 @@ type adapter struct {
 	maxBytes    int64
 	readTimeout time.Duration
 	log         *slog.Logger
+	dates       dateCache // the Date header of the current second
 }
 
 // NewHandler adapts h to the *http.Request values net/http/fcgi produces. It
 // is meant for fcgi.Serve; Server wraps it with graceful shutdown.
 func NewHandler(h handlers.Handler, opts Options) http.Handler {
+	return newAdapter(h, opts)
+}
+
+func newAdapter(h handlers.Handler, opts Options) *adapter {
 	return &adapter{h: h, maxBytes: opts.maxRequestBytes(), readTimeout: opts.ReadTimeout, log: opts.logger()}
 }
 
 func (a *adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.serve(r.Context(), w, r)
+}
+
+// serve answers r with the core, which runs under ctx.
+func (a *adapter) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		// net/http/fcgi does not recover: a panic would take down every
 		// request in the process. The core has its own recovering wrapper;
 		// this is the last resort for anything that escapes it.
 		if v := recover(); v != nil {
 			a.log.Error("fcgi: panic serving request", "panic", v, "method", r.Method)
-			writeResponse(w, nil)
+			a.writeResponse(w, nil)
 		}
 	}()
-	if a.readTimeout > 0 && r.Body != nil {
+	growStack()
+	if a.readTimeout > 0 && mayWait(r.Body) {
 		d := newDeadlineBody(r.Body, a.readTimeout)
 		defer d.stop()
 		r.Body = d
 	}
 	req := buildRequest(r, a.maxBytes)
-	writeResponse(w, a.h.Serve(r.Context(), req))
+	a.writeResponse(w, a.h.Serve(ctx, req))
 }
+
+// mayWait reports whether reading body can wait on the web server.
+// net/http/fcgi gives a request a pipe fed by the connection's reader when
+// the web server sends body bytes, and an empty reader when it sends none
+// (a GET): only the pipe needs the read_timeout timer.
+func mayWait(body io.ReadCloser) bool {
+	switch body.(type) {
+	case nil:
+		return false
+	case *io.PipeReader:
+		return true
+	}
+	_, empty := body.(io.WriterTo) // net/http/fcgi's empty body: io.NopCloser(strings.Reader)
+	return !empty
+}
+
+// growStack grows the stack of the goroutine net/http/fcgi starts for each
+// request to what the core needs, in one step taken where it is cheap. The
+// goroutine starts at the runtime's smallest size (2 KiB; the adaptive
+// start averages the used stacks of all goroutines, mostly idle
+// connection readers) and net/http/fcgi grows it to 4 KiB before calling
+// us; a 304 poll then grew it to 8 KiB in the core, about 3 KiB deep
+// (measured with a probe on runtime.copystack behind nginx). Each growth
+// copies the stack and walks every frame on it to adjust pointers, so the
+// deeper it happens the more it costs. One frame of stackReserve here,
+// with few frames below it, makes the runtime double to 8 KiB at once; a
+// goroutine that already has the room only zeroes the frame.
+//
+//go:noinline
+func growStack() {
+	var reserve [stackReserve]byte
+	keep(&reserve)
+}
+
+//go:noinline
+func keep(*[stackReserve]byte) {}
+
+// stackReserve is chosen so that a 4 KiB stack doubles to 8 KiB, the size
+// that fits a poll, and stays within the runtime's per-CPU stack caches.
+const stackReserve = 5 << 10
 
 // errReadTimeout is what reading a body returns once ReadTimeout has passed.
 var errReadTimeout = errors.New("fcgi: request body not received within read_timeout")
@@ -214,12 +265,11 @@ func body(r *http.Request, maxBytes int64) (int64, io.Reader) {
 	if r.Body == nil {
 		return 0, http.NoBody
 	}
-	limited := io.LimitReader(r.Body, maxBytes+1)
 	if r.ContentLength > 0 {
-		return r.ContentLength, limited
+		return r.ContentLength, io.LimitReader(r.Body, maxBytes+1)
 	}
 	var one [1]byte
-	n, err := io.ReadFull(limited, one[:])
+	n, err := io.ReadFull(r.Body, one[:])
 	if n == 0 {
 		if err != nil && err != io.EOF {
 			// The read failed (the web server aborted the request): let the
@@ -228,7 +278,7 @@ func body(r *http.Request, maxBytes int64) (int64, io.Reader) {
 		}
 		return 0, http.NoBody
 	}
-	return -1, io.MultiReader(bytes.NewReader(one[:n]), limited)
+	return -1, io.MultiReader(bytes.NewReader(one[:n]), io.LimitReader(r.Body, maxBytes))
 }
 
 type errReader struct{ err error }
@@ -238,7 +288,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // writeResponse copies resp out: headers, then status, then body. A nil
 // response or an impossible status is a bug in the core; it becomes a bare
 // 500 rather than a panic inside net/http/fcgi.
-func writeResponse(w http.ResponseWriter, resp *handlers.Response) {
+func (a *adapter) writeResponse(w http.ResponseWriter, resp *handlers.Response) {
 	if resp == nil || resp.Status < 100 || resp.Status > 999 {
 		resp = &handlers.Response{Status: http.StatusInternalServerError, Header: make(http.Header)}
 		handlers.SetSecurityHeaders(resp.Header)
@@ -248,7 +298,14 @@ func writeResponse(w http.ResponseWriter, resp *handlers.Response) {
 		if transportHeader(k) {
 			continue
 		}
-		h[k] = append([]string(nil), vs...)
+		// Shared, not copied: net/http/fcgi replaces or deletes header
+		// values but never writes into a slice it was given, and the core
+		// is done with resp.
+		h[k] = vs
+	}
+	if _, ok := h["Date"]; !ok {
+		// net/http/fcgi would format the time for every response.
+		h["Date"] = a.dates.now()
 	}
 	// net/http/fcgi sniffs a Content-Type when none is set (JSON would go
 	// out as text/plain). The core sets Content-Type on every body; when it
@@ -280,24 +337,39 @@ func transportHeader(k string) bool {
 	return false
 }
 
-// requestContext merges a server's lifetime into a request's context while
-// keeping its values (fcgi.ProcessEnv lives there). net/http/fcgi's request
-// contexts are never cancelled, so the server's lifetime is the merged
-// context's alone, and a small wrapper does (no cancel context and callback
-// per request); a cancellable one is merged the long way.
-func requestContext(r *http.Request, base context.Context) (*http.Request, context.CancelFunc) {
+// dateCache formats the Date header once a second instead of once a
+// response. The value is an http.Header slice shared by every response of
+// that second, so it must never be written into; net/http/fcgi only reads it.
+type dateCache struct {
+	cur atomic.Pointer[dateValue]
+}
+
+type dateValue struct {
+	sec int64
+	h   []string
+}
+
+func (c *dateCache) now() []string {
+	t := time.Now()
+	if d := c.cur.Load(); d != nil && d.sec == t.Unix() {
+		return d.h
+	}
+	d := &dateValue{sec: t.Unix(), h: []string{t.UTC().Format(http.TimeFormat)}}
+	c.cur.Store(d)
+	return d.h
+}
+
+// requestContext is the context the core runs under: the server's lifetime
+// (base), which Close and a Shutdown out of time end. net/http/fcgi's
+// request contexts are never cancelled and their values (fcgi.ProcessEnv)
+// are read here, from r, not by the core, so base serves as it is, with no
+// context made per request; a cancellable one (a caller other than
+// net/http/fcgi) is merged with base.
+func requestContext(r *http.Request, base context.Context) (context.Context, context.CancelFunc) {
 	if r.Context().Done() == nil {
-		return r.WithContext(valuesOf{Context: base, values: r.Context()}), func() {}
+		return base, func() {}
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(base, cancel)
-	return r.WithContext(ctx), func() { stop(); cancel() }
+	return ctx, func() { stop(); cancel() }
 }
-
-// valuesOf is base (deadline, cancellation) with the values of another context.
-type valuesOf struct {
-	context.Context
-	values context.Context
-}
-
-func (v valuesOf) Value(key any) any { return v.values.Value(key) }

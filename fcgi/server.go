@@ -21,7 +21,7 @@ import (
 // connections the web server keeps open, each at a request boundary and
 // lingering (trackedConn.drain).
 type Server struct {
-	handler http.Handler
+	handler *adapter
 	opts    Options
 	log     *slog.Logger
 
@@ -40,7 +40,7 @@ type Server struct {
 func NewServer(h handlers.Handler, opts Options) *Server {
 	base, cancel := context.WithCancel(context.Background())
 	return &Server{
-		handler:    NewHandler(h, opts),
+		handler:    newAdapter(h, opts),
 		opts:       opts,
 		log:        opts.logger(),
 		base:       base,
@@ -56,9 +56,9 @@ func NewServer(h handlers.Handler, opts Options) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handlers.Add(1)
 	defer s.handlers.Add(-1)
-	r, cancel := requestContext(r, s.base)
+	ctx, cancel := requestContext(r, s.base)
 	defer cancel()
-	s.handler.ServeHTTP(w, r)
+	s.handler.serve(ctx, w, r)
 }
 
 // Serve accepts FastCGI connections on l until Shutdown or Close, and then
@@ -216,7 +216,7 @@ func (l *trackedListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		now := time.Now()
-		c := &trackedConn{Conn: nc, srv: l.srv, created: now, active: now, reqs: make(map[uint16]*reqState), rbuf: make([]byte, readBufSize)}
+		c := &trackedConn{Conn: nc, srv: l.srv, created: now, active: now, reqs: make(map[uint16]reqState), rbuf: make([]byte, readBufSize)}
 		// A connection accepted while Shutdown starts is registered all the
 		// same: the web server has already sent its request on it, and the
 		// drain serves it rather than closing it unanswered.

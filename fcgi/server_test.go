@@ -81,7 +81,7 @@ func TestTrackedConnIdle(t *testing.T) {
 	newConn := func(in ...[]byte) *trackedConn {
 		return &trackedConn{
 			Conn: fakeConn{in: bytes.NewBuffer(bytes.Join(in, nil))},
-			srv:  NewServer(nil, Options{}), created: now, reqs: map[uint16]*reqState{}, rbuf: make([]byte, readBufSize),
+			srv:  NewServer(nil, Options{}), created: now, reqs: map[uint16]reqState{}, rbuf: make([]byte, readBufSize),
 		}
 	}
 	read := func(c *trackedConn, n int) {

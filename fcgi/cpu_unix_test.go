@@ -1,0 +1,18 @@
+//go:build unix
+
+package fcgi
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// processCPU is the CPU time the process has used, user and system.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
