@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -60,44 +59,18 @@ func errInvalidBSO(format string, args ...any) error {
 	return weaveError(http.StatusBadRequest, codeInvalidBSO, format, args...)
 }
 
-// parseRecords reads a POST body: a JSON list of objects
+// parseRecords opens a POST body: a JSON list of objects
 // (application/json, or text/plain, which Firefox sends), or one JSON
 // object per line (application/newlines, where one trailing newline ends
-// the last line and any other empty line is an error). Anything else is 415.
-func parseRecords(contentType string, body []byte) ([]bsoInput, error) {
+// the last line and any other empty line is an error). Anything else is
+// 415. The records are read, and the body's own errors found, as
+// sortRecords goes.
+func parseRecords(contentType string, body []byte) (*recordReader, error) {
 	switch mt := mediaType(contentType); mt {
 	case mimeJSON, mimeText:
-		recs, bad, out := newBSODecoder(body).list()
-		switch {
-		case out == jsonInvalid:
-			return nil, errInvalidJSON("body is not JSON")
-		case out == jsonTrailing:
-			return nil, errInvalidJSON("data after the JSON value")
-		case out == jsonWrongType && bad < 0:
-			return nil, errInvalidBSO("body is not a JSON list")
-		case out == jsonWrongType:
-			return nil, errInvalidBSO("element %d is not an object", bad)
-		}
-		return recs, nil
+		return newListReader(body), nil
 	case mimeNewlines:
-		if len(body) == 0 {
-			return nil, nil
-		}
-		body = bytes.TrimSuffix(body, []byte{'\n'})
-		d := newBSODecoder(body)
-		recs := make([]bsoInput, bytes.Count(body, []byte{'\n'})+1)
-		for i := range recs {
-			line, rest, _ := bytes.Cut(body, []byte{'\n'})
-			body = rest
-			d.buf, d.pos = line, 0
-			switch d.object(&recs[i]) {
-			case jsonInvalid, jsonTrailing:
-				return nil, errInvalidJSON("line %d is not JSON", i+1)
-			case jsonWrongType:
-				return nil, errInvalidBSO("line %d is not an object", i+1)
-			}
-		}
-		return recs, nil
+		return newLinesReader(body), nil
 	default:
 		return nil, errUnsupportedType(contentType)
 	}
@@ -151,20 +124,35 @@ type postItems struct {
 // field rule, or come after max_post_records valid records or past
 // max_post_bytes of payload, fail alone; a non-scalar field, a record
 // without id, an id repeated after it was accepted, or a known-bad crypto
-// payload fails the whole request with 400 and 8 (legacy rules).
-func (s *Server) sortRecords(coll string, recs []bsoInput) (*postItems, error) {
+// payload fails the whole request with 400 and 8 (legacy rules). A body
+// that is not JSON (6) or not a list of objects (8) fails before all that,
+// wherever the fault is.
+func (s *Server) sortRecords(coll string, recs *recordReader) (*postItems, error) {
+	items, err := s.sortRecordsUntil(coll, recs)
+	// Drain the body: an error of its own, even after the records'
+	// first, is the one to answer.
+	var rec bsoInput
+	for recs.read(&rec) {
+	}
+	if recs.err != nil {
+		return nil, recs.err
+	}
+	return items, err
+}
+
+func (s *Server) sortRecordsUntil(coll string, recs *recordReader) (*postItems, error) {
 	lim := s.opts.Limits
-	n := max(min(int64(len(recs)), lim.MaxPostRecords), 0)
+	n := max(min(int64(recs.most), lim.MaxPostRecords), 0)
 	res := &postItems{
 		failed:  make(map[string]string),
 		valid:   make([]db.BSOUpdate, 0, n),
 		success: make([]string, 0, n),
 	}
 	seen := make(map[string]bool, n)
-	slab := newUpdateSlab(len(recs))
+	slab := newUpdateSlab(int(n))
 	var payloadBytes int64
-	for i := range recs {
-		rec := &recs[i]
+	var rec bsoInput
+	for i := 0; recs.read(&rec); i++ {
 		if rec.hasNonScalar {
 			return nil, errInvalidBSO("record %d: field %.40q is not a scalar", i, rec.nonScalar)
 		}
@@ -175,7 +163,7 @@ func (s *Server) sortRecords(coll string, recs []bsoInput) (*postItems, error) {
 		if rec.id.kind == kindString && seen[key] {
 			return nil, errInvalidBSO("record %d repeats id %.70q", i, key)
 		}
-		u, reason := s.validateBSO(rec, slab)
+		u, reason := s.validateBSO(&rec, slab)
 		if reason != "" {
 			res.failed[key] = reason
 			continue
@@ -205,33 +193,40 @@ func (s *Server) sortRecords(coll string, recs []bsoInput) (*postItems, error) {
 }
 
 // updateSlab holds the values a batch of updates points to, so that a
-// POST allocates them together rather than one by one.
+// POST allocates them a chunk at a time rather than one by one.
 type updateSlab struct {
-	ints []int64
-	strs []string
+	ints  []int64
+	strs  []string
+	chunk int
 }
 
 func newUpdateSlab(n int) *updateSlab {
-	return &updateSlab{ints: make([]int64, 0, 2*n), strs: make([]string, 0, n)}
+	return &updateSlab{chunk: max(n, 8)}
 }
 
-// int returns a pointer to a copy of n; a nil slab, or a full one, leaves
-// it to the heap.
+// int returns a pointer to a copy of n, on the heap with a nil slab.
 func (sl *updateSlab) int(n int64) *int64 {
-	if sl == nil || len(sl.ints) == cap(sl.ints) {
+	if sl == nil {
 		p := new(int64) // not &n, which would put every n on the heap
 		*p = n
 		return p
+	}
+	if len(sl.ints) == cap(sl.ints) {
+		// A new chunk: the pointers into the old one stay good.
+		sl.ints = make([]int64, 0, 2*sl.chunk)
 	}
 	sl.ints = append(sl.ints, n)
 	return &sl.ints[len(sl.ints)-1]
 }
 
 func (sl *updateSlab) str(s string) *string {
-	if sl == nil || len(sl.strs) == cap(sl.strs) {
+	if sl == nil {
 		p := new(string)
 		*p = s
 		return p
+	}
+	if len(sl.strs) == cap(sl.strs) {
+		sl.strs = make([]string, 0, sl.chunk)
 	}
 	sl.strs = append(sl.strs, s)
 	return &sl.strs[len(sl.strs)-1]

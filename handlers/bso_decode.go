@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"unicode"
@@ -100,61 +101,159 @@ const (
 	jsonOK
 )
 
-// list reads the body as a JSON list of records. bad is the index of the
-// first element that is not an object when the outcome is jsonWrongType
-// for that reason, -1 when the body is not a list at all.
-func (d *bsoDecoder) list() (recs []bsoInput, bad int, out jsonOutcome) {
-	bad = -1
-	d.space()
-	if d.pos >= len(d.buf) || d.buf[d.pos] != '[' {
-		if _, ok := d.skipValue(0); !ok {
-			return nil, bad, jsonInvalid
-		}
-		if !d.atEnd() {
-			return nil, bad, jsonTrailing
-		}
-		return nil, bad, jsonWrongType
+// recordReader reads the records of a POST body one at a time, so that
+// none is kept longer than the rules take to look at it: a body of a
+// million tiny records costs the memory of one, not of a million. What
+// makes the whole body fail (it is not JSON, not a list, or has an element
+// that is not an object) is known only at its end, and then err says it.
+type recordReader struct {
+	d        *bsoDecoder
+	newlines bool
+	done     bool
+	err      error
+	// A list: whether the opening bracket was read, the index of the
+	// next element, the first element that is not an object (-1: none).
+	started bool
+	next    int
+	bad     int
+	// Lines: those not read yet (more: there is one more), and how many
+	// were read.
+	rest []byte
+	more bool
+	line int
+	// most bounds the number of records: the opening braces.
+	most int
+}
+
+func newListReader(body []byte) *recordReader {
+	return &recordReader{d: newBSODecoder(body), bad: -1, most: bytes.Count(body, []byte{'{'})}
+}
+
+// newLinesReader reads one object per line; one trailing newline ends the
+// last line, and an empty body has no lines.
+func newLinesReader(body []byte) *recordReader {
+	return &recordReader{d: newBSODecoder(body), newlines: true,
+		rest: bytes.TrimSuffix(body, []byte{'\n'}), more: len(body) > 0, most: bytes.Count(body, []byte{'{'})}
+}
+
+// read reads the next record into rec; false at the end of the body, or
+// at an error, which r.err then holds.
+func (r *recordReader) read(rec *bsoInput) bool {
+	if r.done {
+		return false
 	}
-	d.pos++
-	recs = make([]bsoInput, 0, 16)
-	d.space()
-	if d.peek(']') {
+	*rec = bsoInput{}
+	if r.newlines {
+		return r.readLine(rec)
+	}
+	return r.readElement(rec)
+}
+
+func (r *recordReader) fail(err error) bool {
+	r.err, r.done = err, true
+	return false
+}
+
+func (r *recordReader) readLine(rec *bsoInput) bool {
+	if !r.more {
+		r.done = true
+		return false
+	}
+	var line []byte
+	line, r.rest, r.more = bytes.Cut(r.rest, []byte{'\n'})
+	r.line++
+	r.d.buf, r.d.pos = line, 0
+	switch r.d.object(rec) {
+	case jsonInvalid, jsonTrailing:
+		return r.fail(errInvalidJSON("line %d is not JSON", r.line))
+	case jsonWrongType:
+		return r.fail(errInvalidBSO("line %d is not an object", r.line))
+	}
+	return true
+}
+
+func (r *recordReader) readElement(rec *bsoInput) bool {
+	d := r.d
+	if !r.started {
+		r.started = true
+		d.space()
+		if !d.peek('[') {
+			_, ok := d.skipValue(0)
+			switch {
+			case !ok:
+				return r.fail(errInvalidJSON("body is not JSON"))
+			case !d.atEnd():
+				return r.fail(errInvalidJSON("data after the JSON value"))
+			}
+			return r.fail(errInvalidBSO("body is not a JSON list"))
+		}
 		d.pos++
-	} else {
-		for i := 0; ; i++ {
-			d.space()
-			if d.peek('{') {
-				recs = append(recs, bsoInput{})
-				if !d.record(2, &recs[len(recs)-1]) {
-					return nil, -1, jsonInvalid
-				}
-			} else {
-				if _, ok := d.skipValue(1); !ok {
-					return nil, -1, jsonInvalid
-				}
-				if bad < 0 {
-					bad = i
-				}
-			}
-			d.space()
-			if d.peek(',') {
-				d.pos++
-				continue
-			}
-			if !d.peek(']') {
-				return nil, -1, jsonInvalid
-			}
+		d.space()
+		if d.peek(']') {
 			d.pos++
-			break
+			return r.end()
+		}
+	} else if !r.separator() {
+		return r.end()
+	}
+	for {
+		if r.done {
+			return false
+		}
+		d.space()
+		i := r.next
+		r.next++
+		// Past an element that is not an object, the body fails:
+		// what follows is only checked.
+		if d.peek('{') && r.bad < 0 {
+			if !d.record(2, rec) {
+				return r.fail(errInvalidJSON("body is not JSON"))
+			}
+			return true
+		}
+		kind, ok := d.skipValue(1)
+		if !ok {
+			return r.fail(errInvalidJSON("body is not JSON"))
+		}
+		if kind != kindObject && r.bad < 0 {
+			r.bad = i
+		}
+		if !r.separator() {
+			return r.end()
 		}
 	}
-	if !d.atEnd() {
-		return nil, -1, jsonTrailing
+}
+
+// separator reads what follows an element: true after a comma, false at
+// the closing bracket or at an error (r.done).
+func (r *recordReader) separator() bool {
+	d := r.d
+	d.space()
+	switch {
+	case d.peek(','):
+		d.pos++
+		return true
+	case d.peek(']'):
+		d.pos++
+		return false
 	}
-	if bad >= 0 {
-		return nil, bad, jsonWrongType
+	r.fail(errInvalidJSON("body is not JSON"))
+	return false
+}
+
+// end closes a list: only whitespace may follow it.
+func (r *recordReader) end() bool {
+	if r.done {
+		return false
 	}
-	return recs, -1, jsonOK
+	switch {
+	case !r.d.atEnd():
+		return r.fail(errInvalidJSON("data after the JSON value"))
+	case r.bad >= 0:
+		return r.fail(errInvalidBSO("element %d is not an object", r.bad))
+	}
+	r.done = true
+	return false
 }
 
 // object reads the whole of d.buf as one record object.

@@ -62,11 +62,9 @@ func FuzzBSOBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, sel uint8, body []byte) {
 		ct := fuzzBodyTypes[int(sel)%len(fuzzBodyTypes)]
 		checkParseRecords(t, ct, body)
-		recs, err := parseRecords(ct, body)
-		if err == nil {
-			objs, _ := referenceRecords(ct, body)
+		if objs, code := referenceRecords(ct, body); code == 0 {
 			for _, coll := range []string{"bookmarks", "crypto"} {
-				checkSortRecords(t, s, coll, recs, objs)
+				checkSortRecords(t, s, coll, ct, body, objs)
 			}
 		}
 		checkParseRecord(t, s, ct, body)
@@ -78,7 +76,7 @@ func FuzzBSOBody(f *testing.F) {
 // offending record; what parses survives a re-encoding in either format.
 func checkParseRecords(t *testing.T, ct string, body []byte) {
 	t.Helper()
-	recs, err := parseRecords(ct, body)
+	recs, err := readRecords(ct, body)
 	want, wantCode := referenceRecords(ct, body)
 	if err != nil {
 		if wantCode == 0 {
@@ -105,7 +103,7 @@ func checkParseRecords(t *testing.T, ct string, body []byte) {
 		{mimeJSON, "[" + string(bytes.Join(lines, []byte{','})) + "]"},
 		{mimeNewlines, string(bytes.Join(lines, []byte{'\n'}))},
 	} {
-		got, err := parseRecords(again.ct, []byte(again.body))
+		got, err := readRecords(again.ct, []byte(again.body))
 		if err != nil {
 			t.Fatalf("round trip of %v as %s %q: %v", want, again.ct, again.body, err)
 		}
@@ -212,8 +210,12 @@ func referenceRecords(ct string, body []byte) ([]map[string]any, int) {
 // checkSortRecords: the records a POST accepts obey every record rule and
 // the limits; every record is either accepted or listed as failed with one
 // of the legacy reasons; a whole-request failure is 400 with 8.
-func checkSortRecords(t *testing.T, s *Server, coll string, recs []bsoInput, objs []map[string]any) {
+func checkSortRecords(t *testing.T, s *Server, coll, ct string, body []byte, objs []map[string]any) {
 	t.Helper()
+	recs, err := parseRecords(ct, body)
+	if err != nil {
+		t.Fatalf("parseRecords(%s): %v", ct, err)
+	}
 	res, err := s.sortRecords(coll, recs)
 	if err != nil {
 		wantWeave(t, err, http.StatusBadRequest, codeInvalidBSO)
