@@ -56,7 +56,7 @@ type jsonValue struct {
 // need to know about the others.
 type bsoInput struct {
 	id, sortIndex, ttl, payload jsonValue
-	// unknown is the smallest name of an unknown field that is not null;
+	// unknown is the smallest name (but "") of an unknown field that is not null;
 	// nonScalar the smallest name of a field that is a list or an object.
 	unknown, nonScalar       string
 	hasUnknown, hasNonScalar bool
