@@ -56,7 +56,7 @@ type jsonValue struct {
 // need to know about the others.
 type bsoInput struct {
 	id, sortIndex, ttl, payload jsonValue
-	// unknown is the smallest name (but "") of an unknown field that is not null;
+	// unknown is the smallest name of an unknown field that is not null;
 	// nonScalar the smallest name of a field that is a list or an object.
 	unknown, nonScalar       string
 	hasUnknown, hasNonScalar bool
@@ -395,9 +395,9 @@ func (d *bsoDecoder) settle(rec *bsoInput) {
 		if f.kind >= kindList {
 			rec.noteNonScalar(f.name)
 		}
-		// A field with an empty name is let through, as the map-based
-		// check before this one let it (it took "" for "none found").
-		if f.kind != kindNull && f.name != "" && !knownFields[f.name] && (!rec.hasUnknown || f.name < rec.unknown) {
+		// Any other name is an unknown field, the empty one too (legacy
+		// answers "unknown field ''").
+		if f.kind != kindNull && !knownFields[f.name] && (!rec.hasUnknown || f.name < rec.unknown) {
 			rec.unknown, rec.hasUnknown = f.name, true
 		}
 	}

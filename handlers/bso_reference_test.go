@@ -3,14 +3,14 @@ package handlers
 // The decoding of write bodies as it was before bso_decode.go: encoding/json
 // into generic maps, then the record rules field by field. It stays here
 // as the reference FuzzBSODecodeDifferential holds the scanner to,
-// unchanged but for its names and one thing: it visits a record's fields
-// in name order, where it used to visit them in map order. Two of its
-// outcomes depended on that order, and the scanner gives the one of name
-// order:
-//   - which non-scalar field a 400 names in the log, when there are several;
-//   - whether a field with an empty name hides the other unknown fields
-//     (its unknown == "" meant "none found", so "" was never reported, and
-//     when visited last it also cleared an unknown field found before).
+// unchanged but for its names and two things:
+//   - it visits a record's fields in name order, where it used to visit
+//     them in map order, which decided which non-scalar field a 400 names
+//     in the log when there are several;
+//   - a field with an empty name is an unknown field, as any other key is
+//     (legacy: "unknown field ''"). It used to let it through: its
+//     unknown == "" meant "none found", and depending on map order the
+//     empty name also hid an unknown field found before it.
 
 import (
 	"bytes"
@@ -156,15 +156,15 @@ func (s *Server) refSortRecords(coll string, objs []map[string]any) (*postItems,
 }
 
 func (s *Server) refValidateBSO(obj map[string]any) (u db.BSOUpdate, reason string) {
-	unknown := ""
+	unknown, hasUnknown := "", false
 	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		v := obj[k]
 		// The smallest unknown name, so the reason does not vary.
-		if v != nil && !knownFields[k] && (unknown == "" || k < unknown) {
-			unknown = k
+		if v != nil && !knownFields[k] && (!hasUnknown || k < unknown) {
+			unknown, hasUnknown = k, true
 		}
 	}
-	if unknown != "" {
+	if hasUnknown {
 		return u, "unknown field " + pyRepr(unknown)
 	}
 	if v := obj["id"]; v != nil {

@@ -47,6 +47,9 @@ func TestBSOValidationRules(t *testing.T) {
 		{"ignored fields", `{"modified":1.5,"collection":"x","payload_size":3}`, ""},
 		{"first unknown key by name", `{"zz":1,"aa":2}`, "unknown field 'aa'"},
 		{"quote in unknown key", `{"it's":1}`, `unknown field 'it\'s'`},
+		{"empty key", `{"":1}`, "unknown field ''"},
+		{"empty key before another unknown one", `{"":1,"zz":2}`, "unknown field ''"},
+		{"empty null key is absent", `{"":null,"id":"a"}`, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
