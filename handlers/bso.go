@@ -1,10 +1,8 @@
 package handlers
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"math"
 	"net/http"
 	"regexp"
@@ -61,60 +59,18 @@ func errInvalidBSO(format string, args ...any) error {
 	return weaveError(http.StatusBadRequest, codeInvalidBSO, format, args...)
 }
 
-// decodeJSON decodes exactly one JSON value, keeping numbers as
-// json.Number so that integers are read exactly.
-func decodeJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, errInvalidJSON("body is not JSON")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errInvalidJSON("data after the JSON value")
-	}
-	return v, nil
-}
-
-// parseRecords reads a POST body: a JSON list of objects
+// parseRecords opens a POST body: a JSON list of objects
 // (application/json, or text/plain, which Firefox sends), or one JSON
 // object per line (application/newlines, where one trailing newline ends
-// the last line and any other empty line is an error). Anything else is 415.
-func parseRecords(contentType string, body []byte) ([]map[string]any, error) {
+// the last line and any other empty line is an error). Anything else is
+// 415. The records are read, and the body's own errors found, as
+// sortRecords goes.
+func parseRecords(contentType string, body []byte) (*recordReader, error) {
 	switch mt := mediaType(contentType); mt {
 	case mimeJSON, mimeText:
-		v, err := decodeJSON(body)
-		if err != nil {
-			return nil, err
-		}
-		list, ok := v.([]any)
-		if !ok {
-			return nil, errInvalidBSO("body is not a JSON list")
-		}
-		objs := make([]map[string]any, len(list))
-		for i, e := range list {
-			if objs[i], ok = e.(map[string]any); !ok {
-				return nil, errInvalidBSO("element %d is not an object", i)
-			}
-		}
-		return objs, nil
+		return newListReader(body), nil
 	case mimeNewlines:
-		if len(body) == 0 {
-			return nil, nil
-		}
-		lines := bytes.Split(bytes.TrimSuffix(body, []byte{'\n'}), []byte{'\n'})
-		objs := make([]map[string]any, len(lines))
-		for i, line := range lines {
-			v, err := decodeJSON(line)
-			if err != nil {
-				return nil, errInvalidJSON("line %d is not JSON", i+1)
-			}
-			var ok bool
-			if objs[i], ok = v.(map[string]any); !ok {
-				return nil, errInvalidBSO("line %d is not an object", i+1)
-			}
-		}
-		return objs, nil
+		return newLinesReader(body), nil
 	default:
 		return nil, errUnsupportedType(contentType)
 	}
@@ -128,18 +84,19 @@ func (s *Server) parseRecord(contentType string, body []byte, coll, id string) (
 	if mt := mediaType(contentType); mt != mimeJSON && mt != mimeText {
 		return db.BSOUpdate{}, errUnsupportedType(contentType)
 	}
-	v, err := decodeJSON(body)
-	if err != nil {
-		return db.BSOUpdate{}, err
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
+	var rec bsoInput
+	switch newBSODecoder(body).object(&rec) {
+	case jsonInvalid:
+		return db.BSOUpdate{}, errInvalidJSON("body is not JSON")
+	case jsonTrailing:
+		return db.BSOUpdate{}, errInvalidJSON("data after the JSON value")
+	case jsonWrongType:
 		return db.BSOUpdate{}, errInvalidBSO("body is not a JSON object")
 	}
-	if k, bad := nonScalarField(obj); bad {
-		return db.BSOUpdate{}, errInvalidBSO("field %.40q is not a scalar", k)
+	if rec.hasNonScalar {
+		return db.BSOUpdate{}, errInvalidBSO("field %.40q is not a scalar", rec.nonScalar)
 	}
-	u, reason := s.validateBSO(obj)
+	u, reason := s.validateBSO(&rec, nil)
 	switch reason {
 	case "":
 	case reasonPayloadTooLarge:
@@ -167,25 +124,46 @@ type postItems struct {
 // field rule, or come after max_post_records valid records or past
 // max_post_bytes of payload, fail alone; a non-scalar field, a record
 // without id, an id repeated after it was accepted, or a known-bad crypto
-// payload fails the whole request with 400 and 8 (legacy rules).
-func (s *Server) sortRecords(coll string, objs []map[string]any) (*postItems, error) {
+// payload fails the whole request with 400 and 8 (legacy rules). A body
+// that is not JSON (6) or not a list of objects (8) fails before all that,
+// wherever the fault is.
+func (s *Server) sortRecords(coll string, recs *recordReader) (*postItems, error) {
+	items, err := s.sortRecordsUntil(coll, recs)
+	// Drain the body: an error of its own, even after the records'
+	// first, is the one to answer.
+	var rec bsoInput
+	for recs.read(&rec) {
+	}
+	if recs.err != nil {
+		return nil, recs.err
+	}
+	return items, err
+}
+
+func (s *Server) sortRecordsUntil(coll string, recs *recordReader) (*postItems, error) {
 	lim := s.opts.Limits
-	res := &postItems{failed: make(map[string]string)}
-	seen := make(map[string]bool, len(objs))
+	n := max(min(int64(recs.most), lim.MaxPostRecords), 0)
+	res := &postItems{
+		failed:  make(map[string]string),
+		valid:   make([]db.BSOUpdate, 0, n),
+		success: make([]string, 0, n),
+	}
+	seen := make(map[string]bool, n)
+	slab := newUpdateSlab(int(n))
 	var payloadBytes int64
-	for i, obj := range objs {
-		if k, bad := nonScalarField(obj); bad {
-			return nil, errInvalidBSO("record %d: field %.40q is not a scalar", i, k)
+	var rec bsoInput
+	for i := 0; recs.read(&rec); i++ {
+		if rec.hasNonScalar {
+			return nil, errInvalidBSO("record %d: field %.40q is not a scalar", i, rec.nonScalar)
 		}
-		idv := obj["id"]
-		if idv == nil {
+		if rec.id.kind == kindNull {
 			return nil, errInvalidBSO("record %d has no id", i)
 		}
-		key := failedKey(idv)
-		if s, ok := idv.(string); ok && seen[s] {
+		key := failedKey(rec.id)
+		if rec.id.kind == kindString && seen[key] {
 			return nil, errInvalidBSO("record %d repeats id %.70q", i, key)
 		}
-		u, reason := s.validateBSO(obj)
+		u, reason := s.validateBSO(&rec, slab)
 		if reason != "" {
 			res.failed[key] = reason
 			continue
@@ -214,54 +192,85 @@ func (s *Server) sortRecords(coll string, objs []map[string]any) (*postItems, er
 	return res, nil
 }
 
+// updateSlab holds the values a batch of updates points to, so that a
+// POST allocates them a chunk at a time rather than one by one.
+type updateSlab struct {
+	ints  []int64
+	strs  []string
+	chunk int
+}
+
+func newUpdateSlab(n int) *updateSlab {
+	return &updateSlab{chunk: max(n, 8)}
+}
+
+// int returns a pointer to a copy of n, on the heap with a nil slab.
+func (sl *updateSlab) int(n int64) *int64 {
+	if sl == nil {
+		p := new(int64) // not &n, which would put every n on the heap
+		*p = n
+		return p
+	}
+	if len(sl.ints) == cap(sl.ints) {
+		// A new chunk: the pointers into the old one stay good.
+		sl.ints = make([]int64, 0, 2*sl.chunk)
+	}
+	sl.ints = append(sl.ints, n)
+	return &sl.ints[len(sl.ints)-1]
+}
+
+func (sl *updateSlab) str(s string) *string {
+	if sl == nil {
+		p := new(string)
+		*p = s
+		return p
+	}
+	if len(sl.strs) == cap(sl.strs) {
+		sl.strs = make([]string, 0, sl.chunk)
+	}
+	sl.strs = append(sl.strs, s)
+	return &sl.strs[len(sl.strs)-1]
+}
+
 // validateBSO checks the fields of one record and converts them; reason is
 // the legacy failure string, "" when the record is valid. Null fields are
-// absent.
-func (s *Server) validateBSO(obj map[string]any) (u db.BSOUpdate, reason string) {
-	unknown := ""
-	for k, v := range obj {
-		// The smallest unknown name, so the reason does not vary.
-		if v != nil && !knownFields[k] && (unknown == "" || k < unknown) {
-			unknown = k
-		}
+// absent. The update's pointers point into slab (nil: each its own).
+func (s *Server) validateBSO(rec *bsoInput, slab *updateSlab) (u db.BSOUpdate, reason string) {
+	if rec.hasUnknown {
+		return u, "unknown field " + pyRepr(rec.unknown)
 	}
-	if unknown != "" {
-		return u, "unknown field " + pyRepr(unknown)
-	}
-	if v := obj["id"]; v != nil {
-		id, ok := v.(string)
-		if !ok || !db.ValidID(id) {
+	if v := rec.id; v.kind != kindNull {
+		if v.kind != kindString || !db.ValidID(v.text) {
 			return u, reasonInvalidID
 		}
-		u.ID = id
+		u.ID = v.text
 	}
-	if v := obj["sortindex"]; v != nil {
-		n, ok := pyInt(v)
+	if v := rec.sortIndex; v.kind != kindNull {
+		n, ok := v.pyInt()
 		if !ok || n < minSortIndex || n > maxSortIndex {
 			return u, reasonInvalidSortIndex
 		}
-		u.SortIndex = &n
+		u.SortIndex = slab.int(n)
 	}
-	if v := obj["ttl"]; v != nil {
-		n, ok := pyInt(v)
+	if v := rec.ttl; v.kind != kindNull {
+		n, ok := v.pyInt()
 		if !ok || n < 0 {
 			return u, reasonInvalidTTL
 		}
 		// Longer TTLs are ignored, not refused: a client bug once sent
 		// them (Mozilla bug 977397).
 		if n <= db.MaxTTL {
-			u.TTL = &n
+			u.TTL = slab.int(n)
 		}
 	}
-	if v := obj["payload"]; v != nil {
-		p, ok := v.(string)
-		if !ok {
+	if v := rec.payload; v.kind != kindNull {
+		if v.kind != kindString {
 			return u, reasonPayloadNotString
 		}
-		if int64(len(p)) > s.opts.Limits.MaxRecordPayloadBytes {
+		if int64(len(v.text)) > s.opts.Limits.MaxRecordPayloadBytes {
 			return u, reasonPayloadTooLarge
 		}
-		u.Payload = &p
+		u.Payload = slab.str(v.text)
 	}
 	return u, ""
 }
@@ -275,30 +284,25 @@ func checkKnownBadPayload(coll string, u db.BSOUpdate) error {
 	return nil
 }
 
-// nonScalarField returns the name of a field whose value is a list or an
-// object, which no record field may be.
-func nonScalarField(obj map[string]any) (string, bool) {
-	for k, v := range obj {
-		switch v.(type) {
-		case map[string]any, []any:
-			return k, true
-		}
-	}
-	return "", false
-}
-
 // failedKey is how a record's id appears in the failed map: the string, or
 // the JSON text of an id that is not one.
-func failedKey(id any) string {
-	switch v := id.(type) {
-	case string:
-		return v
-	case json.Number:
-		return string(v)
-	case bool:
-		return strconv.FormatBool(v)
+func failedKey(id jsonValue) string {
+	switch id.kind {
+	case kindString, kindNumber, kindBool:
+		return id.text
 	}
 	return ""
+}
+
+// pyInt converts a field value as Python's int() did in the legacy server.
+func (v jsonValue) pyInt() (int64, bool) {
+	switch v.kind {
+	case kindNumber:
+		return pyIntNumber(v.text)
+	case kindString:
+		return pyIntString(v.text)
+	}
+	return 0, false
 }
 
 // pyInt converts a field value as Python's int() did in the legacy server:
@@ -308,30 +312,40 @@ func failedKey(id any) string {
 func pyInt(v any) (int64, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return n, true
-		}
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return 0, false
-		}
-		return truncate(f), true
+		return pyIntNumber(string(x))
 	case string:
-		s := strings.TrimSpace(x)
-		digits := strings.TrimLeft(s, "+-")
-		if len(s)-len(digits) > 1 || digits == "" || strings.Trim(digits, "0123456789") != "" {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			if strings.HasPrefix(s, "-") {
-				return math.MinInt64, true
-			}
-			return math.MaxInt64, true
-		}
-		return n, true
+		return pyIntString(x)
 	}
 	return 0, false
+}
+
+// pyIntNumber converts the literal of a JSON number.
+func pyIntNumber(x string) (int64, bool) {
+	if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+		return n, true
+	}
+	f, err := strconv.ParseFloat(x, 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false
+	}
+	return truncate(f), true
+}
+
+// pyIntString converts a string of decimal digits.
+func pyIntString(x string) (int64, bool) {
+	s := strings.TrimSpace(x)
+	digits := strings.TrimLeft(s, "+-")
+	if len(s)-len(digits) > 1 || digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		if strings.HasPrefix(s, "-") {
+			return math.MinInt64, true
+		}
+		return math.MaxInt64, true
+	}
+	return n, true
 }
 
 // truncate converts f to an integer toward zero, saturating.

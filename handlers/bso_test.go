@@ -10,13 +10,13 @@ import (
 	"syncserver/db"
 )
 
-func decodeObject(t *testing.T, s string) map[string]any {
+func decodeObject(t *testing.T, s string) *bsoInput {
 	t.Helper()
-	v, err := decodeJSON([]byte(s))
-	if err != nil {
-		t.Fatalf("%s: %v", s, err)
+	var rec bsoInput
+	if out := newBSODecoder([]byte(s)).object(&rec); out != jsonOK {
+		t.Fatalf("%s: outcome %d", s, out)
 	}
-	return v.(map[string]any)
+	return &rec
 }
 
 // The legacy functional tests pin it: the legacy BSO unit rules.
@@ -47,20 +47,23 @@ func TestBSOValidationRules(t *testing.T) {
 		{"ignored fields", `{"modified":1.5,"collection":"x","payload_size":3}`, ""},
 		{"first unknown key by name", `{"zz":1,"aa":2}`, "unknown field 'aa'"},
 		{"quote in unknown key", `{"it's":1}`, `unknown field 'it\'s'`},
+		{"empty key", `{"":1}`, "unknown field ''"},
+		{"empty key before another unknown one", `{"":1,"zz":2}`, "unknown field ''"},
+		{"empty null key is absent", `{"":null,"id":"a"}`, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, reason := s.validateBSO(decodeObject(t, tc.obj))
+			_, reason := s.validateBSO(decodeObject(t, tc.obj), nil)
 			if reason != tc.reason {
 				t.Errorf("reason %q, want %q", reason, tc.reason)
 			}
 		})
 	}
-	u, _ := s.validateBSO(decodeObject(t, `{"ttl":31537000,"sortindex":"12","payload":"p"}`))
+	u, _ := s.validateBSO(decodeObject(t, `{"ttl":31537000,"sortindex":"12","payload":"p"}`), nil)
 	if u.TTL != nil || *u.SortIndex != 12 || *u.Payload != "p" {
 		t.Errorf("update %+v", u)
 	}
-	u, _ = s.validateBSO(decodeObject(t, `{"ttl":4.9,"sortindex":-3.9}`))
+	u, _ = s.validateBSO(decodeObject(t, `{"ttl":4.9,"sortindex":-3.9}`), nil)
 	if *u.TTL != 4 || *u.SortIndex != -3 {
 		t.Errorf("truncation: ttl %d sortindex %d", *u.TTL, *u.SortIndex)
 	}
