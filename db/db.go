@@ -7,7 +7,7 @@ package db
 import (
 	"context"
 	"errors"
-	"regexp"
+	"unicode/utf8"
 )
 
 // UID is a user id: users.uid in the tokenserver tables and userid in the
@@ -54,17 +54,36 @@ const MaxTTL int64 = 31536000
 // BatchLifetime is how long a batch may stay open, in milliseconds.
 const BatchLifetime Timestamp = 2 * 3600 * 1000
 
-// collectionRE and idRE are the legal collection names and BSO ids.
-var (
-	collectionRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,32}$`)
-	idRE         = regexp.MustCompile(`^[ -~]{1,64}$`)
-)
+// ValidCollection reports whether name is a legal collection name: 1–32
+// of a-z, A-Z, 0-9, '.', '_' and '-'.
+func ValidCollection(name string) bool {
+	if len(name) == 0 || len(name) > 32 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
-// ValidCollection reports whether name is a legal collection name.
-func ValidCollection(name string) bool { return collectionRE.MatchString(name) }
-
-// ValidID reports whether id is a legal BSO id (1–64 printable ASCII).
-func ValidID(id string) bool { return idRE.MatchString(id) }
+// ValidID reports whether id is a legal BSO id: 1–64 printable ASCII
+// characters (space to '~'). Every record of every write is checked, so
+// it is a loop rather than a regular expression.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
 
 // BSO is a stored record as read back.
 type BSO struct {
@@ -94,7 +113,9 @@ func (u BSOUpdate) PayloadSize() int64 {
 	if u.Payload == nil {
 		return 0
 	}
-	return int64(len([]rune(*u.Payload)))
+	// What len([]rune(p)) gives (an invalid byte counts as one), without
+	// making the slice.
+	return int64(utf8.RuneCountInString(*u.Payload))
 }
 
 // Sort orders a collection listing.

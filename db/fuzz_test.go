@@ -1,7 +1,7 @@
 package db
 
 // Fuzz targets for the values clients send back to us: timestamps (newer,
-// older, X-If-*) and X-Weave-Next-Offset tokens.
+// older, X-If-*) and X-Weave-Next-Offset tokens; collection names and ids.
 
 import (
 	"errors"
@@ -209,4 +209,27 @@ func ids(recs []BSO) []string {
 		out = append(out, fmt.Sprintf("%s@%d", r.ID, r.Modified))
 	}
 	return out
+}
+
+// FuzzValidNames holds the hand-written checks of collection names and
+// ids to the patterns the spec states, and PayloadSize to a count of the
+// payload's runes as a []rune conversion makes them.
+func FuzzValidNames(f *testing.F) {
+	for _, s := range []string{"", "a", "bookmarks", "a.b_c-D9", "a b", "é", "~", " ", "\x7f", "\x1f", "a\n",
+		strings.Repeat("x", 32), strings.Repeat("x", 33), strings.Repeat("~", 64), strings.Repeat(" ", 65), "\xff\xfe"} {
+		f.Add(s)
+	}
+	collection := regexp.MustCompile(`^[a-zA-Z0-9._-]{1,32}$`)
+	id := regexp.MustCompile(`^[ -~]{1,64}$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidCollection(s), collection.MatchString(s); got != want {
+			t.Errorf("ValidCollection(%q) = %v, want %v", s, got, want)
+		}
+		if got, want := ValidID(s), id.MatchString(s); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", s, got, want)
+		}
+		if got, want := (BSOUpdate{Payload: &s}).PayloadSize(), int64(len([]rune(s))); got != want {
+			t.Errorf("PayloadSize(%q) = %d, want %d", s, got, want)
+		}
+	})
 }
