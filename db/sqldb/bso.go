@@ -126,8 +126,11 @@ func (t *tx) FindBSOs(coll string, q db.Query) (db.Page, error) {
 // findSQL is FindBSOs' statement for collection cid: every sort reads a
 // page off an index of bso (see the plan test in growth_test.go). With
 // Dialect.FindIndex, and no list of ids (which the primary key finds),
-// the page's keys are chosen off that index alone, in a derived table,
-// and only the rows of the page are read whole.
+// the statement reads that index; a page of whole records that skips
+// records (an offset) or sorts them (sort=index) chooses its keys off the
+// index alone, in a derived table, so that only the rows of the page are
+// read whole. A first page in timestamp order reads the rows it returns
+// and no others, and needs no derived table.
 func (t *tx) findSQL(cid int64, q db.Query) (string, []any) {
 	var where strings.Builder
 	args := []any{int64(t.uid), cid, t.nowS}
@@ -183,7 +186,7 @@ func (t *tx) findSQL(cid int64, q db.Query) (string, []any) {
 	from := " FROM bso"
 	if t.s.d.FindIndex != "" && q.IDs == nil {
 		from += " FORCE INDEX (" + t.s.d.FindIndex + ")"
-		if q.Full {
+		if q.Full && (q.Offset.Skip > 0 || q.Sort == db.SortIndex) {
 			// The derived table's ORDER BY and LIMIT pick the page; the
 			// outer one orders those rows alone, before the join reads
 			// each through the primary key.
