@@ -181,6 +181,8 @@ func dialect(migrations fs.FS, database string, failover bool) sqldb.Dialect {
 			KEY node_idx (nodeid)
 		) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`},
 		LockUser: " FOR UPDATE",
+		// Migration 8: a page's filter and sort read off one index.
+		FindIndex: "bso_usr_col_mod_id_cover_idx",
 		Upsert: func(keys, sets []string) string {
 			if len(sets) == 0 {
 				// INSERT IGNORE would ignore more than duplicates.

@@ -264,7 +264,7 @@ func TestLegacyConvertedOnceByConcurrentStarts(t *testing.T) {
 	var n, nodes, applied int
 	queryRow(t, raw, "SELECT COUNT(*), COUNT(DISTINCT nodeid) FROM users", &n, &nodes)
 	queryRow(t, raw, "SELECT COUNT(*) FROM syncserver_schema", &applied)
-	if n != 3 || nodes != 1 || applied != 7 {
+	if n != 3 || nodes != 1 || applied != 8 {
 		t.Errorf("after concurrent starts: %d users on %d nodes, %d migrations recorded", n, nodes, applied)
 	}
 	for _, s := range stores {

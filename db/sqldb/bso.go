@@ -124,61 +124,83 @@ func (t *tx) FindBSOs(coll string, q db.Query) (db.Page, error) {
 }
 
 // findSQL is FindBSOs' statement for collection cid: every sort reads a
-// page off an index of bso (see the plan test in growth_test.go).
+// page off an index of bso (see the plan test in growth_test.go). With
+// Dialect.FindIndex, and no list of ids (which the primary key finds),
+// the statement reads that index; a page of whole records that skips
+// records (an offset) or sorts them (sort=index) chooses its keys off the
+// index alone, in a derived table, so that only the rows of the page are
+// read whole. A first page in timestamp order reads the rows it returns
+// and no others, and needs no derived table.
 func (t *tx) findSQL(cid int64, q db.Query) (string, []any) {
-	var b strings.Builder
+	var where strings.Builder
 	args := []any{int64(t.uid), cid, t.nowS}
-	if q.Full {
-		b.WriteString("SELECT id, modified, sortindex, payload, ttl")
-	} else {
-		b.WriteString("SELECT id, modified")
-	}
-	b.WriteString(" FROM bso WHERE userid = ? AND collection = ? AND ttl > ?")
+	where.WriteString(" WHERE userid = ? AND collection = ? AND ttl > ?")
 	live, liveArgs := t.liveCollection(cid)
-	b.WriteString(live)
+	where.WriteString(live)
 	args = append(args, liveArgs...)
 	if q.IDs != nil {
-		b.WriteString(" AND id IN (" + placeholders(len(q.IDs)) + ")")
+		where.WriteString(" AND id IN (" + placeholders(len(q.IDs)) + ")")
 		for _, id := range q.IDs {
 			args = append(args, id)
 		}
 	}
 	if q.Newer > 0 {
-		b.WriteString(" AND modified > ?")
+		where.WriteString(" AND modified > ?")
 		args = append(args, int64(q.Newer))
 	}
 	if q.HasOlder {
-		b.WriteString(" AND modified < ?")
+		where.WriteString(" AND modified < ?")
 		args = append(args, int64(q.Older))
 	}
-	switch {
-	case q.Sort == db.SortIndex:
-		b.WriteString(" ORDER BY CASE WHEN sortindex IS NULL THEN 1 ELSE 0 END, sortindex DESC, id DESC")
-	case q.Sort == db.SortOldest:
-		if q.Offset.HasBound {
-			b.WriteString(" AND modified >= ?")
-			args = append(args, int64(q.Offset.Bound))
+	order := func(table string) string {
+		switch q.Sort {
+		case db.SortIndex:
+			return " ORDER BY CASE WHEN " + table + "sortindex IS NULL THEN 1 ELSE 0 END, " +
+				table + "sortindex DESC, " + table + "id DESC"
+		case db.SortOldest:
+			return " ORDER BY " + table + "modified ASC, " + table + "id ASC"
+		default:
+			return " ORDER BY " + table + "modified DESC, " + table + "id DESC"
 		}
-		b.WriteString(" ORDER BY modified ASC, id ASC")
-	default:
-		if q.Offset.HasBound {
-			b.WriteString(" AND modified <= ?")
-			args = append(args, int64(q.Offset.Bound))
+	}
+	if q.Offset.HasBound && q.Sort != db.SortIndex {
+		if q.Sort == db.SortOldest {
+			where.WriteString(" AND modified >= ?")
+		} else {
+			where.WriteString(" AND modified <= ?")
 		}
-		b.WriteString(" ORDER BY modified DESC, id DESC")
+		args = append(args, int64(q.Offset.Bound))
 	}
 	limit := int64(math.MaxInt64)
 	if q.Limit >= 0 {
 		limit = int64(q.Limit) + 1
 	}
-	b.WriteString(" LIMIT ?")
+	page := order("") + " LIMIT ?"
 	args = append(args, limit)
 	if q.Offset.Skip > 0 {
-		b.WriteString(" OFFSET ?")
+		page += " OFFSET ?"
 		args = append(args, int64(q.Offset.Skip))
 	}
 
-	return b.String(), args
+	const full = "id, modified, sortindex, payload, ttl"
+	from := " FROM bso"
+	if t.s.d.FindIndex != "" && q.IDs == nil {
+		from += " FORCE INDEX (" + t.s.d.FindIndex + ")"
+		if q.Full && (q.Offset.Skip > 0 || q.Sort == db.SortIndex) {
+			// The derived table's ORDER BY and LIMIT pick the page; the
+			// outer one orders those rows alone, before the join reads
+			// each through the primary key.
+			keys := "SELECT id, modified, sortindex" + from + where.String() + page
+			args = append(args, int64(t.uid), cid)
+			return "SELECT b." + strings.ReplaceAll(full, ", ", ", b.") + " FROM (" + keys + ") k" +
+				" JOIN bso b ON b.userid = ? AND b.collection = ? AND b.id = k.id" + order("k."), args
+		}
+	}
+	cols := "id, modified"
+	if q.Full {
+		cols = full
+	}
+	return "SELECT " + cols + from + where.String() + page, args
 }
 
 // PutBSO creates or updates one record and bumps the collection.

@@ -58,6 +58,17 @@ type Dialect struct {
 	// database, and delete in one statement.
 	DeleteChunk int
 
+	// FindIndex, when set, names an index of bso that holds every column
+	// FindBSOs filters and sorts on (userid, collection, modified, id,
+	// ttl, sortindex). FindBSOs then picks a page's keys off that index
+	// alone (an index hint, since the planner may prefer a narrower index
+	// that has the same order) and reads only the page's rows whole,
+	// rather than every row it filters, skips or sorts. MySQL sets it:
+	// InnoDB stores rows in primary-key order, so each row a secondary
+	// index leads to is another descent of the primary key. Empty: one
+	// plain SELECT (SQLite and PostgreSQL, whose listings are flat).
+	FindIndex string
+
 	// Upsert returns the clause that follows "INSERT INTO t (…) VALUES
 	// (…)" or "INSERT INTO t (…) SELECT …" so that a row whose key columns
 	// collide updates the existing row with sets ("col = expr") instead,
