@@ -74,7 +74,7 @@ const (
 	// reader of the WAL (its connection's busy_timeout). Past it the
 	// checkpoint gives up and the writes go on; it is tried again after
 	// restartGap.
-	restartWait = 250 * time.Millisecond
+	restartWait = 100 * time.Millisecond
 	restartGap  = 250 * time.Millisecond
 	// askEvery spaces the checkpoints where the WAL-index cannot be
 	// mapped to read the WAL's size: each one then asks SQLite, which
