@@ -91,7 +91,10 @@ type checkpointer struct {
 	limits walLimits
 	log    *slog.Logger
 
-	kickC  chan struct{} // a commit happened; capacity 1
+	kickC chan struct{} // a commit happened; capacity 1
+	// mapped is the goroutine's mapping of the -shm file, while it has
+	// one: kick reads the WAL's size through it too.
+	mapped atomic.Pointer[shmHeader]
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the goroutine has returned
 
@@ -123,8 +126,15 @@ func newCheckpointer(f dbFile, path string, limits walLimits, log *slog.Logger) 
 }
 
 // kick tells the checkpointer that a commit happened; it never waits (it
-// runs in the writer's path, write gate held).
+// runs in the writer's path, write gate held). Where the WAL's size can be
+// read, it wakes the goroutine only when the WAL has grown past a limit,
+// not at every commit.
 func (c *checkpointer) kick() {
+	if shm := c.mapped.Load(); shm != nil {
+		if frames, backfilled, ok := shm.walFrames(); ok && !c.due(frames, backfilled) {
+			return
+		}
+	}
 	select {
 	case c.kickC <- struct{}{}:
 	default:
@@ -173,7 +183,11 @@ func (c *checkpointer) run(ctx context.Context, hold func(context.Context, func(
 	if err != nil {
 		shm = nil // ask SQLite instead (askEvery)
 	}
-	defer shm.close()
+	c.mapped.Store(shm)
+	defer func() {
+		c.mapped.Store(nil)
+		shm.close()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -208,7 +222,7 @@ func (c *checkpointer) check(ctx context.Context, conn *sql.Conn, shm *shmHeader
 		}
 		backfilled = frames
 	}
-	pending := frames - min(backfilled, frames)
+	pending := pendingFrames(frames, backfilled)
 	// After a RESTART the WAL keeps its size until the next write starts
 	// it over: no second one before that.
 	restart := frames >= c.limits.restart && !now.Before(c.nextRestart) && frames != c.restarted
@@ -236,6 +250,19 @@ func (c *checkpointer) check(ctx context.Context, conn *sql.Conn, shm *shmHeader
 		// finishing: let this process's writes go on for a while.
 		c.nextRestart = time.Now().Add(restartGap)
 	}
+}
+
+// due reports whether a WAL of frames, backfilled of them copied, has
+// grown past a limit.
+func (c *checkpointer) due(frames, backfilled uint32) bool {
+	return pendingFrames(frames, backfilled) >= c.limits.passive || frames >= c.limits.restart
+}
+
+// pendingFrames is how many of the WAL's frames are not copied yet. The
+// two counts are read apart (walFrames): a restart between the reads can
+// make backfilled the larger.
+func pendingFrames(frames, backfilled uint32) uint32 {
+	return frames - min(backfilled, frames)
 }
 
 // checkpoint runs a PASSIVE checkpoint and returns the size of the WAL
