@@ -41,6 +41,11 @@ type Config struct {
 	// OnClose releases whatever else the backend opened; Close calls it
 	// before closing the pools.
 	OnClose func() error
+	// Committed, when set, is called after every commit of a write
+	// transaction, with the write gate still held: it must return at
+	// once (SQLite's checkpointer takes it as a nudge to look at the
+	// WAL's size).
+	Committed func()
 	// PoolTimeout bounds the wait for a connection of a pool, connecting
 	// included ([storage] pool_timeout); past it the call fails with
 	// db.ErrUnavailable. 0 waits as long as the caller's context.
@@ -89,6 +94,7 @@ type Store struct {
 	// left (tests of the state in between).
 	keepLeftovers bool
 	onClose       func() error
+	committed     func()
 
 	names *nameCache
 	// cache is set by init; cacheSize is what it is made with.
@@ -158,6 +164,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		now:         cfg.Now,
 		log:         cfg.Logger,
 		onClose:     cfg.OnClose,
+		committed:   cfg.Committed,
 		names:       newNameCache(),
 		poolTimeout: cfg.PoolTimeout,
 		inspect:     cfg.Inspect,
@@ -324,6 +331,24 @@ func (s *Store) enterWriteGate(ctx context.Context) (leave func(), err error) {
 	case <-timeout:
 		return nil, s.dbErr(fmt.Errorf("%w (%v): %w", errPoolTimeout, s.poolTimeout, context.DeadlineExceeded))
 	}
+}
+
+// HoldWrites runs fn while this Store's writes wait: it enters the write
+// gate like a write (where the writer pool has one connection), so no
+// write transaction of this process is open while fn runs and none begins
+// before it returns. SQLite's checkpointer uses it to let the WAL start
+// over under a steady stream of writes, which a checkpoint running
+// beside them never catches up with. Other processes' writes are not
+// held.
+func (s *Store) HoldWrites(ctx context.Context, fn func() error) error {
+	if s.writeGate != nil {
+		leave, err := s.enterWriteGate(ctx)
+		if err != nil {
+			return err
+		}
+		defer leave()
+	}
+	return fn()
 }
 
 // conn takes a connection from pool, waiting at most poolTimeout.
@@ -569,6 +594,9 @@ func (s *Store) writeOnce(ctx context.Context, body func(*querier) error) (err e
 	done = true
 	if err == nil {
 		s.names.addAll(q.newNames)
+		if s.committed != nil {
+			s.committed()
+		}
 	}
 	// A failed commit may still have reached the disk: forget the user's
 	// cached timestamps either way.

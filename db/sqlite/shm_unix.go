@@ -76,6 +76,32 @@ func (s *shmHeader) read(h *[walHeaderWords]uint64) (ok bool) {
 	return true
 }
 
+// WAL-index offsets (https://sqlite.org/walformat.html): mxFrame in the
+// header's first copy, nBackfill in the checkpoint information that
+// follows the header's two copies. Both are 32-bit, in native byte order.
+const (
+	shmMxFrame   = 16
+	shmNBackfill = 96
+)
+
+// walFrames reads how many frames the WAL holds (mxFrame: it falls back
+// to 0 when a writer starts the WAL over) and how many of them a
+// checkpoint has copied into the database (nBackfill). The two are read
+// apart, each atomically; a commit or checkpoint in between makes them
+// one step out of date, which is all the checkpointer's thresholds need.
+// ok is false if the page faulted, as for read.
+func (s *shmHeader) walFrames() (frames, backfilled uint32, ok bool) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	frames = atomic.LoadUint32((*uint32)(unsafe.Pointer(&s.mem[shmMxFrame])))
+	backfilled = atomic.LoadUint32((*uint32)(unsafe.Pointer(&s.mem[shmNBackfill])))
+	return frames, backfilled, true
+}
+
 // close unmaps the header.
 func (s *shmHeader) close() {
 	if s != nil && s.mem != nil {

@@ -66,6 +66,9 @@ type Options struct {
 	// (syncserver check): no migration, no journal-mode change, no write
 	// (sqldb.Config.Inspect). A missing file is an error.
 	ReadOnly bool
+
+	// wal overrides the WAL checkpoint limits, for tests.
+	wal walLimits
 }
 
 // DefaultPageCacheBytes is the page cache of a reader connection by
@@ -110,8 +113,12 @@ func Open(ctx context.Context, path string, opts Options) (*sqldb.Store, error) 
 	return s, err
 }
 
-// pools are the connection pools of a store, for tests.
-type pools struct{ writer, reader *sql.DB }
+// pools are the connection pools of a store, and its checkpointer (nil
+// but for a file opened to write), for tests.
+type pools struct {
+	writer, reader *sql.DB
+	ckpt           *checkpointer
+}
 
 func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, error) {
 	if err := opts.Validate(); err != nil {
@@ -153,7 +160,9 @@ func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, 
 	if err := createPrivate(abs); err != nil {
 		return nil, pools{}, err
 	}
-	f := dbFile{uri: "file:" + escapePath(abs), sync: syncMode, busy: busy, cacheKiB: cacheKiB}
+	limits := opts.wal.orDefault()
+	f := dbFile{uri: "file:" + escapePath(abs), sync: syncMode, busy: busy, cacheKiB: cacheKiB,
+		autoCheckpoint: limits.writer}
 	w := sql.OpenDB(f.connector(writer))
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
@@ -169,15 +178,19 @@ func open(ctx context.Context, path string, opts Options) (*sqldb.Store, pools, 
 	d.Backup = func(ctx context.Context, reason string) (string, error) {
 		return backup(ctx, f, abs, reason)
 	}
+	ckpt := newCheckpointer(f, abs, limits, opts.Logger)
+	onClose := func() error { return errors.Join(ckpt.close(), changes.Close()) }
 	s, err := sqldb.New(ctx, sqldb.Config{Dialect: d, Writer: w, Reader: r,
-		Now: opts.Now, Logger: opts.Logger, CacheSize: opts.CacheSize, OnClose: changes.Close})
+		Now: opts.Now, Logger: opts.Logger, CacheSize: opts.CacheSize,
+		Committed: ckpt.kick, OnClose: onClose})
 	if err != nil {
 		w.Close()
 		r.Close()
-		changes.Close()
+		onClose()
 		return nil, pools{}, err
 	}
-	return s, pools{w, r}, nil
+	ckpt.start(s.HoldWrites)
+	return s, pools{w, r, ckpt}, nil
 }
 
 // openMemory opens a private in-memory database. One connection serves
@@ -205,7 +218,7 @@ func openMemory(ctx context.Context, d sqldb.Dialect, f dbFile, opts Options) (*
 		closeAnchor()
 		return nil, pools{}, err
 	}
-	return s, pools{w, w}, nil
+	return s, pools{writer: w, reader: w}, nil
 }
 
 // openReadOnly opens an existing file read-only, for sqldb's Inspect mode:
@@ -224,7 +237,7 @@ func openReadOnly(ctx context.Context, d sqldb.Dialect, f dbFile, abs string, op
 		r.Close()
 		return nil, pools{}, err
 	}
-	return s, pools{r, r}, nil
+	return s, pools{writer: r, reader: r}, nil
 }
 
 // createPrivate creates a missing database file with mode 0600: the users
@@ -268,6 +281,10 @@ type dbFile struct {
 	// one write to the next and keeps the indexes' upper levels hot.
 	// 0 leaves sqlite's default.
 	cacheKiB int64
+	// autoCheckpoint is the writer's PRAGMA wal_autocheckpoint, in
+	// frames: the store's checkpointer copies the WAL long before (see
+	// checkpoint.go). 0 leaves sqlite's default.
+	autoCheckpoint int
 }
 
 // Connection roles.
@@ -308,6 +325,10 @@ func (f dbFile) connector(role int) driver.Connector {
 			// or connection opening the same file holds a lock just then
 			// (mod_fcgid starts several servers at once).
 			pragmas = append(pragmas, walPragma)
+		}
+		if role == writer && f.autoCheckpoint > 0 && !f.memory && !f.readOnly {
+			// Off the writes' path but past this size: see walLimits.
+			pragmas = append(pragmas, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", f.autoCheckpoint))
 		}
 		if f.cacheKiB > 0 {
 			kib := f.cacheKiB
