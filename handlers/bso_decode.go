@@ -301,30 +301,15 @@ func (d *bsoDecoder) space() {
 // record reads the object at d.pos, depth lists and objects deep counting
 // itself, into rec.
 func (d *bsoDecoder) record(depth int, rec *bsoInput) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	d.pos++ // {
 	d.fields = d.fields[:0]
-	d.space()
-	if d.peek('}') {
-		d.pos++
-		return true
+	if empty, ok := d.open(depth, '}'); empty || !ok {
+		return ok
 	}
 	for {
-		if !d.peek('"') {
-			return false
-		}
-		start, end, plain, ok := d.scanString()
+		start, end, plain, ok := d.key()
 		if !ok {
 			return false
 		}
-		d.space()
-		if !d.peek(':') {
-			return false
-		}
-		d.pos++
-		d.space()
 		name := d.buf[start:end]
 		if !plain {
 			d.scratch = unquoteJSON(d.scratch[:0], name)
@@ -356,17 +341,13 @@ func (d *bsoDecoder) record(depth int, rec *bsoInput) bool {
 		if !ok {
 			return false
 		}
-		d.space()
-		if d.peek(',') {
-			d.pos++
-			d.space()
-			continue
-		}
-		if !d.peek('}') {
+		more, ok := d.next('}')
+		if !ok {
 			return false
 		}
-		d.pos++
-		break
+		if !more {
+			break
+		}
 	}
 	d.settle(rec)
 	return true
@@ -484,71 +465,85 @@ func (d *bsoDecoder) skipValue(depth int) (valueKind, bool) {
 }
 
 func (d *bsoDecoder) skipObject(depth int) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	d.pos++ // {
-	d.space()
-	if d.peek('}') {
-		d.pos++
-		return true
+	if empty, ok := d.open(depth, '}'); empty || !ok {
+		return ok
 	}
 	for {
-		if !d.peek('"') {
+		if _, _, _, ok := d.key(); !ok {
 			return false
 		}
-		if _, _, _, ok := d.scanString(); !ok {
-			return false
-		}
-		d.space()
-		if !d.peek(':') {
-			return false
-		}
-		d.pos++
-		d.space()
 		if _, ok := d.skipValue(depth); !ok {
 			return false
 		}
-		d.space()
-		if d.peek(',') {
-			d.pos++
-			d.space()
-			continue
+		if more, ok := d.next('}'); !more {
+			return ok
 		}
-		if !d.peek('}') {
-			return false
-		}
-		d.pos++
-		return true
 	}
 }
 
 func (d *bsoDecoder) skipList(depth int) bool {
-	if depth > maxJSONDepth {
-		return false
-	}
-	d.pos++ // [
-	d.space()
-	if d.peek(']') {
-		d.pos++
-		return true
+	if empty, ok := d.open(depth, ']'); empty || !ok {
+		return ok
 	}
 	for {
-		d.space()
 		if _, ok := d.skipValue(depth); !ok {
 			return false
 		}
-		d.space()
-		if d.peek(',') {
-			d.pos++
-			continue
+		if more, ok := d.next(']'); !more {
+			return ok
 		}
-		if !d.peek(']') {
-			return false
-		}
-		d.pos++
-		return true
 	}
+}
+
+// open steps into the object or list at d.pos, depth levels deep counting
+// itself, up to its first member; empty is set when closing follows at
+// once (and is consumed). ok is false past maxJSONDepth.
+func (d *bsoDecoder) open(depth int, closing byte) (empty, ok bool) {
+	if depth > maxJSONDepth {
+		return false, false
+	}
+	d.pos++ // { or [
+	d.space()
+	if d.peek(closing) {
+		d.pos++
+		return true, true
+	}
+	return false, true
+}
+
+// key reads an object member's name and the colon after it, up to its
+// value; start, end and plain are scanString's.
+func (d *bsoDecoder) key() (start, end int, plain, ok bool) {
+	if !d.peek('"') {
+		return 0, 0, false, false
+	}
+	if start, end, plain, ok = d.scanString(); !ok {
+		return 0, 0, false, false
+	}
+	d.space()
+	if !d.peek(':') {
+		return 0, 0, false, false
+	}
+	d.pos++
+	d.space()
+	return start, end, plain, true
+}
+
+// next steps past what follows a member or an element: more after a
+// comma (and the space after it), not more after closing, which is
+// consumed; ok is false when neither follows.
+func (d *bsoDecoder) next(closing byte) (more, ok bool) {
+	d.space()
+	switch {
+	case d.peek(','):
+		d.pos++
+		d.space()
+		return true, true
+	case d.peek(closing):
+		d.pos++
+		return false, true
+	}
+	return false, false
 }
 
 func (d *bsoDecoder) literal(lit string) bool {
