@@ -97,6 +97,13 @@ func TestLegacyDatabaseOpensInPlace(t *testing.T) {
 	if ttlType != "bigint" {
 		t.Errorf("bso.ttl is %s, want bigint", ttlType)
 	}
+	// The legacy listing index is gone (migration 9): the paging index
+	// starts with its columns.
+	var indexes string
+	queryRow(t, raw, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'bso'", &indexes)
+	if want := "bso_pkey,bso_ttl_idx,bso_usr_col_mod_id_idx"; indexes != want {
+		t.Errorf("indexes of bso = %s, want %s", indexes, want)
+	}
 	var sentinels, never int
 	queryRow(t, raw, "SELECT COUNT(*) FILTER (WHERE ttl = 2100000000), COUNT(*) FILTER (WHERE ttl = 253402300799) FROM bso", &sentinels, &never)
 	if sentinels != 0 || never != 5 {
@@ -264,7 +271,7 @@ func TestLegacyConvertedOnceByConcurrentStarts(t *testing.T) {
 	var n, nodes, applied int
 	queryRow(t, raw, "SELECT COUNT(*), COUNT(DISTINCT nodeid) FROM users", &n, &nodes)
 	queryRow(t, raw, "SELECT COUNT(*) FROM syncserver_schema", &applied)
-	if n != 3 || nodes != 1 || applied != 8 {
+	if n != 3 || nodes != 1 || applied != 9 {
 		t.Errorf("after concurrent starts: %d users on %d nodes, %d migrations recorded", n, nodes, applied)
 	}
 	for _, s := range stores {

@@ -148,6 +148,15 @@ func TestLegacyDatabaseOpensInPlace(t *testing.T) {
 	if !strings.Contains(logs.String(), baks[0]) {
 		t.Errorf("the copy is not logged: %s", logs.String())
 	}
+	// The legacy listing index is gone (migration 9): the paging index
+	// starts with its columns.
+	var indexes []string
+	for _, r := range rawQuery(t, path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'bso' ORDER BY name") {
+		indexes = append(indexes, r[0].(string))
+	}
+	if want := []string{"bso_ttl_idx", "bso_usr_col_mod_id_idx", "sqlite_autoindex_bso_1"}; !slices.Equal(indexes, want) {
+		t.Errorf("indexes of bso = %v, want %v", indexes, want)
+	}
 
 	// Storage: every record as the Python server wrote it.
 	ts, colls, err := s.CollectionTimestamps(ctx, 2)
