@@ -61,7 +61,7 @@ func BenchmarkRawInsert100(b *testing.B) {
 			defer raw.Close()
 			raw.SetMaxOpenConns(1)
 			if _, err := raw.Exec(`CREATE TABLE bso (userid INTEGER NOT NULL, collection INTEGER NOT NULL, id VARCHAR(64) NOT NULL, sortindex INTEGER, modified BIGINT NOT NULL, payload TEXT NOT NULL, payload_size INTEGER DEFAULT 0 NOT NULL, ttl INTEGER DEFAULT 2100000000 NOT NULL, PRIMARY KEY (userid, collection, id));
-				CREATE INDEX bso_ttl_idx ON bso (ttl); CREATE INDEX bso_usr_col_mod_idx ON bso (userid, collection, modified);`); err != nil {
+				CREATE INDEX bso_ttl_idx ON bso (ttl); CREATE INDEX bso_usr_col_mod_id_idx ON bso (userid, collection, modified, id);`); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
