@@ -93,8 +93,11 @@ type checkpointer struct {
 
 	kickC chan struct{} // a commit happened; capacity 1
 	// mapped is the goroutine's mapping of the -shm file, while it has
-	// one: kick reads the WAL's size through it too.
-	mapped atomic.Pointer[shmHeader]
+	// one: kick reads the WAL's size through it too. mapMu keeps the
+	// goroutine from unmapping it while kick reads (a write may still
+	// commit while the store closes).
+	mapMu  sync.RWMutex
+	mapped *shmHeader
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the goroutine has returned
 
@@ -130,15 +133,25 @@ func newCheckpointer(f dbFile, path string, limits walLimits, log *slog.Logger) 
 // read, it wakes the goroutine only when the WAL has grown past a limit,
 // not at every commit.
 func (c *checkpointer) kick() {
-	if shm := c.mapped.Load(); shm != nil {
-		if frames, backfilled, ok := shm.walFrames(); ok && !c.due(frames, backfilled) {
-			return
-		}
+	if !c.dueNow() {
+		return
 	}
 	select {
 	case c.kickC <- struct{}{}:
 	default:
 	}
+}
+
+// dueNow reports whether the WAL has grown past a limit, or true when its
+// size cannot be read here.
+func (c *checkpointer) dueNow() bool {
+	c.mapMu.RLock()
+	defer c.mapMu.RUnlock()
+	if c.mapped == nil {
+		return true
+	}
+	frames, backfilled, ok := c.mapped.walFrames()
+	return !ok || c.due(frames, backfilled)
 }
 
 // start runs the checkpointer until close. hold runs a function while
@@ -183,9 +196,13 @@ func (c *checkpointer) run(ctx context.Context, hold func(context.Context, func(
 	if err != nil {
 		shm = nil // ask SQLite instead (askEvery)
 	}
-	c.mapped.Store(shm)
+	c.mapMu.Lock()
+	c.mapped = shm
+	c.mapMu.Unlock()
 	defer func() {
-		c.mapped.Store(nil)
+		c.mapMu.Lock()
+		c.mapped = nil
+		c.mapMu.Unlock()
 		shm.close()
 	}()
 	for {

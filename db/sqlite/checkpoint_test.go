@@ -211,3 +211,57 @@ func TestWALBoundedWithAnIdleProcess(t *testing.T) {
 		})
 	}
 }
+
+// TestKickWhileClosing: a commit that ends while the store closes still
+// tells the checkpointer (kick reads the WAL's size through its mapping of
+// the -shm file), and the goroutine unmapping the file meanwhile must not
+// pull the mapping from under it. Such a read is recovered from a fault,
+// but it races with the unmapping and could read whatever was mapped at
+// that address next; under -race this test fails without the lock.
+func TestKickWhileClosing(t *testing.T) {
+	for i := range 30 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("k%d.db", i))
+		s, p, err := open(context.Background(), path, Options{Synchronous: "OFF", wal: smallWAL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		postRecords(t, s, 1, 0, 5)
+		// Wait until the goroutine has mapped the file, so that closing
+		// unmaps it.
+		deadline := time.Now().Add(5 * time.Second)
+		for !p.ckpt.mappedNow() {
+			if time.Now().After(deadline) {
+				t.Skip("the -shm file is not mapped here: nothing to race")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						p.ckpt.kick()
+					}
+				}
+			}()
+		}
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+		close(stop)
+		wg.Wait()
+	}
+}
+
+// mappedNow reports whether the goroutine has the -shm file mapped.
+func (c *checkpointer) mappedNow() bool {
+	c.mapMu.RLock()
+	defer c.mapMu.RUnlock()
+	return c.mapped != nil
+}
