@@ -182,14 +182,18 @@ func (c *checkpointer) run(ctx context.Context, hold func(context.Context, func(
 	defer close(c.done)
 	conn, err := c.db.Conn(ctx)
 	if err != nil {
-		// The writer's own checkpoints (limits.writer) remain.
-		c.warn("the WAL checkpointer could not connect; the writer checkpoints alone", err)
+		// The writer's own checkpoints (limits.writer) remain. A store
+		// closed before the goroutine got a connection (a command that
+		// opens the database for a moment) is no failure.
+		if ctx.Err() == nil {
+			c.warn("the WAL checkpointer could not connect; the writer checkpoints alone", err)
+		}
 		return
 	}
 	defer conn.Close()
 	// The connection stays open while the -shm file is mapped, so that
 	// SQLite never truncates it under the mapping.
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil && ctx.Err() == nil {
 		c.warn("the WAL checkpointer could not set its busy timeout", err)
 	}
 	shm, err := mapSHM(c.path)

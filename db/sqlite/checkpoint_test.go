@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -264,4 +266,42 @@ func (c *checkpointer) mappedNow() bool {
 	c.mapMu.RLock()
 	defer c.mapMu.RUnlock()
 	return c.mapped != nil
+}
+
+// TestOpenCloseLogsNothing: a store opened and closed at once (what the
+// syncserver commands do) stops its checkpointer before it has connected,
+// and that is no failure to warn the operator of.
+func TestOpenCloseLogsNothing(t *testing.T) {
+	var logs syncBuffer
+	for i := range 30 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("q%d.db", i))
+		s, _, err := open(context.Background(), path, Options{Synchronous: "OFF", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := logs.String(); strings.Contains(out, "level=WARN") {
+		t.Errorf("opening and closing a store logged:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer for goroutines that log at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
