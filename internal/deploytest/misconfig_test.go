@@ -28,10 +28,17 @@ func linesWith(log string, subs ...string) []string {
 	return out
 }
 
-// wantOneLine checks that log has exactly one line with every one of subs:
-// a misconfiguration is explained once, not per request, and not never.
-func wantOneLine(t *testing.T, log, what string, subs ...string) {
+// wantOneLine checks that syncserver's log has exactly one line with every
+// one of subs (a misconfiguration is explained once, not per request, and
+// not never), and returns the log it checked.
+func wantOneLine(t *testing.T, e *env, what string, subs ...string) (log string) {
 	t.Helper()
+	// The test reads syncserver's output through a pipe: a line written
+	// before the response went out may reach the test after it.
+	deadline := time.Now().Add(10 * time.Second)
+	for log = e.syncLog(); len(linesWith(log, subs...)) == 0 && time.Now().Before(deadline); log = e.syncLog() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	switch got := linesWith(log, subs...); len(got) {
 	case 1:
 		t.Logf("%s: %s", what, got[0])
@@ -40,6 +47,7 @@ func wantOneLine(t *testing.T, log, what string, subs ...string) {
 	default:
 		t.Errorf("%s: %d log lines contain all of %q, want one:\n%s", what, len(got), subs, strings.Join(got, "\n"))
 	}
+	return log
 }
 
 // TestMisconfiguredPublicURL: the operator changed server_name but left
@@ -62,7 +70,7 @@ func TestMisconfiguredPublicURL(t *testing.T) {
 			t.Fatalf("GET info/collections signed for another host than public_url: %v %v, want 401", r, err)
 		}
 	}
-	wantOneLine(t, e.syncLog(), "public_url mismatch", "level=WARN", "public_url", "sync.example.com", "127.0.0.1")
+	wantOneLine(t, e, "public_url mismatch", "level=WARN", "public_url", "sync.example.com", "127.0.0.1")
 }
 
 // TestPublicURLWithoutPrefix: nginx serves syncserver under location
@@ -86,7 +94,7 @@ func TestPublicURLWithoutPrefix(t *testing.T) {
 	if r, err := c.token(); err != nil || r.Status != http.StatusNotFound {
 		t.Fatalf("token under /ff-sync/ with public_url at /: %v %v, want 404", r, err)
 	}
-	wantOneLine(t, e.syncLog(), "public_url without the location's prefix", "level=WARN", "/ff-sync/__heartbeat__",
+	wantOneLine(t, e, "public_url without the location's prefix", "level=WARN", "/ff-sync/__heartbeat__",
 		`public_url = \"`+e.publicURL+`\"`)
 }
 
@@ -111,8 +119,7 @@ func TestCheckStepGivesNoAdvice(t *testing.T) {
 			if r.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("token request without credentials: %d, want 401", r.StatusCode)
 			}
-			log := e.syncLog()
-			wantOneLine(t, log, "no credentials", "level=INFO", "without an Authorization header", "as expected")
+			log := wantOneLine(t, e, "no credentials", "level=INFO", "without an Authorization header", "as expected")
 			if got := linesWith(log, "CGIPassAuth"); len(got) != 0 {
 				t.Errorf("advice for a request made by hand:\n%s", strings.Join(got, "\n"))
 			}
@@ -155,7 +162,7 @@ func TestMissingAuthorization(t *testing.T) {
 			t.Fatalf("GET info/collections through Apache without CGIPassAuth: %v %v, want 401", r, err)
 		}
 	}
-	wantOneLine(t, e.syncLog(), "missing Authorization", "Authorization", "CGIPassAuth")
+	wantOneLine(t, e, "missing Authorization", "Authorization", "CGIPassAuth")
 }
 
 // TestUntrustedForwardedProto: nginx terminates TLS and says so with
@@ -175,5 +182,5 @@ func TestUntrustedForwardedProto(t *testing.T) {
 			t.Fatalf("GET info/collections: %v %v", r, err)
 		}
 	}
-	wantOneLine(t, e.syncLog(), "untrusted X-Forwarded-Proto", "X-Forwarded-Proto", "forwarded_allow_ips")
+	wantOneLine(t, e, "untrusted X-Forwarded-Proto", "X-Forwarded-Proto", "forwarded_allow_ips")
 }
