@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"syncserver/internal/marionette"
+	"syncserver/internal/testdb"
 )
 
 // scriptTimeout bounds one privileged script (a sync of 1,200 history
@@ -114,7 +115,7 @@ func startFirefox(t *testing.T, dir, logs string, env []string, name string, pre
 	if err := os.WriteFile(filepath.Join(profile, "user.js"), []byte(userJS(t, prefs, port)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	binary, _ := lookProgram("firefox-esr")
+	binary, _ := testdb.LookProgram("firefox-esr")
 	cmd := exec.Command(binary, "--headless", "--marionette", "--remote-allow-system-access",
 		"--no-remote", "--profile", profile)
 	cmd.Env = append(append([]string(nil), env...),

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"syncserver/internal/testdb"
 )
 
 const (
@@ -62,7 +64,7 @@ func needOutside(t *testing.T, long string, progs ...program) {
 		missing(t, "the Firefox end-to-end tests need Linux network namespaces")
 	}
 	for _, prog := range progs {
-		if _, ok := lookProgram(prog.name); !ok {
+		if _, ok := testdb.LookProgram(prog.name); !ok {
 			missing(t, fmt.Sprintf("%s is not installed (apt-get install %s)", prog.name, prog.pkg))
 		}
 	}
@@ -99,27 +101,12 @@ func missing(tb testing.TB, msg string) {
 	tb.Skip(msg)
 }
 
-// lookProgram finds a program in PATH or in the sbin directories a
-// non-root PATH lacks.
-func lookProgram(name string) (string, bool) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, true
-	}
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin", filepath.Join(runtime.GOROOT(), "bin")} {
-		p := filepath.Join(d, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, true
-		}
-	}
-	return "", false
-}
-
 // buildSyncserver builds cmd/syncserver into dir/bin, with the race
 // detector when this test has it, so that races in the real server under
 // Firefox's traffic fail the run too.
 func buildSyncserver(t *testing.T, dir string) string {
 	t.Helper()
-	goTool, _ := lookProgram("go")
+	goTool, _ := testdb.LookProgram("go", filepath.Join(runtime.GOROOT(), "bin"))
 	out := filepath.Join(dir, "bin", "syncserver")
 	args := []string{"build", "-o", out}
 	if raceEnabled {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"syncserver/internal/fxatest"
+	"syncserver/internal/testdb"
 )
 
 // syncserverEnv passes the path of the syncserver binary the outer test
@@ -243,7 +244,7 @@ func snippetBlock(snippet []string, start, socket string) (string, bool) {
 
 func (s *stack) startNginx(t *testing.T, port int, socket string) *proc {
 	t.Helper()
-	binary, _ := lookProgram("nginx")
+	binary, _ := testdb.LookProgram("nginx")
 	ndir := filepath.Join(s.dir, "nginx")
 	// The snippet includes fastcgi_params relative to the configuration:
 	// use Debian's, as an operator's nginx does.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -33,7 +32,7 @@ func requireGalera(t *testing.T) {
 		missing = append(missing, "root (mariadbd runs as the mysql user with data directories of its own)")
 	}
 	for _, p := range []string{"mariadbd", "mariadb-install-db", "mariadb", "rsync", "wsrep_sst_rsync"} {
-		if _, err := lookProgram(p); err != nil {
+		if _, ok := testdb.LookProgram(p); !ok {
 			missing = append(missing, p)
 		}
 	}
@@ -51,19 +50,6 @@ func requireGalera(t *testing.T) {
 		t.Fatalf("%s, and %s lists \"galera\", so this is a failure, not a skip", msg, testdb.RequireEnv)
 	}
 	t.Skip(msg)
-}
-
-func lookProgram(name string) (string, error) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, nil
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin"} {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s not found", name)
 }
 
 // freePorts returns n TCP ports of loopback that nothing listens on.
@@ -190,9 +176,9 @@ func (m *member) install() {
 // start runs mariadbd; bootstrap starts a new cluster.
 func (m *member) start(address string, bootstrap bool) {
 	m.t.Helper()
-	bin, err := lookProgram("mariadbd")
-	if err != nil {
-		m.t.Fatal(err)
+	bin, ok := testdb.LookProgram("mariadbd")
+	if !ok {
+		m.t.Fatal("mariadbd not found")
 	}
 	args := []string{"--no-defaults", "--user=mysql",
 		"--datadir=" + filepath.Join(m.dir, "data"),

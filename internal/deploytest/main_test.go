@@ -57,21 +57,6 @@ func missing(tb testing.TB, name, msg string) {
 	tb.Skip(msg)
 }
 
-// lookProgram finds an installed program, also in the sbin directories a
-// non-root PATH may lack.
-func lookProgram(name string) (string, bool) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, true
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, true
-		}
-	}
-	return "", false
-}
-
 var build struct {
 	once sync.Once
 	path string

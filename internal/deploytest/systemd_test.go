@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"syncserver/internal/testdb"
 )
 
 var systemdUnits = []string{"syncserver.service", "syncserver.socket", "syncserver-fcgi.socket", "syncserver-fcgi.service"}
@@ -17,7 +19,7 @@ var systemdUnits = []string{"syncserver.service", "syncserver.socket", "syncserv
 // not needed; the test skips without systemd-analyze unless
 // SYNCSERVER_TEST_REQUIRE lists "systemd".
 func TestSystemdUnits(t *testing.T) {
-	analyze, ok := lookProgram("systemd-analyze")
+	analyze, ok := testdb.LookProgram("systemd-analyze")
 	if !ok {
 		missing(t, "systemd", "systemd-analyze not installed: apt-get install systemd")
 	}

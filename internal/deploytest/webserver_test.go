@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"syncserver/internal/testdb"
 )
 
 // webServer is a real nginx or Apache, started in the foreground as an
@@ -37,7 +39,7 @@ func (w *webServer) Stop() {
 // SYNCSERVER_TEST_REQUIRE) when it is not installed.
 func requireNginx(tb testing.TB) string {
 	tb.Helper()
-	bin, ok := lookProgram("nginx")
+	bin, ok := testdb.LookProgram("nginx")
 	if !ok {
 		missing(tb, "nginx", "nginx not installed: apt-get install nginx")
 	}
@@ -116,7 +118,7 @@ const apacheModules = "/usr/lib/apache2/modules"
 // SYNCSERVER_TEST_REQUIRE) when Apache or one of modules is not installed.
 func requireApache(tb testing.TB, modules ...string) string {
 	tb.Helper()
-	bin, ok := lookProgram("apache2")
+	bin, ok := testdb.LookProgram("apache2")
 	if !ok {
 		missing(tb, "apache", "apache2 not installed: apt-get install apache2")
 	}

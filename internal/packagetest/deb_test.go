@@ -22,6 +22,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"syncserver/internal/testdb"
 	"syncserver/token"
 )
 
@@ -62,11 +63,11 @@ func TestDeb(t *testing.T) {
 		missing(t, "root", "TestDeb installs the Debian package: run it as root (make test-packaging)")
 	}
 	for _, p := range []string{"dpkg", "dpkg-query", "runuser", "userdel", "groupdel"} {
-		if _, ok := lookProgram(p); !ok {
+		if _, ok := testdb.LookProgram(p); !ok {
 			missing(t, "dpkg", p+" not found: TestDeb needs a Debian system (packages dpkg, util-linux, passwd)")
 		}
 	}
-	analyze, ok := lookProgram("systemd-analyze")
+	analyze, ok := testdb.LookProgram("systemd-analyze")
 	if !ok {
 		missing(t, "systemd", "systemd-analyze not installed: apt-get install systemd")
 	}
@@ -192,21 +193,6 @@ func newerDeb(t *testing.T, deb string) string {
 		t.Fatalf("dpkg-deb -b: %v\n%s", err, out)
 	}
 	return newer
-}
-
-// lookProgram finds an installed program, also in the sbin directories a
-// PATH may lack.
-func lookProgram(name string) (string, bool) {
-	if p, err := exec.LookPath(name); err == nil {
-		return p, true
-	}
-	for _, dir := range []string{"/usr/sbin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p, true
-		}
-	}
-	return "", false
 }
 
 // debFile is the package to install: $SYNCSERVER_TEST_DEB, or the one

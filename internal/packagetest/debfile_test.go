@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"syncserver/internal/testdb"
 )
 
 // TestDebContents reads both packages of `make deb` without installing
@@ -22,7 +24,7 @@ import (
 // purge: /var/lib/syncserver must not be one of the package's files, or
 // dpkg would remove it once empty.
 func TestDebContents(t *testing.T) {
-	if _, ok := lookProgram("dpkg-deb"); !ok {
+	if _, ok := testdb.LookProgram("dpkg-deb"); !ok {
 		missing(t, "dpkg", "dpkg-deb not found: TestDebContents needs a Debian system (package dpkg)")
 	}
 	dist := distDir(t)

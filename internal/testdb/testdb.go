@@ -9,6 +9,9 @@
 // SYNCSERVER_TEST_BACKEND picks the backend of tests that run on one
 // (the handler tests): sqlite (the default), mysql or postgres.
 //
+// LookProgram finds the programs tests start (web servers, database
+// servers, systemd and dpkg tools) for every package that needs one.
+//
 // It is test support: the only package besides cmd/syncserver allowed to
 // import every backend (internal/layout).
 package testdb
