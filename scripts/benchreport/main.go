@@ -636,15 +636,17 @@ func render(o options, rows map[string][]result) string {
 // there, not off the mix's overall p99.
 func renderOps(b *strings.Builder, o options, rows map[string][]result) {
 	for _, sc := range o.scenarios {
+		var candidates []string
+		for _, via := range o.via {
+			candidates = append(candidates, rowKey(sc, via))
+		}
+		if o.peerCmd != "" {
+			candidates = append(candidates, peerKey(o, sc))
+		}
 		var keys []string
+		ops := make(map[string]map[string]time.Duration) // by key
 		names := make(map[string]bool)
-		for _, k := range append(slices.Clone(o.via), "peer") {
-			key := peerKey(o, sc)
-			if k != "peer" {
-				key = rowKey(sc, k)
-			} else if o.peerCmd == "" {
-				continue
-			}
+		for _, key := range candidates {
 			if len(rows[key]) == 0 {
 				continue
 			}
@@ -653,6 +655,7 @@ func renderOps(b *strings.Builder, o options, rows map[string][]result) {
 				continue
 			}
 			keys = append(keys, key)
+			ops[key] = m.ops
 			for op := range m.ops {
 				names[op] = true
 			}
@@ -665,7 +668,7 @@ func renderOps(b *strings.Builder, o options, rows map[string][]result) {
 		for _, op := range slices.Sorted(maps.Keys(names)) {
 			fmt.Fprintf(b, "| %s |", op)
 			for _, k := range keys {
-				if d, ok := medians(rows[k]).ops[op]; ok {
+				if d, ok := ops[k][op]; ok {
 					fmt.Fprintf(b, " %s |", ms(d))
 				} else {
 					b.WriteString(" – |")
