@@ -167,10 +167,7 @@ func TestTokenUserCacheOwnWrites(t *testing.T) {
 		ct := newUserCacheTest(t)
 		a := ct.account()
 		old, uid := ct.cached(t, a)
-		b := a
-		b.KB = []byte(strings.Repeat("k", 32))
-		b.Generation += 1000
-		b.KeysChangedAt += 1000
+		b := keyChanged(a)
 		ct.FxA.SetAccount(b)
 		status, nuid := ct.request(t, ct.creds(b))
 		if status != http.StatusOK || nuid == uid {
@@ -192,10 +189,7 @@ func TestTokenUserCacheOtherProcess(t *testing.T) {
 	// Another token server records a key change of a.
 	a := ct.account()
 	oldA, _ := ct.cached(t, a)
-	b := a
-	b.KB = []byte(strings.Repeat("k", 32))
-	b.Generation += 1000
-	b.KeysChangedAt += 1000
+	b := keyChanged(a)
 	u, err := ct.other.Users().GetUser(ctx, db.Service, ct.email(a))
 	if err != nil {
 		t.Fatal(err)

@@ -148,14 +148,20 @@ func TestTokenConsistencyRules(t *testing.T) {
 	}
 }
 
+// keyChanged is account a after a password reset: new keys, a newer
+// generation and keys-changed time.
+func keyChanged(a fxatest.Account) fxatest.Account {
+	a.KB = []byte(strings.Repeat("k", 32))
+	a.Generation += 1000
+	a.KeysChangedAt += 1000
+	return a
+}
+
 func TestTokenKeyChangeRecordsOldState(t *testing.T) {
 	tt := newTokenTest(t, nil)
 	a := tt.account()
 	first := wantToken(t, tt.firefox(a))
-	b := a
-	b.KB = []byte(strings.Repeat("k", 32))
-	b.Generation += 1000
-	b.KeysChangedAt += 1000
+	b := keyChanged(a)
 	tt.FxA.SetAccount(b)
 	second := wantToken(t, tt.firefox(b))
 	if second.UID == first.UID {
