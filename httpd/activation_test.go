@@ -26,6 +26,12 @@ func passed(t *testing.T, l net.Listener) int {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	return dup(t, f)
+}
+
+// dup returns a bare duplicate of f's descriptor.
+func dup(t *testing.T, f *os.File) int {
+	t.Helper()
 	fd, err := syscall.Dup(int(f.Fd()))
 	if err != nil {
 		t.Fatal(err)
@@ -76,11 +82,7 @@ func TestListenerFromEnvBad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	fd, err := syscall.Dup(int(f.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := listenerFromEnv(env(map[string]string{"LISTEN_FDS": "1"}), pid, fd)
+	a, err := listenerFromEnv(env(map[string]string{"LISTEN_FDS": "1"}), pid, dup(t, f))
 	if a != nil || err == nil || !strings.Contains(err.Error(), "not a listening stream socket") {
 		t.Errorf("a file as the socket: got %v, %v", a, err)
 	}
