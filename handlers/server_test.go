@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,11 +8,11 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"syncserver/db"
+	"syncserver/internal/testdb"
 )
 
 // pingStore is a fault-injection store: Ping does what the test says and
@@ -26,22 +25,7 @@ type pingStore struct {
 func (p pingStore) Ping(ctx context.Context) error { return p.ping() }
 
 // logBuffer collects log output safely across goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuffer = testdb.LogBuffer
 
 var fixedNow = time.Date(2026, 11, 28, 12, 0, 0, 123456789, time.UTC)
 

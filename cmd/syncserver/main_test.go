@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,27 +23,11 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"syncserver/internal/fcgiclient"
-
 	"syncserver/internal/testdb"
 )
 
 // syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testdb.LogBuffer
 
 // writeConfig writes a syncserver.ini into a temp dir and returns its path.
 func writeConfig(t *testing.T, body string) string {
