@@ -1,6 +1,7 @@
 package dbtest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -103,6 +104,52 @@ func testBatchMerge(t *testing.T, e *env) {
 	got := e.mustGet(1, "forms", "a")
 	if w := (db.BSO{ID: "a", Modified: ts, SortIndex: Int(2), Payload: "p2-longer", Expires: ts.Seconds() + 10}); !sameBSO(got, w) {
 		t.Errorf("merged record = %+v, want %+v", got, w)
+	}
+}
+
+// testBatchLargeAppend stages more records in one append than one
+// statement of the backend takes, with fields missing here and there and
+// an id given twice (the later fields win), and commits them.
+func testBatchLargeAppend(t *testing.T, e *env) {
+	const n = 250
+	e.put(3, "history", db.BSOUpdate{ID: "r007", Payload: Str("old"), SortIndex: Int(70)})
+	id, _ := e.createBatch(3, "history")
+	var ups []db.BSOUpdate
+	for i := range n {
+		u := db.BSOUpdate{ID: fmt.Sprintf("r%03d", i)}
+		if i%3 != 0 {
+			u.Payload = Str(fmt.Sprintf("p%d", i))
+		}
+		if i%2 == 0 {
+			u.SortIndex = Int(int64(i))
+		}
+		if i%5 == 0 {
+			u.TTL = Int(1000)
+		}
+		ups = append(ups, u)
+	}
+	// r120 again, at the end: its payload is the one staged.
+	ups = append(ups, db.BSOUpdate{ID: "r120", Payload: Str("again")})
+	e.appendBatch(3, "history", id, ups...)
+	b, err := e.getBatch(3, "history", id)
+	if err != nil || b.Records != n {
+		t.Fatalf("batch after a %d-record append = %+v, %v; want %d records", len(ups), b, err, n)
+	}
+	ts := e.update(3, func(tx db.Tx) error { return tx.CommitBatch("history", id) })
+	if got := len(e.ids(3, "history", db.Query{})); got != n {
+		t.Errorf("%d records after commit, want %d", got, n)
+	}
+	want := map[string]db.BSO{
+		// Only a sortindex and a TTL staged: the old payload stays.
+		"r000": {ID: "r000", Modified: ts, SortIndex: Int(0), Expires: ts.Seconds() + 1000},
+		"r007": {ID: "r007", Modified: ts, SortIndex: Int(70), Payload: "p7", Expires: db.NeverExpires},
+		"r120": {ID: "r120", Modified: ts, SortIndex: Int(120), Payload: "again", Expires: ts.Seconds() + 1000},
+		"r248": {ID: "r248", Modified: ts, SortIndex: Int(248), Payload: "p248", Expires: db.NeverExpires},
+	}
+	for id, w := range want {
+		if got := e.mustGet(3, "history", id); !sameBSO(got, w) {
+			t.Errorf("after commit %s = %+v, want %+v", id, got, w)
+		}
 	}
 }
 

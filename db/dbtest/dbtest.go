@@ -49,6 +49,7 @@ func Run(t *testing.T, open Opener) {
 		{"CollectionNames", testCollectionNames},
 		{"Batches", testBatches},
 		{"BatchMerge", testBatchMerge},
+		{"BatchLargeAppend", testBatchLargeAppend},
 		{"BatchCommitSemantics", testBatchCommit},
 		{"BatchScopeAndExpiry", testBatchScope},
 		{"ReadOnlyView", testReadOnly},

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"syncserver/db"
 )
@@ -76,7 +77,24 @@ func (t *tx) AppendBatch(coll string, id int64, updates []db.BSOUpdate) error {
 	if _, err := t.checkBatch(coll, id); err != nil {
 		return err
 	}
-	for _, u := range mergeUpdates(updates) {
+	// One statement per upsertRows records, not one per record: each
+	// statement is a round trip to a database server, and on SQLite a
+	// parse, a plan and a call into C.
+	ups := mergeUpdates(updates)
+	for len(ups) > 0 {
+		chunk := ups[:min(len(ups), upsertRows)]
+		ups = ups[len(chunk):]
+		if err := t.stageBSOs(id, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stageBSOs stages records with distinct ids in one statement.
+func (t *tx) stageBSOs(id int64, ups []db.BSOUpdate) error {
+	args := make([]any, 0, stageColumns*len(ups))
+	for _, u := range ups {
 		var sortindex, payload, size, ttl any
 		if u.SortIndex != nil {
 			sortindex = *u.SortIndex
@@ -87,22 +105,29 @@ func (t *tx) AppendBatch(coll string, id int64, updates []db.BSOUpdate) error {
 		if u.TTL != nil {
 			ttl = *u.TTL
 		}
-		if _, err := t.exec(t.s.sqlStage, id, int64(t.uid), u.ID, sortindex, payload, size, ttl); err != nil {
-			return err
-		}
+		args = append(args, id, int64(t.uid), u.ID, sortindex, payload, size, ttl)
 	}
-	return nil
+	query := t.s.sqlStage
+	if len(ups) > 1 {
+		query = t.s.d.rebind(t.s.buildStageSQL(len(ups)))
+	}
+	_, err := t.exec(query, args...)
+	return err
 }
 
-// buildStageSQL stages one record, merging it field by field into what is
-// already staged under the same id.
-func (s *Store) buildStageSQL() string {
+// stageColumns is the number of values buildStageSQL binds per record.
+const stageColumns = 7
+
+// buildStageSQL stages rows records, merging each field by field into what
+// is already staged under the same id.
+func (s *Store) buildStageSQL(rows int) string {
 	var sets []string
 	for _, col := range []string{"sortindex", "payload", "payload_size", "ttl_offset"} {
 		sets = append(sets, col+" = COALESCE("+s.d.excluded(col)+", batch_upload_items."+col+")")
 	}
-	return "INSERT INTO batch_upload_items (batch, userid, id, sortindex, payload, payload_size, ttl_offset) VALUES (?, ?, ?, ?, ?, ?, ?)" +
-		s.d.upsert([]string{"batch", "userid", "id"}, sets)
+	const row = "(?, ?, ?, ?, ?, ?, ?)"
+	return "INSERT INTO batch_upload_items (batch, userid, id, sortindex, payload, payload_size, ttl_offset) VALUES " +
+		strings.Repeat(row+", ", rows-1) + row + s.d.upsert([]string{"batch", "userid", "id"}, sets)
 }
 
 // CommitBatch applies every staged record in one statement, inside the

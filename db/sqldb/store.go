@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	for mask := range s.bsoUpsert {
 		s.bsoUpsert[mask] = s.d.rebind(s.bsoUpsertSQL(mask, 1))
 	}
-	s.sqlStage = s.d.rebind(s.buildStageSQL())
+	s.sqlStage = s.d.rebind(s.buildStageSQL(1))
 	s.sqlApply = s.d.rebind(s.buildApplySQL())
 	s.sqlTimestamps = s.d.rebind(timestampsSQL)
 	s.cacheSize = cfg.CacheSize
