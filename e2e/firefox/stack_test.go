@@ -185,7 +185,7 @@ func nginxUser() string {
 // the server block.
 func nginxSnippet(t *testing.T, socket string) (upstream, location string) {
 	t.Helper()
-	path := filepath.Join(moduleRoot(t), "syncserver.fcgi.conf")
+	path := filepath.Join(testdb.ModuleRoot(t), "syncserver.fcgi.conf")
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -321,23 +321,6 @@ func (s *stack) waitReady(t *testing.T) {
 	}
 	t.Fatalf("syncserver did not answer through nginx at %s__heartbeat__ (last: %s)\nsyncserver:\n%s\nnginx:\n%s",
 		s.publicURL, last, tail(s.server.log, 30), tail(filepath.Join(s.logs, "nginx-error.log"), 30))
-}
-
-// moduleRoot is the directory of go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	d, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			t.Fatal("no go.mod above the test's directory")
-		}
-	}
 }
 
 // lines reads a file's lines.

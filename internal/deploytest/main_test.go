@@ -98,24 +98,6 @@ func syncserverBinary(tb testing.TB) string {
 	return build.path
 }
 
-// moduleRoot is the directory of go.mod: the shipped files are read from
-// there.
-func moduleRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			tb.Fatalf("no go.mod above %s", dir)
-		}
-	}
-}
-
 // webUser is the account the web servers run as. As root the tests drop
 // them to Debian's www-data, as in production; otherwise they run as the
 // current user, who owns everything they need.

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"syncserver/internal/testdb"
 )
 
 // The shipped files hold snippets between "#@ begin NAME" and "#@ end". In a
@@ -65,7 +67,7 @@ type snippet struct {
 // rules, and returns them by name.
 func loadSnippets(tb testing.TB, rel string) map[string]*snippet {
 	tb.Helper()
-	path := filepath.Join(moduleRoot(tb), rel)
+	path := filepath.Join(testdb.ModuleRoot(tb), rel)
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)

@@ -37,7 +37,7 @@ func TestSystemdUnits(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "usr/local/bin/syncserver"), []byte("#!/bin/sh\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(moduleRoot(t), "contrib", "systemd")
+	dir := filepath.Join(testdb.ModuleRoot(t), "contrib", "systemd")
 	for _, u := range systemdUnits {
 		b, err := os.ReadFile(filepath.Join(dir, u))
 		if err != nil {

@@ -202,7 +202,7 @@ func debFile(t *testing.T) string {
 	if p := os.Getenv("SYNCSERVER_TEST_DEB"); p != "" {
 		return p
 	}
-	root := moduleRoot(t)
+	root := testdb.ModuleRoot(t)
 	p := filepath.Join(distDir(t), fmt.Sprintf("syncserver_%s_%s.deb", debVersion(t, root), runtime.GOARCH))
 	if _, err := os.Stat(p); err != nil {
 		missing(t, "dpkg", fmt.Sprintf("%s not found: run make deb first (make test-packaging builds it, then runs this test)", p))
@@ -327,7 +327,7 @@ func checkInstalled(t *testing.T) []byte {
 	for _, f := range []string{"README.md", "copyright"} {
 		checkMode(t, filepath.Join(debDocDir, f), 0o644, "root", "root")
 	}
-	readme, err := os.ReadFile(filepath.Join(moduleRoot(t), "README.md"))
+	readme, err := os.ReadFile(filepath.Join(testdb.ModuleRoot(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}

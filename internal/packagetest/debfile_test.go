@@ -28,7 +28,7 @@ func TestDebContents(t *testing.T) {
 		missing(t, "dpkg", "dpkg-deb not found: TestDebContents needs a Debian system (package dpkg)")
 	}
 	dist := distDir(t)
-	root := moduleRoot(t)
+	root := testdb.ModuleRoot(t)
 	version := debVersion(t, root)
 	out, err := exec.Command("git", "-C", root, "log", "-1", "--format=%ct").Output()
 	if err != nil {

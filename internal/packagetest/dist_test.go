@@ -65,7 +65,7 @@ func sha256File(tb testing.TB, path string) string {
 // with no name or time in its header.
 func TestArchives(t *testing.T) {
 	dir := distDir(t)
-	root := moduleRoot(t)
+	root := testdb.ModuleRoot(t)
 	// make dist stamps SOURCE_DATE_EPOCH when it is set, as reproducible
 	// builds agree, else the commit's time.
 	commitTime := os.Getenv("SOURCE_DATE_EPOCH")
@@ -198,7 +198,7 @@ func TestStatic(t *testing.T) {
 // version of the archive, the commit make dist built (marked modified when
 // the tree had changes) and the Go release.
 func TestVersion(t *testing.T) {
-	root := moduleRoot(t)
+	root := testdb.ModuleRoot(t)
 	commit := git(t, root, "rev-parse", "HEAD")
 	dirty := git(t, root, "status", "--porcelain", "--untracked-files=no") != ""
 	for _, arch := range arches {
@@ -261,7 +261,7 @@ func TestSmoke(t *testing.T) {
 // build ids would enter.)
 func TestReproducible(t *testing.T) {
 	dir := distDir(t)
-	root := moduleRoot(t)
+	root := testdb.ModuleRoot(t)
 	tool(t, "cross", "aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")
 	makeTool, err := exec.LookPath("make")
 	if err != nil {

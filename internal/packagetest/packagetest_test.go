@@ -72,23 +72,6 @@ func distDir(tb testing.TB) string {
 	return abs
 }
 
-// moduleRoot is the directory of go.mod.
-func moduleRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			tb.Fatalf("no go.mod above %s", dir)
-		}
-	}
-}
-
 // archiveRE matches a release archive's name: version and architecture.
 var archiveRE = regexp.MustCompile(`^syncserver-(.+)-linux-([a-z0-9]+)\.tar\.gz$`)
 

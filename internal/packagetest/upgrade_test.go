@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3"
+
+	"syncserver/internal/testdb"
 )
 
 // The database of the previous release is kept as SQL text (never a
@@ -45,7 +47,7 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 	if *update {
 		writeFixture(t)
 	}
-	root := moduleRoot(t)
+	root := testdb.ModuleRoot(t)
 	sqlText, err := os.ReadFile(fixture)
 	if err != nil {
 		t.Fatal(err)
