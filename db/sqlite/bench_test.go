@@ -47,6 +47,53 @@ func BenchmarkPost100(b *testing.B) {
 	}
 }
 
+// BenchmarkPostVaried is uploads of the sizes Firefox sends, 1 to 100
+// records (sizes cycle through 20 primes, so that no two in a row are
+// alike), plain (one Update with PostBSOs) and batched (each upload
+// appended to an open batch, which is committed every fifth upload).
+// Unlike BenchmarkPost100, whose one size lets every statement be
+// cached, it counts what statements of changing sizes cost.
+func BenchmarkPostVaried(b *testing.B) {
+	sizes := []int{23, 97, 41, 3, 71, 59, 13, 89, 31, 67, 2, 83, 47, 19, 61, 7, 79, 37, 53, 100}
+	for _, mode := range []string{"plain", "batched"} {
+		b.Run(mode, func(b *testing.B) {
+			s, _ := openFile(b, nil, sqlite.Options{Synchronous: "OFF"})
+			ctx := context.Background()
+			b.ReportAllocs()
+			var batch int64
+			i, records := 0, 0
+			for b.Loop() {
+				ups := benchUpdates(sizes[i%len(sizes)], i)
+				records += len(ups)
+				i++
+				err := s.Update(ctx, 1, func(tx db.Tx) error {
+					if mode == "plain" {
+						return tx.PostBSOs("history", ups)
+					}
+					if batch == 0 {
+						var err error
+						if batch, err = tx.CreateBatch("history"); err != nil {
+							return err
+						}
+					}
+					if err := tx.AppendBatch("history", batch, ups); err != nil {
+						return err
+					}
+					if i%5 != 0 {
+						return nil
+					}
+					defer func() { batch = 0 }()
+					return tx.CommitBatch("history", batch)
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(records), "ns/record")
+		})
+	}
+}
+
 // BenchmarkRawInsert100 is the floor for BenchmarkPost100: a plain
 // database/sql transaction inserting 100 rows with one prepared statement
 // into the same kind of file (WAL, same synchronous setting).
