@@ -51,22 +51,26 @@ func runMigrate(ctx context.Context, m *Main) int {
 	if err != nil {
 		return m.fail(err)
 	}
-	if *from == "" {
-		if cfg.File == "" && m.Getenv("SYNCSERVER_SQLURI") == "" {
-			return m.badArgs(fs, "no configuration file %s: give --from", m.ConfigPath)
-		}
-		*from = cfg.SQLURI.Raw
+	if *from == "" && cfg.File == "" && m.Getenv("SYNCSERVER_SQLURI") == "" {
+		return m.badArgs(fs, "no configuration file %s: give --from", m.ConfigPath)
 	}
 	if *node == "" && cfg.File != "" {
 		*node = cfg.Tokenserver.NodeURL
 	}
+	// A path in --from or --to is relative to the working directory, as on
+	// any command line. Without --from the source is the configuration's
+	// sqluri as the server reads it: a relative sqlite path is relative to
+	// the configuration file's directory, and sqluri_password_file's
+	// password is in it.
 	cwd, err := os.Getwd()
 	if err != nil {
 		return m.fail(err)
 	}
-	src, err := parseURIFlag("--from", *from, cwd)
-	if err != nil {
-		return m.fail(err)
+	src := cfg.SQLURI
+	if *from != "" {
+		if src, err = parseURIFlag("--from", *from, cwd); err != nil {
+			return m.fail(err)
+		}
 	}
 	dst, err := parseURIFlag("--to", *to, cwd)
 	if err != nil {

@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -138,11 +141,17 @@ func snapshot(t *testing.T, s db.Store, users []db.User) string {
 // migrate runs syncserver migrate-db and returns its status and output.
 func migrate(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return migrateWith(t, filepath.Join(t.TempDir(), "none.ini"), args...)
+}
+
+// migrateWith runs migrate-db with the configuration file cfg.
+func migrateWith(t *testing.T, cfg string, args ...string) (int, string, string) {
+	t.Helper()
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	m := NewMain()
 	m.Stdout, m.Stderr = stdout, stderr
 	m.Getenv = func(string) string { return "" }
-	args = append([]string{"-config", filepath.Join(t.TempDir(), "none.ini"), "migrate-db"}, args...)
+	args = append([]string{"-config", cfg, "migrate-db"}, args...)
 	if err := m.ParseFlags(context.Background(), args); err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +233,39 @@ func TestMigrateDB(t *testing.T) {
 				t.Errorf("the copy made with --force reads differently:\n--- source\n%s--- copy\n%s", want, got)
 			}
 		})
+	}
+}
+
+// TestMigrateDBFromConfig: without --from, migrate-db copies the
+// configuration's database as the server reads it, a relative sqlite path
+// being relative to the configuration file's directory, whatever the
+// working directory; a relative path in --to is relative to the working
+// directory, as on any command line.
+func TestMigrateDBFromConfig(t *testing.T) {
+	cfgDir, cwd := t.TempDir(), t.TempDir()
+	clock := dbtest.NewClock(time.Now().Add(-time.Hour))
+	src, err := testdb.OpenURIErr(context.Background(), "sqlite:///"+filepath.Join(cfgDir, "data.db"), testdb.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := populate(t, src, clock)
+	want := snapshot(t, src, users)
+	src.Close()
+	cfg := filepath.Join(cfgDir, "syncserver.ini")
+	if err := os.WriteFile(cfg, []byte("[syncserver]\npublic_url = \"http://localhost:5000/\"\nsqluri = \"sqlite:///data.db\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(cwd)
+
+	if status, stdout, stderr := migrateWith(t, cfg, "--to", "sqlite:///copy.db"); status != 0 {
+		t.Fatalf("migrate-db: status %d\n%s%s", status, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(cwd, "data.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("migrate-db opened data.db in the working directory (%v), not the configuration's", err)
+	}
+	dst := testdb.OpenURI(t, "sqlite:///"+filepath.Join(cwd, "copy.db"), testdb.Options{Now: clock.Now})
+	if got := snapshot(t, dst, users); got != want {
+		t.Errorf("the copy reads differently from the configuration's database:\n--- source\n%s--- copy\n%s", want, got)
 	}
 }
 
