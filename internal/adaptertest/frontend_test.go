@@ -1,13 +1,11 @@
 package adaptertest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"syncserver/fcgi"
@@ -56,29 +54,9 @@ func TestFrontEndFacts(t *testing.T) {
 	}
 }
 
-// syncLog is a log sink for a real core.
-type syncLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// newCore is the real protocol core on a fresh sqlite store, public_url
-// http://sync.example.com/ff-sync/, logging into the returned buffer.
-func newCore(t *testing.T) (*handlers.Server, *syncLog) {
+func newCore(t *testing.T) (*handlers.Server, *testdb.LogBuffer) {
 	t.Helper()
-	logs := &syncLog{}
+	logs := &testdb.LogBuffer{}
 	s, err := handlers.New(handlers.Options{
 		PublicURL: handlers.PublicURL{Scheme: "http", Host: "sync.example.com", Port: 80, Prefix: prefix},
 		Store:     testdb.Open(t, "sqlite", testdb.Options{}),
