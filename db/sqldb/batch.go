@@ -4,7 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 
 	"syncserver/db"
 )
@@ -80,10 +80,7 @@ func (t *tx) AppendBatch(coll string, id int64, updates []db.BSOUpdate) error {
 	// One statement per upsertRows records, not one per record: each
 	// statement is a round trip to a database server, and on SQLite a
 	// parse, a plan and a call into C.
-	ups := mergeUpdates(updates)
-	for len(ups) > 0 {
-		chunk := ups[:min(len(ups), upsertRows)]
-		ups = ups[len(chunk):]
+	for chunk := range slices.Chunk(mergeUpdates(updates), upsertRows) {
 		if err := t.stageBSOs(id, chunk); err != nil {
 			return err
 		}
@@ -127,7 +124,7 @@ func (s *Store) buildStageSQL(rows int) string {
 	}
 	const row = "(?, ?, ?, ?, ?, ?, ?)"
 	return "INSERT INTO batch_upload_items (batch, userid, id, sortindex, payload, payload_size, ttl_offset) VALUES " +
-		strings.Repeat(row+", ", rows-1) + row + s.d.upsert([]string{"batch", "userid", "id"}, sets)
+		valuesList(row, rows) + s.d.upsert([]string{"batch", "userid", "id"}, sets)
 }
 
 // CommitBatch applies every staged record in one statement, inside the

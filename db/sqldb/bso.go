@@ -229,9 +229,7 @@ func (t *tx) PostBSOs(coll string, updates []db.BSOUpdate) error {
 		byMask[m] = append(byMask[m], u)
 	}
 	for mask, ups := range byMask {
-		for len(ups) > 0 {
-			chunk := ups[:min(len(ups), upsertRows)]
-			ups = ups[len(chunk):]
+		for chunk := range slices.Chunk(ups, upsertRows) {
 			if err := t.upsertBSOs(cid, mask, chunk); err != nil {
 				return err
 			}
@@ -310,7 +308,13 @@ func (s *Store) bsoUpsertSQL(mask, rows int) string {
 	// one is left untouched.
 	const row = "(?, ?, ?, ?, ?, ?, ?, ?)"
 	return "INSERT INTO bso (userid, collection, id, sortindex, modified, payload, payload_size, ttl) VALUES " +
-		strings.Repeat(row+", ", rows-1) + row + s.d.upsert([]string{"userid", "collection", "id"}, sets)
+		valuesList(row, rows) + s.d.upsert([]string{"userid", "collection", "id"}, sets)
+}
+
+// valuesList is the VALUES list of a multi-row INSERT: row, the
+// placeholders of one row, rows times.
+func valuesList(row string, rows int) string {
+	return strings.Repeat(row+", ", rows-1) + row
 }
 
 // mergeUpdates folds updates of the same id into one, in first-seen order.

@@ -249,7 +249,7 @@ func (s *Store) copyTable(q *querier, dst *Store, t copyTable, total int64, prog
 		if n == 0 {
 			return nil
 		}
-		stmt := insert + strings.Repeat(row+", ", int(n)-1) + row
+		stmt := insert + valuesList(row, int(n))
 		err := dst.write(q.ctx, func(dq *querier) error {
 			_, err := dq.exec(stmt, batch...)
 			return err
