@@ -42,9 +42,14 @@ var (
 // credentials belong to), so that one user's requests can never make
 // another user's nonces forgettable:
 //
-//   - When the cache is full, the nonce forgotten is the earliest-expiring
+//   - When the cache is full, the nonce forgotten is the oldest (by ts)
 //     one of the owner holding the most nonces — the flooder, not its
-//     victims.
+//     victims. The oldest, not the first to expire: the floor below
+//     refuses every ts up to the forgotten one's, and a genuine client's
+//     next requests carry its newest ts. (The nonce of a request that
+//     expires first may be a second old: a write's, next to polls whose
+//     expired token is still accepted for a while. Forgetting it refused
+//     the rest of that second's requests of its user.)
 //   - A partition that forgets a nonce remembers the highest ts it forgot
 //     (its floor) for as long as a forgotten nonce could still be
 //     replayed, and refuses every request of that owner with a ts not
@@ -91,7 +96,7 @@ type nonceEntry struct {
 type partition struct {
 	owner   int64
 	entries map[nonceKey]struct{}
-	byAge   expiryHeap
+	byAge   ageHeap
 	// peak is the size entries and byAge were allocated for; they are
 	// rebuilt when the partition shrinks well below it, as neither a map
 	// nor a slice gives memory back by itself.
@@ -203,10 +208,11 @@ func (c *NonceCache) Owners() int {
 	return len(c.owners)
 }
 
-// evict makes room for one unit: it forgets the earliest-expiring nonce of
-// the largest partition, raising that partition's floor so the forgotten
-// nonce stays refused. First it sweeps expired nonces, at most once a
-// second. It reports false when no partition holds a nonce.
+// evict makes room for one unit: it forgets the oldest nonce of the
+// largest partition, raising that partition's floor so the forgotten
+// nonce stays refused, unless it expired already. First it sweeps expired
+// nonces, at most once a second. It reports false when no partition holds
+// a nonce.
 func (c *NonceCache) evict(nowSec int64) bool {
 	if nowSec >= c.nextSweep-sweepInterval+1 {
 		before := c.units
@@ -222,11 +228,15 @@ func (c *NonceCache) evict(nowSec int64) bool {
 	e := p.byAge.pop()
 	delete(p.entries, e.key)
 	c.units--
-	if !p.hasFloor || e.ts > p.floor {
-		p.floor = e.ts
+	// An expired nonce's replay is refused anyway (Check's window and
+	// credentials checks), so it needs no floor.
+	if e.expires >= nowSec {
+		if !p.hasFloor || e.ts > p.floor {
+			p.floor = e.ts
+		}
+		p.floorUntil = max(p.floorUntil, e.expires)
+		p.hasFloor = true
 	}
-	p.floorUntil = max(p.floorUntil, e.expires)
-	p.hasFloor = true
 	c.shrink(p)
 	heap.Fix(&c.bySize, p.index)
 	return true
@@ -242,7 +252,10 @@ func (c *NonceCache) sweep(nowSec int64) {
 }
 
 // dropExpired forgets p's nonces that could no longer authenticate, and
-// p itself when nothing is left in it; it reports whether p went.
+// p itself when nothing is left in it; it reports whether p went. It
+// looks only at the oldest nonces: one that expired behind an older one
+// still valid (a write's, behind a poll that an expired token may still
+// make) is dropped when it becomes the oldest, or forgotten by evict.
 func (c *NonceCache) dropExpired(p *partition, nowSec int64) bool {
 	n := len(p.entries)
 	for len(p.byAge) > 0 && p.byAge[0].expires < nowSec {
@@ -278,7 +291,7 @@ func (c *NonceCache) shrink(p *partition) {
 		entries[k] = struct{}{}
 	}
 	p.entries = entries
-	p.byAge = append(make(expiryHeap, 0, len(p.byAge)), p.byAge...)
+	p.byAge = append(make(ageHeap, 0, len(p.byAge)), p.byAge...)
 	p.peak = len(p.entries)
 }
 
@@ -296,22 +309,22 @@ func hashNonce(id, nonce string) nonceKey {
 	return k
 }
 
-// expiryHeap orders a partition's entries by expiry, then by ts, so the
-// root is the first to expire.
-type expiryHeap []nonceEntry
+// ageHeap orders a partition's entries by ts, then by expiry, so the root
+// is the oldest.
+type ageHeap []nonceEntry
 
-func (h expiryHeap) Len() int { return len(h) }
-func (h expiryHeap) Less(i, j int) bool {
-	if h[i].expires != h[j].expires {
-		return h[i].expires < h[j].expires
+func (h ageHeap) Len() int { return len(h) }
+func (h ageHeap) Less(i, j int) bool {
+	if h[i].ts != h[j].ts {
+		return h[i].ts < h[j].ts
 	}
-	return h[i].ts < h[j].ts
+	return h[i].expires < h[j].expires
 }
-func (h expiryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h ageHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 
 // push adds e. It is container/heap's Push without the interface, which
 // boxed every entry: an allocation on every authenticated request.
-func (h *expiryHeap) push(e nonceEntry) {
+func (h *ageHeap) push(e nonceEntry) {
 	*h = append(*h, e)
 	for j := len(*h) - 1; j > 0; {
 		i := (j - 1) / 2
@@ -323,8 +336,8 @@ func (h *expiryHeap) push(e nonceEntry) {
 	}
 }
 
-// pop removes and returns the root, the first entry to expire.
-func (h *expiryHeap) pop() nonceEntry {
+// pop removes and returns the root, the oldest entry.
+func (h *ageHeap) pop() nonceEntry {
 	old := *h
 	n := len(old) - 1
 	old.Swap(0, n)

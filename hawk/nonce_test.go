@@ -182,6 +182,53 @@ func TestNonceCacheFloodCostsTheFlooder(t *testing.T) {
 	wantErr(t, "heavy user, much later", c.Check(2, "heavy", "late", later.Unix(), 0, later), nil)
 }
 
+// TestNonceCacheForgetsTheOldest: when the cache is full, the nonce
+// forgotten is a user's oldest, so that the floor it leaves stays below the
+// ts of the user's next requests. Polls (info/collections) are accepted a
+// while past their token's expiry, so their nonces outlive a write's of
+// the same token: forgetting the first to expire forgot the newest write,
+// and refused the user's every other request of that second.
+func TestNonceCacheForgetsTheOldest(t *testing.T) {
+	const limit = ownerUnits + 20
+	now := time.Unix(1700000000, 0)
+	expires := now.Unix() + 3600
+	grace := int64(300)
+	c := NewNonceCache(365*24*time.Hour, limit)
+	for i := range 10 {
+		wantErr(t, "earlier poll", c.Check(1, "tok", fmt.Sprint("poll", i), now.Unix()-600, expires+grace, now), nil)
+	}
+	wantErr(t, "write", c.Check(1, "tok", "write", now.Unix(), expires, now), nil)
+	// Room for 19 more, once the earlier polls are forgotten.
+	for i := range limit - ownerUnits - 1 {
+		wantErr(t, fmt.Sprintf("poll #%d of the same second", i), c.Check(1, "tok", fmt.Sprint("now", i), now.Unix(), expires+grace, now), nil)
+	}
+	// The earlier polls were forgotten: their ts is refused.
+	wantErr(t, "replay of an earlier poll", c.Check(1, "tok", "poll0", now.Unix()-600, expires+grace, now), ErrForgotten)
+}
+
+// TestNonceCacheExpiredNonceNeedsNoFloor: a nonce that expired behind an
+// older one still valid is forgotten without raising the floor, since its
+// replay is refused anyway.
+func TestNonceCacheExpiredNonceNeedsNoFloor(t *testing.T) {
+	const limit = 2*ownerUnits + 5
+	now := time.Unix(1700000000, 0)
+	c := NewNonceCache(365*24*time.Hour, limit)
+	long, short := now.Unix()+10000, now.Unix()+10
+	wantErr(t, "owner 2, oldest", c.Check(2, "tok", "r", now.Unix()-100, long, now), nil)
+	wantErr(t, "owner 2, short-lived", c.Check(2, "tok", "b", now.Unix()-90, short, now), nil)
+	wantErr(t, "owner 2", c.Check(2, "tok", "c", now.Unix()-80, long, now), nil)
+	wantErr(t, "owner 2", c.Check(2, "tok", "d", now.Unix()-70, long, now), nil)
+	wantErr(t, "owner 1", c.Check(1, "tok", "z", now.Unix(), long, now), nil)
+	// Full. Owner 2 is the largest: its oldest nonce goes (floor -100),
+	// then the one that expired behind it.
+	later := now.Add(20 * time.Second)
+	wantErr(t, "owner 1, later", c.Check(1, "tok", "n1", later.Unix(), long, later), nil)
+	wantErr(t, "owner 1, later", c.Check(1, "tok", "n2", later.Unix(), long, later), nil)
+	// A ts after -100 is not refused: the expired nonce left no floor.
+	wantErr(t, "owner 2, ts between", c.Check(2, "tok", "x", now.Unix()-95, long, later), nil)
+	wantErr(t, "owner 2, ts of the first forgotten", c.Check(2, "tok", "y", now.Unix()-100, long, later), ErrForgotten)
+}
+
 // TestNonceCacheFull checks the last resort: with as many owners as the
 // bound allows, each protected only by its floor, a new owner gets ErrFull
 // until the floors expire.
@@ -338,11 +385,11 @@ func BenchmarkNonceCacheCheck(b *testing.B) {
 	}
 }
 
-// TestExpiryHeapOrder: entries come out of a partition's heap first to
-// expire first, ties by ts, however they went in.
-func TestExpiryHeapOrder(t *testing.T) {
+// TestAgeHeapOrder: entries come out of a partition's heap oldest (by ts)
+// first, ties first to expire first, however they went in.
+func TestAgeHeapOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	var h expiryHeap
+	var h ageHeap
 	var want []nonceEntry
 	for i := range 500 {
 		e := nonceEntry{expires: int64(r.IntN(50)), ts: int64(r.IntN(50)), key: nonceKey{byte(i)}}
@@ -369,9 +416,9 @@ func TestExpiryHeapOrder(t *testing.T) {
 
 func sortEntries(es []nonceEntry) {
 	slices.SortStableFunc(es, func(a, b nonceEntry) int {
-		if a.expires != b.expires {
-			return cmp.Compare(a.expires, b.expires)
+		if a.ts != b.ts {
+			return cmp.Compare(a.ts, b.ts)
 		}
-		return cmp.Compare(a.ts, b.ts)
+		return cmp.Compare(a.expires, b.expires)
 	})
 }
