@@ -54,6 +54,10 @@ type Main struct {
 	// runtime/debug.SetMemoryLimit in the real program. It is process-wide,
 	// so NewMain leaves it nil (not applied) for tests that run Main.
 	SetMemoryLimit func(int64) int64
+	// MallocArenas is the cap on the C allocator's arenas (sqlite's
+	// memory) that internal/cmalloc set when the program started, for the
+	// log; 0 when none was set.
+	MallocArenas int
 
 	Config *config.Config
 	Logger *slog.Logger
@@ -239,6 +243,9 @@ func (m *Main) applyMemoryLimit() {
 	case limit > 0:
 		m.SetMemoryLimit(limit)
 		m.Logger.Info("memory limit set", "memory_limit", limit)
+	}
+	if m.MallocArenas > 0 {
+		m.Logger.Info("C allocator arenas capped (MALLOC_ARENA_MAX sets another cap)", "malloc_arenas", m.MallocArenas)
 	}
 }
 

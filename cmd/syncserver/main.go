@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"syncserver/internal/cmalloc"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; when it
@@ -26,6 +28,9 @@ func main() {
 	defer stop()
 	m := NewMain()
 	m.SetMemoryLimit = debug.SetMemoryLimit
+	if cmalloc.Capped() {
+		m.MallocArenas = cmalloc.Arenas
+	}
 	if err := m.ParseFlags(ctx, os.Args[1:]); err != nil {
 		if errors.Is(err, errHelp) {
 			os.Exit(0)
