@@ -123,6 +123,27 @@ var mutations = []mutation{
 		to:   "pool.SetMaxIdleConns(p.Size)",
 		pkgs: []string{"./db/sqldb"}, run: "TestPool",
 	},
+	{
+		name: "a full nonce cache forgets the nonce that expires first, not the oldest",
+		file: "hawk/nonce.go",
+		from: "if h[i].ts != h[j].ts {\n\t\treturn h[i].ts < h[j].ts\n\t}\n\treturn h[i].expires < h[j].expires",
+		to:   "if h[i].expires != h[j].expires {\n\t\treturn h[i].expires < h[j].expires\n\t}\n\treturn h[i].ts < h[j].ts",
+		pkgs: []string{"./hawk"}, run: "TestNonceCache",
+	},
+	{
+		name: "a forgotten nonce that had expired raises its user's floor",
+		file: "hawk/nonce.go",
+		from: "if e.expires >= nowSec {",
+		to:   "if e.expires >= 0 {",
+		pkgs: []string{"./hawk"}, run: "TestNonceCache",
+	},
+	{
+		name: "the C allocator's arenas are not capped",
+		file: "internal/cmalloc/cmalloc_cgo.go",
+		from: "mallopt(M_ARENA_MAX, 2)",
+		to:   "mallopt(M_ARENA_MAX, 64)",
+		pkgs: []string{"./internal/cmalloc"}, run: "TestCap",
+	},
 }
 
 func main() {
