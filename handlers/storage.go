@@ -39,9 +39,10 @@ const (
 	// clients' clocks are wrong; Firefox has no retry for a stale ts.
 	DefaultHawkWindow = 365 * 24 * time.Hour
 	// DefaultNonceEntries bounds the memory of replay detection, in units
-	// of hawk.NonceCache (a nonce is one, a user four): about 5 MB full,
-	// 14 MB at worst. Nonces are kept only while their token is accepted,
-	// so this is every request of thousands of clients.
+	// of hawk.NonceCache (a nonce is one, a user four): about 4 MB full,
+	// twice that while a flooded partition is rebuilt. Nonces are kept
+	// only while their token is accepted, so this is every request of
+	// thousands of clients.
 	DefaultNonceEntries = 1 << 16
 )
 

@@ -392,7 +392,7 @@ func TestAgeHeapOrder(t *testing.T) {
 	var h ageHeap
 	var want []nonceEntry
 	for i := range 500 {
-		e := nonceEntry{expires: int64(r.IntN(50)), ts: int64(r.IntN(50)), key: nonceKey{byte(i)}}
+		e := nonceEntry{expires: int64(r.IntN(50)), ts: int64(r.IntN(50)), key: nonceKey(i)}
 		h.push(e)
 		want = append(want, e)
 		if i%7 == 0 { // interleave pops with pushes
