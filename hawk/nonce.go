@@ -246,8 +246,9 @@ func (c *NonceCache) evict(nowSec int64) bool {
 	return true
 }
 
-// sweep drops the expired nonces of every partition, and the partitions
-// left with neither a nonce nor a floor that still matters.
+// sweep drops the expired nonces of every partition (those dropExpired
+// reaches), and the partitions left with neither a nonce nor a floor that
+// still matters.
 func (c *NonceCache) sweep(nowSec int64) {
 	c.nextSweep = nowSec + sweepInterval
 	for _, p := range c.owners {
