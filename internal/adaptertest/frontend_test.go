@@ -54,6 +54,8 @@ func TestFrontEndFacts(t *testing.T) {
 	}
 }
 
+// newCore is the real protocol core on a fresh sqlite store, public_url
+// http://sync.example.com/ff-sync/, logging into the returned buffer.
 func newCore(t *testing.T) (*handlers.Server, *testdb.LogBuffer) {
 	t.Helper()
 	logs := &testdb.LogBuffer{}
