@@ -28,9 +28,7 @@ func main() {
 	defer stop()
 	m := NewMain()
 	m.SetMemoryLimit = debug.SetMemoryLimit
-	if cmalloc.Capped() {
-		m.MallocArenas = cmalloc.Arenas
-	}
+	m.MallocArenas = cmalloc.Cap()
 	if err := m.ParseFlags(ctx, os.Args[1:]); err != nil {
 		if errors.Is(err, errHelp) {
 			os.Exit(0)

@@ -16,12 +16,10 @@
 // Where the C library is not glibc, or without cgo, nothing is done.
 package cmalloc
 
-// Arenas is the cap set at start.
-const Arenas = 2
-
-// Capped reports whether the cap was set at start: false when the
-// environment chose its own, or the C library has no such setting.
-func Capped() bool { return capped() }
+// Cap returns the cap on the arenas set at start (two), or 0 when none was
+// set: the environment chose its own, or the C library has no such
+// setting.
+func Cap() int { return capSet() }
 
 // Count returns the number of arenas the C allocator has made, or -1
 // where it cannot tell.

@@ -8,22 +8,25 @@ package cmalloc
 #include <string.h>
 #include <malloc.h>
 
-static int cmalloc_capped;
+#define CMALLOC_ARENAS 2
+
+static int cmalloc_cap_set;
 
 // cmalloc_cap runs when the program is loaded, before Go's runtime starts
 // (it is a C constructor), so that no thread has an arena of its own yet.
-// The arena count must match cmalloc.go's Arenas.
 __attribute__((constructor)) static void cmalloc_cap(void) {
 #if defined(__GLIBC__) && defined(M_ARENA_MAX)
 	const char *tunables = getenv("GLIBC_TUNABLES");
 	if (getenv("MALLOC_ARENA_MAX") != NULL || (tunables != NULL && strstr(tunables, "glibc.malloc.arena_max") != NULL)) {
 		return;
 	}
-	cmalloc_capped = mallopt(M_ARENA_MAX, 2) == 1;
+	if (mallopt(M_ARENA_MAX, CMALLOC_ARENAS) == 1) {
+		cmalloc_cap_set = CMALLOC_ARENAS;
+	}
 #endif
 }
 
-static int cmalloc_is_capped(void) { return cmalloc_capped; }
+static int cmalloc_cap_get(void) { return cmalloc_cap_set; }
 
 // cmalloc_count counts the "<heap nr=" elements of malloc_info's report:
 // one per arena.
@@ -66,7 +69,7 @@ static void cmalloc_churn(int rounds) {
 */
 import "C"
 
-func capped() bool { return C.cmalloc_is_capped() != 0 }
+func capSet() int { return int(C.cmalloc_cap_get()) }
 
 func count() int { return int(C.cmalloc_count()) }
 

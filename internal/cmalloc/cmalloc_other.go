@@ -2,7 +2,7 @@
 
 package cmalloc
 
-func capped() bool { return false }
+func capSet() int { return 0 }
 
 func count() int { return -1 }
 

@@ -18,7 +18,7 @@ const helperEnv = "CMALLOC_TEST_HELPER"
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		contend()
-		fmt.Println(Capped(), Count())
+		fmt.Println(Cap(), Count())
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -39,9 +39,9 @@ func contend() {
 }
 
 // afterContention runs contend in a new process with env added to the
-// environment, and returns whether the process set the cap and how many
+// environment, and returns the cap the process set (0: none) and how many
 // arenas it ended with.
-func afterContention(t *testing.T, env ...string) (bool, int) {
+func afterContention(t *testing.T, env ...string) (int, int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(withoutCaps(os.Environ()), append(env, helperEnv+"=1")...)
@@ -49,12 +49,11 @@ func afterContention(t *testing.T, env ...string) (bool, int) {
 	if err != nil {
 		t.Fatalf("%v: %v\n%s", env, err, out)
 	}
-	var capped bool
-	var n int
-	if _, err := fmt.Sscan(string(out), &capped, &n); err != nil {
+	var capSet, n int
+	if _, err := fmt.Sscan(string(out), &capSet, &n); err != nil {
 		t.Fatalf("%v: output %q: %v", env, out, err)
 	}
-	return capped, n
+	return capSet, n
 }
 
 // withoutCaps drops the variables that set a cap from env: an empty one
@@ -73,17 +72,18 @@ func TestCap(t *testing.T) {
 	if Count() < 0 {
 		t.Skip("the C library is not glibc (or cgo is off): it has no arenas to cap")
 	}
-	capped, got := afterContention(t)
-	if !capped || got > Arenas {
-		t.Errorf("by default: capped %v, %d arenas after 16 threads contended; want the cap, at most %d", capped, got, Arenas)
+	const want = 2
+	capSet, got := afterContention(t)
+	if capSet != want || got > want {
+		t.Errorf("by default: cap %d, %d arenas after 16 threads contended; want a cap of %d, at most %d arenas", capSet, got, want, want)
 	}
 	// The operator's own cap wins, and shows that contention makes arenas.
 	for _, env := range []string{"MALLOC_ARENA_MAX=64", "GLIBC_TUNABLES=glibc.malloc.arena_max=64"} {
-		capped, n := afterContention(t, env)
-		if capped {
-			t.Errorf("with %s the program set its own cap", env)
+		capSet, n := afterContention(t, env)
+		if capSet != 0 {
+			t.Errorf("with %s the program set its own cap of %d", env, capSet)
 		}
-		if n <= Arenas {
+		if n <= want {
 			t.Errorf("with %s, 16 contending threads left %d arenas: the test cannot show the cap", env, n)
 		}
 	}

@@ -140,8 +140,8 @@ var mutations = []mutation{
 	{
 		name: "the C allocator's arenas are not capped",
 		file: "internal/cmalloc/cmalloc_cgo.go",
-		from: "mallopt(M_ARENA_MAX, 2)",
-		to:   "mallopt(M_ARENA_MAX, 64)",
+		from: "#define CMALLOC_ARENAS 2",
+		to:   "#define CMALLOC_ARENAS 64",
 		pkgs: []string{"./internal/cmalloc"}, run: "TestCap",
 	},
 }
