@@ -28,6 +28,7 @@ func main() {
 	defer stop()
 	m := NewMain()
 	m.SetMemoryLimit = debug.SetMemoryLimit
+	m.SetGCPercent = debug.SetGCPercent
 	m.MallocArenas = cmalloc.Cap()
 	if err := m.ParseFlags(ctx, os.Args[1:]); err != nil {
 		if errors.Is(err, errHelp) {

@@ -294,9 +294,16 @@ func buildBinary(t *testing.T) string {
 // startBinary starts the program and waits until its log says it serves.
 func startBinary(t *testing.T, bin string, args ...string) (*exec.Cmd, string, *syncBuffer) {
 	t.Helper()
+	return startBinaryEnv(t, bin, nil, args...)
+}
+
+// startBinaryEnv is startBinary with env added to the program's
+// environment, which otherwise holds only PATH.
+func startBinaryEnv(t *testing.T, bin string, env []string, args ...string) (*exec.Cmd, string, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -220,7 +220,10 @@ const (
 	// until it nears the limit, so under sustained load the limit, more
 	// than the live data, sets the resident size: at 40 MiB a 90-second
 	// S6 run peaked at 67 MB, at 28 MiB at 57 MB, at the same throughput
-	// (at 24 MiB the collector began to cost throughput).
+	// (at 24 MiB the collector began to cost throughput). While a limit
+	// set here is in force the program also sets the collector's pace to
+	// 400 (cmd/syncserver's gcPercentUnderLimit), so that the limit, not
+	// the doubling of a small live heap, decides when garbage is collected.
 	DefaultMemoryLimit = 28 << 20
 	// DefaultTokenCacheBytes is [hawkauth] token_cache_bytes' default:
 	// about 4,000 clients' tokens of about 1 KB.
