@@ -144,6 +144,13 @@ var mutations = []mutation{
 		to:   "#define CMALLOC_ARENAS 64",
 		pkgs: []string{"./internal/cmalloc"}, run: "TestCap",
 	},
+	{
+		name: "the collector keeps Go's default pace under the memory limit",
+		file: "cmd/syncserver/main.go",
+		from: "\tm.SetGCPercent = debug.SetGCPercent\n",
+		to:   "",
+		pkgs: []string{"./cmd/syncserver"}, run: "TestBinaryTunesMemory",
+	},
 }
 
 func main() {
