@@ -240,7 +240,7 @@ func (m *Main) Run(ctx context.Context) error {
 // explicit environment wins, as the runtime itself reads it at start.
 //
 // With its own limit in force, and no GOGC from the operator, it also lets
-// the heap grow to gcPercentUnderLimit % of the live data between
+// the heap grow by gcPercentUnderLimit % over its live data between
 // collections instead of Go's default 100 %: the limit, not the pace,
 // bounds the memory then. See gcPercentUnderLimit.
 func (m *Main) applyMemoryLimit() {
