@@ -61,7 +61,14 @@ func keptRequest(uri string) []byte {
 // STDOUT stream.
 func readResponse(t *testing.T, r io.Reader) []byte {
 	t.Helper()
-	var out []byte
+	out, _ := readResponseRecords(t, r)
+	return out
+}
+
+// readResponseRecords is readResponse that also returns the content length
+// of the largest STDOUT record.
+func readResponseRecords(t *testing.T, r io.Reader) (out []byte, largest int) {
+	t.Helper()
 	for {
 		var h [8]byte
 		if _, err := io.ReadFull(r, h[:]); err != nil {
@@ -75,8 +82,9 @@ func readResponse(t *testing.T, r io.Reader) []byte {
 		switch h[1] {
 		case typeStdout:
 			out = append(out, content...)
+			largest = max(largest, len(content))
 		case typeEndRequest:
-			return out
+			return out, largest
 		}
 	}
 }
@@ -96,6 +104,8 @@ func TestResponseInOneWrite(t *testing.T) {
 			resp = &handlers.Response{Status: 304, Header: http.Header{}}
 		case "/big":
 			resp.Body = big
+		case "/medium":
+			resp.Body = big[:40<<10]
 		}
 		return resp
 	})
@@ -147,7 +157,7 @@ func TestResponseInOneWrite(t *testing.T) {
 	if _, err := nc.Write(keptRequest("/big")); err != nil {
 		t.Fatal(err)
 	}
-	out := readResponse(t, nc)
+	out, largest := readResponseRecords(t, nc)
 	_, body, _ := bytes.Cut(out, []byte("\r\n\r\n"))
 	if !bytes.Equal(body, big) {
 		t.Errorf("large body: got %d bytes, want %d", len(body), len(big))
@@ -155,11 +165,34 @@ func TestResponseInOneWrite(t *testing.T) {
 	if !bytes.Contains(out, []byte("Content-Length: "+strconv.Itoa(len(big))+"\r\n")) {
 		t.Errorf("large body sent without its Content-Length: %q", out[:min(len(out), 300)])
 	}
-	// 64 KiB records, sent as they come: a handful of writes, not one per
-	// record of each size.
-	if w := l.writes.Load() - w0; w > 8 {
-		t.Errorf("%d writes for a %d-byte body", w, len(big))
+	// Records of bodyChunk (the first with the headers), so that the
+	// connection's buffers stay that size, each sent as it comes: one
+	// write each, not one per record of each size.
+	if largest > bodyChunk+1024 {
+		t.Errorf("a record of %d bytes for a large body; want at most %d and the headers", largest, bodyChunk)
 	}
+	if w, most := l.writes.Load()-w0, int64(len(big)/bodyChunk+2); w > most {
+		t.Errorf("%d writes for a %d-byte body, want at most %d", w, len(big), most)
+	}
+
+	// A body larger than maxHeldBytes is not held: the connection keeps no
+	// buffer of its size (a web server keeps one connection open for each
+	// request it has in flight, and each would keep one).
+	if _, err := nc.Write(keptRequest("/medium")); err != nil {
+		t.Fatal(err)
+	}
+	if out := readResponse(t, nc); !bytes.HasSuffix(out, big[:40<<10]) {
+		t.Errorf("medium body: got %d bytes of response", len(out))
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.wmu.Lock()
+		if kept := cap(c.wbuf); kept >= 40<<10 {
+			t.Errorf("a connection keeps a %d-byte write buffer after a %d-byte body", kept, 40<<10)
+		}
+		c.wmu.Unlock()
+	}
+	s.mu.Unlock()
 
 	// FCGI_GET_VALUES: its answer has no END_REQUEST after it, and must
 	// not wait for one.
