@@ -151,6 +151,20 @@ var mutations = []mutation{
 		to:   "",
 		pkgs: []string{"./cmd/syncserver"}, run: "TestBinaryTunesMemory",
 	},
+	{
+		name: "a FastCGI connection holds back (and keeps) up to 64 KiB",
+		file: "fcgi/conn.go",
+		from: "const maxHeldBytes = 16 << 10",
+		to:   "const maxHeldBytes = 64 << 10",
+		pkgs: []string{"./fcgi"}, run: "TestResponseInOneWrite",
+	},
+	{
+		name: "a large body goes to net/http/fcgi whole, in 64 KiB records",
+		file: "fcgi/handler.go",
+		from: "const bodyChunk = 16 << 10",
+		to:   "const bodyChunk = 1 << 30",
+		pkgs: []string{"./fcgi"}, run: "TestResponseInOneWrite",
+	},
 }
 
 func main() {
