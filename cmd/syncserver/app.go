@@ -251,12 +251,12 @@ func (m *Main) applyMemoryLimit() {
 		m.Logger.Info("memory limit from GOMEMLIMIT; [server:main] memory_limit is not used", "GOMEMLIMIT", m.Getenv("GOMEMLIMIT"))
 	case limit > 0:
 		m.SetMemoryLimit(limit)
+		attrs := []any{"memory_limit", limit}
 		if m.SetGCPercent != nil && m.Getenv("GOGC") == "" {
 			m.SetGCPercent(gcPercentUnderLimit)
-			m.Logger.Info("memory limit set", "memory_limit", limit, "gc_percent", gcPercentUnderLimit)
-		} else {
-			m.Logger.Info("memory limit set", "memory_limit", limit)
+			attrs = append(attrs, "gc_percent", gcPercentUnderLimit)
 		}
+		m.Logger.Info("memory limit set", attrs...)
 	}
 	if m.MallocArenas > 0 {
 		m.Logger.Info("C allocator arenas capped (MALLOC_ARENA_MAX sets another cap)", "malloc_arenas", m.MallocArenas)
