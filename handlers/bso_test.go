@@ -2,10 +2,12 @@ package handlers
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"syncserver/db"
 )
@@ -147,6 +149,46 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 	}
 	if got := string(appendJSONString(nil, "<&>\n")); got != `"<&>\n"` {
 		t.Errorf("got %s", got)
+	}
+}
+
+// TestAppendJSONStringEveryByte puts each byte value at each offset of the
+// first three eight-byte words of a longer string, alone and next to a
+// second special byte, so that the word-at-a-time scan has to notice it
+// wherever it falls: a byte it missed would be copied raw.
+func TestAppendJSONStringEveryByte(t *testing.T) {
+	escaped := func(c byte) string {
+		switch {
+		case c == '"' || c == '\\':
+			return `\` + string(c)
+		case c == '\n':
+			return `\n`
+		case c == '\r':
+			return `\r`
+		case c == '\t':
+			return `\t`
+		case c < 0x20:
+			return fmt.Sprintf(`\u%04x`, c)
+		case c >= utf8.RuneSelf: // alone, not UTF-8
+			return `\ufffd`
+		}
+		return string(c)
+	}
+	for c := 0; c < 256; c++ {
+		for off := 0; off < 24; off++ {
+			for _, next := range []byte{'a', '"', 0x1f, 0xff} { // 0xff: never part of UTF-8
+				s := strings.Repeat("a", off) + string([]byte{byte(c), next}) + strings.Repeat("b", 30-off)
+				want := `"` + s[:off] + escaped(byte(c)) + escaped(next) + s[off+2:] + `"`
+				if got := string(appendJSONString(nil, s)); got != want {
+					t.Fatalf("appendJSONString(%q) = %s, want %s", s, got, want)
+				}
+			}
+		}
+	}
+	// A character of several bytes across a word boundary.
+	s := "aaaaaa€😀" + strings.Repeat("z", 9) + "\u2028"
+	if got, want := string(appendJSONString(nil, s)), `"aaaaaa€😀zzzzzzzzz\u2028"`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
 	}
 }
 

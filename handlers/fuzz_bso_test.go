@@ -411,7 +411,7 @@ func wantWeave(t *testing.T, err error, status, code int) {
 }
 
 func FuzzAppendJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "\x00\x1f\x7f", "\"\\", "\n\r\t", "<&>", "\xff\xfe", "\u2028\u2029", "é€😀", "\xed\xa0\x80", "a\xc3"} {
+	for _, s := range []string{"", "plain", "\x00\x1f\x7f", "\"\\", "\n\r\t", "<&>", "\xff\xfe", "\u2028\u2029", "é€😀", "\xed\xa0\x80", "a\xc3", "0123456789abcdef\"ghijklm\\nopqrstu\x01vwxyz", "base64+/AAAAAAAAé€😀\xffzzzzzzzz\u2028zzzzzzz"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -1,7 +1,10 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -314,4 +317,29 @@ func BenchmarkBatchCommit(b *testing.B) {
 			b.Fatalf("commit: status %d %s", r.Status, r.Body)
 		}
 	}
+}
+
+// BenchmarkBSOEncodeFirefox is the body of a GET of 100 full records shaped
+// as Firefox sends them: each payload a JSON object of base64 ciphertext, IV
+// and hex HMAC, whose quotes the listing escapes.
+func BenchmarkBSOEncodeFirefox(b *testing.B) {
+	bsos := make([]db.BSO, 100)
+	for i := range bsos {
+		ct := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{byte(i), 0xa5, 0x3c}, 100+i))
+		payload := `{"ciphertext":"` + ct + `","IV":"` + ct[:24] + `","hmac":"` + strings.Repeat(hex.EncodeToString([]byte{byte(i), 0xfe}), 16) + `"}`
+		bsos[i] = db.BSO{ID: fmt.Sprintf("rec%09d", i), Modified: 1700000000120, Payload: payload}
+	}
+	buf := make([]byte, 0, 128<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		out := append(buf[:0], '[')
+		for i := range bsos {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = appendBSO(out, &bsos[i])
+		}
+		buf = append(out, ']')
+	}
+	b.SetBytes(int64(len(buf)))
 }

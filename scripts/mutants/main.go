@@ -165,6 +165,20 @@ var mutations = []mutation{
 		to:   "const bodyChunk = 1 << 30",
 		pkgs: []string{"./fcgi"}, run: "TestResponseInOneWrite",
 	},
+	{
+		name: "the word-at-a-time JSON string scan misses a '\"'",
+		file: "handlers/storage_json.go",
+		from: "quote := (q - ones) &^ q",
+		to:   "quote := (q - ones) &^ q & 0",
+		pkgs: []string{"./handlers"}, run: "TestAppendJSONString",
+	},
+	{
+		name: "the word-at-a-time JSON string scan misses a control character",
+		file: "handlers/storage_json.go",
+		from: "(x - 0x20*ones) &^ x",
+		to:   "(x - 0x1f*ones) &^ x",
+		pkgs: []string{"./handlers"}, run: "TestAppendJSONString",
+	},
 }
 
 func main() {
