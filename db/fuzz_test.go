@@ -216,7 +216,8 @@ func ids(recs []BSO) []string {
 // payload's runes as a []rune conversion makes them.
 func FuzzValidNames(f *testing.F) {
 	for _, s := range []string{"", "a", "bookmarks", "a.b_c-D9", "a b", "é", "~", " ", "\x7f", "\x1f", "a\n",
-		strings.Repeat("x", 32), strings.Repeat("x", 33), strings.Repeat("~", 64), strings.Repeat(" ", 65), "\xff\xfe"} {
+		strings.Repeat("x", 32), strings.Repeat("x", 33), strings.Repeat("~", 64), strings.Repeat(" ", 65), "\xff\xfe",
+		"ciphertext0123456é789", "0123456789abcdef\xffxyz"} {
 		f.Add(s)
 	}
 	collection := regexp.MustCompile(`^[a-zA-Z0-9._-]{1,32}$`)
@@ -232,4 +233,19 @@ func FuzzValidNames(f *testing.F) {
 			t.Errorf("PayloadSize(%q) = %d, want %d", s, got, want)
 		}
 	})
+}
+
+// TestPayloadSizeEveryOffset puts a character of several bytes, or a byte
+// that is not UTF-8, at each offset of the first words of a payload: the
+// ASCII start is counted eight bytes at a time, and what follows it must
+// still be counted rune by rune.
+func TestPayloadSizeEveryOffset(t *testing.T) {
+	for off := 0; off <= 17; off++ {
+		for _, c := range []string{"", "é", "€", "😀", "\xff", "\xc3", "\xed\xa0\x80", "a\x80"} {
+			s := strings.Repeat("a", off) + c + strings.Repeat("b", off%9)
+			if got, want := (BSOUpdate{Payload: &s}).PayloadSize(), int64(len([]rune(s))); got != want {
+				t.Errorf("PayloadSize(%q) = %d, want %d", s, got, want)
+			}
+		}
+	}
 }

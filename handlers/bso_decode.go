@@ -608,6 +608,7 @@ func (d *bsoDecoder) scanString() (start, end int, plain, ok bool) {
 	plain = true
 	ascii := true
 	for i := start; i < len(b); {
+		i = plainRun(b, i)
 		for i < len(b) && plainByte[b[i]] {
 			i++
 		}
@@ -650,7 +651,8 @@ func (d *bsoDecoder) scanString() (start, end int, plain, ok bool) {
 }
 
 // plainByte tells the bytes that stand for themselves in a JSON string:
-// printable ASCII but the quote and the backslash.
+// printable ASCII but the quote and the backslash (plainRun tests eight at
+// once).
 var plainByte = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'

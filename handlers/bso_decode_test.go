@@ -115,6 +115,23 @@ func TestBSODecodeDifferential(t *testing.T) {
 	}
 }
 
+// TestBSODecodeEveryByte puts each byte value at each offset of the first
+// words of a payload, next to a second special byte, and holds the result to
+// encoding/json's: the scanner passes over plain bytes eight at a time and
+// must stop at every other one wherever it falls.
+func TestBSODecodeEveryByte(t *testing.T) {
+	s := &Server{opts: Options{Limits: fuzzLimits}}
+	for c := 0; c < 256; c++ {
+		for off := 0; off <= 17; off++ {
+			for _, next := range []byte{'a', '"', '\\', 0x1f, 0xff} {
+				payload := strings.Repeat("a", off) + string([]byte{byte(c), next}) + strings.Repeat("b", 17-off)
+				body := `[{"id":"x","payload":"` + payload + `"}]`
+				checkSameDecoding(t, s, mimeJSON, []byte(body))
+			}
+		}
+	}
+}
+
 // readRecords reads every record of a POST body.
 func readRecords(ct string, body []byte) ([]bsoInput, error) {
 	r, err := parseRecords(ct, body)

@@ -76,10 +76,12 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // plainRun returns how far from i, in steps of eight bytes, s holds only
-// printable ASCII other than '"' and '\\': bytes appendJSONString copies as
-// they are. Each test below is exact for a word as a whole (a borrow starts
-// only at a byte that meets it), which is all that is asked.
-func plainRun(s string, i int) int {
+// printable ASCII other than '"' and '\\': the bytes that stand for
+// themselves in a JSON string, which appendJSONString copies as they are
+// and the record decoder passes over (plainByte, a byte at a time). Each
+// test below is exact for a word as a whole (a borrow starts only at a byte
+// that meets it), which is all that is asked.
+func plainRun[T string | []byte](s T, i int) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for ; i >= 0 && i+8 <= len(s); i += 8 {
 		w := s[i : i+8]

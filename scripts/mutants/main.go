@@ -170,14 +170,28 @@ var mutations = []mutation{
 		file: "handlers/storage_json.go",
 		from: "quote := (q - ones) &^ q",
 		to:   "quote := (q - ones) &^ q & 0",
-		pkgs: []string{"./handlers"}, run: "TestAppendJSONString",
+		pkgs: []string{"./handlers"}, run: "TestAppendJSONString|TestBSODecodeEveryByte",
 	},
 	{
 		name: "the word-at-a-time JSON string scan misses a control character",
 		file: "handlers/storage_json.go",
 		from: "(x - 0x20*ones) &^ x",
 		to:   "(x - 0x1f*ones) &^ x",
-		pkgs: []string{"./handlers"}, run: "TestAppendJSONString",
+		pkgs: []string{"./handlers"}, run: "TestAppendJSONString|TestBSODecodeEveryByte",
+	},
+	{
+		name: "the word-at-a-time JSON string scan misses a backslash",
+		file: "handlers/storage_json.go",
+		from: "backslash := (bs - ones) &^ bs",
+		to:   "backslash := (bs - ones) &^ bs & 0",
+		pkgs: []string{"./handlers"}, run: "TestAppendJSONString|TestBSODecodeEveryByte",
+	},
+	{
+		name: "a payload's size counts only its ASCII start fast, and misses a character after it",
+		file: "db/db.go",
+		from: "if x&0x8080808080808080 != 0 {",
+		to:   "if x&0x0080808080808080 != 0 {",
+		pkgs: []string{"./db"}, run: "TestPayloadSizeEveryOffset",
 	},
 }
 
