@@ -83,7 +83,7 @@ func appendJSONString(b []byte, s string) []byte {
 // that meets it), which is all that is asked.
 func plainRun[T string | []byte](s T, i int) int {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	for ; i >= 0 && i+8 <= len(s); i += 8 {
+	for ; i+8 <= len(s); i += 8 {
 		w := s[i : i+8]
 		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
 			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
